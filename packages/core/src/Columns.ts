@@ -1,0 +1,109 @@
+/**
+ * Columnar per-problem state. Curricula keep one typed array per field, keyed
+ * by the dense problem index, instead of one object per problem: 10M problems
+ * fit in memory and a step touches only the rows of its batch. The Schemas
+ * here encode columns as base64 of their little-endian bytes, so checkpoints
+ * round-trip every double bit for bit.
+ *
+ * @since 0.1.0
+ */
+import * as Encoding from "effect/Encoding"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+const toBytes = (view: ArrayBufferView): Uint8Array => {
+  if (!littleEndian) throw new Error("zpd checkpoints require a little-endian platform")
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+}
+
+const column = <A extends Float64Array | Int32Array | Uint8Array | Float32Array>(
+  name: string,
+  bytesPer: number,
+  is: (u: unknown) => u is A,
+  fromBuffer: (buffer: ArrayBuffer) => A
+) =>
+  Schema.transformOrFail(Schema.String, Schema.declare(is, { identifier: name }), {
+    strict: true,
+    decode: (s, _, ast) =>
+      Either.match(Encoding.decodeBase64(s), {
+        onLeft: (e) => ParseResult.fail(new ParseResult.Type(ast, s, `${name}: invalid base64 (${e.message})`)),
+        onRight: (bytes) =>
+          bytes.byteLength % bytesPer !== 0
+            ? ParseResult.fail(new ParseResult.Type(ast, s, `${name}: byte length not a multiple of ${bytesPer}`))
+            : ParseResult.succeed(fromBuffer(bytes.slice().buffer))
+      }),
+    encode: (a) => ParseResult.succeed(Encoding.encodeBase64(toBytes(a)))
+  })
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Float64Column = column(
+  "Float64Column",
+  8,
+  (u): u is Float64Array => u instanceof Float64Array,
+  (b) => new Float64Array(b)
+)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Int32Column = column(
+  "Int32Column",
+  4,
+  (u): u is Int32Array => u instanceof Int32Array,
+  (b) => new Int32Array(b)
+)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Float32Column = column(
+  "Float32Column",
+  4,
+  (u): u is Float32Array => u instanceof Float32Array,
+  (b) => new Float32Array(b)
+)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Uint8Column = column(
+  "Uint8Column",
+  1,
+  (u): u is Uint8Array => u instanceof Uint8Array,
+  (b) => new Uint8Array(b)
+)
+
+/**
+ * A shuffled queue of problem indices with a read cursor: the state behind
+ * random sampling without replacement, SEC's per-arm queues and AdaCuRL's
+ * batch draws.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Queue = Schema.mutable(Schema.Struct({ items: Int32Column, cursor: Schema.Int }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Queue = Schema.Schema.Type<typeof Queue>
+
+/**
+ * Bytes of per-problem state held in a set of columns, for the overhead
+ * benchmark.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const byteSize = (columns: ReadonlyArray<ArrayBufferView>): number =>
+  columns.reduce((n, c) => n + c.byteLength, 0)

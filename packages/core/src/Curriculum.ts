@@ -1,0 +1,173 @@
+/**
+ * Curricula and plugins.
+ *
+ * A {@link Curriculum} is the stateful part of a data-selection algorithm: it
+ * chooses the next batch and learns from the step's outcomes. A {@link Plugin}
+ * bundles how to build one (possibly spending rollouts first, as AdaCuRL's
+ * difficulty estimation does) with the hooks it adds to the pipeline (AdaCuRL
+ * resets the reference policy when a bucket merges). The built-in curricula
+ * (random, ordered, SEC, CDAS, PCL, AdaCuRL) are written against exactly this
+ * interface, so a user's curriculum is a peer of theirs.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CheckpointError, type ConfigError } from "./Errors.ts"
+import type { Hook } from "./Hook.ts"
+import type { Dataset, Problem } from "./Problem.ts"
+import type { Rng } from "./Rng.ts"
+
+/**
+ * What {@link Curriculum.select} is asked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SelectRequest {
+  readonly step: number
+  readonly batchSize: number
+  /** The step's seeded generator for selection. */
+  readonly rng: Rng
+}
+
+/**
+ * One problem's outcome in a step, as the curriculum sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupOutcome {
+  /** Dense index of the problem in the training dataset. */
+  readonly index: number
+  readonly problem: Problem
+  readonly rewards: Float64Array
+  /** Fraction of the group's completions judged correct. */
+  readonly passRate: number
+  readonly advantages: Float64Array
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Observation {
+  readonly step: number
+  readonly groups: ReadonlyArray<GroupOutcome>
+}
+
+/**
+ * Something the curriculum wants the pipeline (and its hooks) to know, e.g.
+ * `{ _tag: "BucketMerged", bucket: 2 }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CurriculumEvent {
+  readonly _tag: string
+  readonly [key: string]: unknown
+}
+
+/**
+ * A data-selection algorithm's live state.
+ *
+ * `snapshot` returns a JSON-safe value (encode it with your state's Schema)
+ * and `restore` takes it back; together they make checkpoints complete.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Curriculum {
+  readonly name: string
+  readonly select: (request: SelectRequest) => Effect.Effect<ReadonlyArray<number>>
+  readonly observe: (observation: Observation) => Effect.Effect<ReadonlyArray<CurriculumEvent>>
+  /** Curriculum-specific per-step metrics, e.g. `competence`. Keys are snake_case. */
+  readonly metrics: () => Readonly<Record<string, number>>
+  readonly snapshot: () => unknown
+  readonly restore: (state: unknown) => Effect.Effect<void, CheckpointError>
+}
+
+/**
+ * What a plugin gets to build its curriculum.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BuildContext {
+  readonly dataset: Dataset
+  readonly seed: number
+  /** The run's step budget, when known (the ordered baseline spans it). */
+  readonly steps: number
+  readonly batchSize: number
+  readonly groupSize: number
+}
+
+/**
+ * A named curriculum recipe: how to build it, and the hooks it adds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Plugin<E = never, R = never> {
+  readonly name: string
+  readonly build: (context: BuildContext) => Effect.Effect<Curriculum, E | ConfigError, R>
+  readonly hooks: ReadonlyArray<Hook<E, R>>
+}
+
+/**
+ * Builds a plugin. See the README for a complete custom curriculum.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const plugin = <E = never, R = never, HE = never, HR = never>(
+  name: string,
+  build: (context: BuildContext) => Effect.Effect<Curriculum, E, R>,
+  hooks: ReadonlyArray<Hook<HE, HR>> = []
+): Plugin<Exclude<E, ConfigError> | HE, R | HR> =>
+  ({ name, build, hooks } as Plugin<Exclude<E, ConfigError> | HE, R | HR>)
+
+/**
+ * Builds a {@link Curriculum} from plain functions over a state value whose
+ * Schema makes it checkpointable. `select` and `observe` may mutate the state
+ * in place (columns are typed arrays); `restore` replaces it with the decoded
+ * checkpoint.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S, I>(options: {
+  readonly name: string
+  readonly state: Schema.Schema<S, I>
+  readonly initial: S
+  readonly select: (state: S, request: SelectRequest) => ReadonlyArray<number>
+  readonly observe?: (state: S, observation: Observation) => ReadonlyArray<CurriculumEvent> | void
+  readonly metrics?: (state: S) => Readonly<Record<string, number>>
+}): Curriculum => {
+  let state = options.initial
+  const encode = Schema.encodeSync(options.state)
+  const decode = Schema.decodeUnknownEither(options.state)
+  return {
+    name: options.name,
+    select: (request) => Effect.sync(() => options.select(state, request)),
+    observe: (observation) => Effect.sync(() => options.observe?.(state, observation) ?? []),
+    metrics: () => options.metrics?.(state) ?? {},
+    snapshot: () => encode(state),
+    restore: (encoded) =>
+      Either.match(decode(encoded), {
+        onLeft: (e) =>
+          Effect.fail(
+            new CheckpointError({
+              path: `curriculum "${options.name}"`,
+              reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+            })
+          ),
+        onRight: (s) =>
+          Effect.sync(() => {
+            state = s
+          })
+      })
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * @zpd/core — the curriculum-RL DSL: stages, pipelines, curricula, the runtime
+ * ports, columnar state, checkpoints and metrics.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Advantage from "./Advantage.ts"
+/** @since 0.1.0 */
+export * as Checkpoint from "./Checkpoint.ts"
+/** @since 0.1.0 */
+export * as Cli from "./Cli.ts"
+/** @since 0.1.0 */
+export * as Columns from "./Columns.ts"
+/** @since 0.1.0 */
+export * as Curriculum from "./Curriculum.ts"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.ts"
+/** @since 0.1.0 */
+export * as Hook from "./Hook.ts"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.ts"
+/** @since 0.1.0 */
+export * as Pipeline from "./Pipeline.ts"
+/** @since 0.1.0 */
+export * as Problem from "./Problem.ts"
+/** @since 0.1.0 */
+export * as Rng from "./Rng.ts"
+/** @since 0.1.0 */
+export * as Runtime from "./Runtime.ts"
+/** @since 0.1.0 */
+export * as Stage from "./Stage.ts"
+/** @since 0.1.0 */
+export * as Stages from "./Stages.ts"
+/** @since 0.1.0 */
+export * as Task from "./Task.ts"
+/** @since 0.1.0 */
+export * as Tasks from "./tasks/index.ts"

@@ -1,0 +1,235 @@
+/**
+ * SEC — Self-Evolving Curriculum (Chen et al., arXiv 2505.14970). Problems are
+ * grouped into arms by metadata (default: difficulty level). A non-stationary
+ * bandit keeps a value `Q[c]` per arm, learnt by TD(0) from the mean absolute
+ * advantage of the arm's rollouts, and draws the batch's arms from a
+ * Boltzmann distribution over `Q / τ`.
+ *
+ * Behaviour follows the official code (a verl fork, spec §2.3) where it
+ * differs from the paper text:
+ * - unsampled arms decay toward 0 (`Q ← (1 − α) Q`); `unsampledArms: "keep"`
+ *   gives the paper's reading;
+ * - each arm serves a shuffled queue without replacement; before a batch, if
+ *   any arm has fewer than B items left, every arm's queue is refilled as
+ *   `remaining ++ fresh shuffle` ("perpetual" mode). An arm smaller than B is
+ *   refilled again while drawing [R];
+ * - the softmax subtracts `max Q` (identical probabilities, no overflow).
+ *
+ * SEC-2D: `arms: ["level", "family"]` makes one arm per (level, family), keyed
+ * `"2-countdown"` as in the code's joint bandit.
+ *
+ * @see https://arxiv.org/abs/2505.14970
+ * @since 0.1.0
+ */
+import * as Advantage from "@zpd/core/Advantage"
+import * as Columns from "@zpd/core/Columns"
+import * as Curriculum from "@zpd/core/Curriculum"
+import { ConfigError, requireConfig } from "@zpd/core/Errors"
+import * as Problem from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { ensureAvailable } from "./Baselines.ts"
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export interface Config {
+  /** Metadata keys whose joined values name an arm [C `feature`, `type: joint`]. Default `["level"]`. */
+  readonly arms: ReadonlyArray<string>
+  /** α, the TD(0) learning rate, in (0, 1]. Default 0.5 [P Table S1; the fork's yaml default is 0.1]. */
+  readonly alpha: number
+  /** τ, the Boltzmann temperature, > 0. Default 1.0 [P Table S1, C]. */
+  readonly temperature: number
+  /** What happens to arms absent from a batch: `decay` (code, default) or `keep` (paper text). */
+  readonly unsampledArms: "decay" | "keep"
+}
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const defaults: Config = { arms: ["level"], alpha: 0.5, temperature: 1, unsampledArms: "decay" }
+
+/**
+ * Checks α and τ and the arm keys' shape.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const validate = (config: Config): ConfigError | undefined =>
+  requireConfig(config.alpha > 0 && config.alpha <= 1, "sec.alpha", "a number in (0, 1]", config.alpha) ??
+    requireConfig(
+      config.temperature > 0 && Number.isFinite(config.temperature),
+      "sec.temperature",
+      "a finite number > 0",
+      config.temperature
+    ) ??
+    requireConfig(config.arms.length > 0, "sec.arms", "at least one metadata key", "[]") ??
+    requireConfig(
+      config.unsampledArms === "decay" || config.unsampledArms === "keep",
+      "sec.unsampledArms",
+      `"decay" or "keep"`,
+      config.unsampledArms
+    )
+
+/**
+ * Boltzmann probabilities `exp((Q − max Q)/τ) / Σ exp(…)`.
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const boltzmann = (q: ArrayLike<number>, temperature: number): Float64Array => {
+  let max = -Infinity
+  for (let i = 0; i < q.length; i++) max = Math.max(max, q[i]!)
+  const p = new Float64Array(q.length)
+  let z = 0
+  for (let i = 0; i < q.length; i++) {
+    p[i] = Math.exp((q[i]! - max) / temperature)
+    z += p[i]!
+  }
+  for (let i = 0; i < q.length; i++) p[i] = p[i]! / z
+  return p
+}
+
+/**
+ * One TD(0) update. `reward[c]` is the arm's mean |Â| this step, or
+ * `undefined` when the arm was not sampled.
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const updateQ = (
+  q: Float64Array,
+  reward: ReadonlyArray<number | undefined>,
+  alpha: number,
+  unsampled: Config["unsampledArms"]
+): void => {
+  for (let c = 0; c < q.length; c++) {
+    const r = reward[c]
+    if (r !== undefined) q[c] = alpha * r + (1 - alpha) * q[c]!
+    else if (unsampled === "decay") q[c] = (1 - alpha) * q[c]!
+  }
+}
+
+/**
+ * Arms of a dataset: the arm key of every problem and the sorted arm names.
+ * Fails naming the key and the first problem that lacks it.
+ *
+ * @since 0.1.0
+ * @category arms
+ */
+export const armsOf = (
+  dataset: Problem.Dataset,
+  keys: ReadonlyArray<string>
+): { readonly names: ReadonlyArray<string>; readonly armOf: Int32Array } | ConfigError => {
+  const labels: Array<string> = []
+  for (const p of dataset.problems) {
+    const parts: Array<string> = []
+    for (const key of keys) {
+      const v = Problem.feature(p, key)
+      if (v === undefined) {
+        return new ConfigError({
+          field: "sec.arms",
+          expected: `metadata key "${key}" on every problem (level, family, id, or a metadata field)`,
+          actual: `problem "${p.id}" has no "${key}"`
+        })
+      }
+      parts.push(String(v))
+    }
+    labels.push(parts.join("-"))
+  }
+  const names = Array.from(new Set(labels)).sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+  const index = new Map(names.map((n, i) => [n, i]))
+  return { names, armOf: Int32Array.from(labels, (l) => index.get(l)!) }
+}
+
+const State = Schema.Struct({
+  arms: Schema.Array(Schema.String),
+  q: Columns.Float64Column,
+  queues: Schema.Array(Columns.Queue)
+})
+
+type State = Schema.Schema.Type<typeof State>
+
+/**
+ * The SEC curriculum as a plugin.
+ *
+ * **Example**
+ * ```ts
+ * Pipeline.run(pipeline, Sec.plugin({ alpha: 0.5, temperature: 0.2, arms: ["level", "family"] }), options)
+ * ```
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
+  const config: Config = { ...defaults, ...options }
+  return Curriculum.plugin("sec", ({ dataset, seed }) =>
+    Effect.gen(function*() {
+      const invalid = validate(config)
+      if (invalid) return yield* invalid
+      const arms = armsOf(dataset, config.arms)
+      if (arms instanceof ConfigError) return yield* arms
+      const members: Array<Int32Array> = arms.names.map(() => new Int32Array(0))
+      const counts = new Int32Array(arms.names.length)
+      for (const a of arms.armOf) counts[a]!++
+      arms.names.forEach((_, c) => (members[c] = new Int32Array(counts[c]!)))
+      const fill = new Int32Array(arms.names.length)
+      arms.armOf.forEach((a, i) => (members[a]![fill[a]!++] = i))
+      const shuffleArm = (rng: Rng.Rng, c: number) => rng.shuffle(Int32Array.from(members[c]!))
+      const init = Rng.make(seed, 0, "sec-init")
+      const initial: State = {
+        arms: arms.names,
+        q: new Float64Array(arms.names.length),
+        queues: arms.names.map((_, c) => ({ items: shuffleArm(init, c), cursor: 0 }))
+      }
+      return Curriculum.make({
+        name: "sec",
+        state: State,
+        initial,
+        select: (state, { batchSize, rng, step }) => {
+          const refill = Rng.make(seed, step, "sec-refill")
+          const queues = state.queues as Array<Columns.Queue>
+          if (queues.some((q) => q.items.length - q.cursor < batchSize)) {
+            queues.forEach((q, c) => {
+              queues[c] = ensureAvailable(q, q.items.length - q.cursor + 1, () => shuffleArm(refill, c))
+            })
+          }
+          const p = boltzmann(state.q, config.temperature)
+          const batch: Array<number> = []
+          for (let k = 0; k < batchSize; k++) {
+            let u = rng.next()
+            let c = 0
+            while (c < p.length - 1 && u >= p[c]!) u -= p[c++]!
+            let q = queues[c]!
+            if (q.cursor >= q.items.length) q = queues[c] = ensureAvailable(q, 1, () => shuffleArm(refill, c))
+            batch.push(q.items[q.cursor]!)
+            q.cursor++
+          }
+          return batch
+        },
+        observe: (state, { groups }) => {
+          const sum = new Float64Array(state.q.length)
+          const count = new Int32Array(state.q.length)
+          for (const g of groups) {
+            const c = arms.armOf[g.index]!
+            sum[c] += Advantage.meanAbs(g.advantages) * g.advantages.length
+            count[c] += g.advantages.length
+          }
+          const reward = Array.from(sum, (s, c) => (count[c]! > 0 ? s / count[c]! : undefined))
+          updateQ(state.q, reward, config.alpha, config.unsampledArms)
+        },
+        metrics: (state) => {
+          const p = boltzmann(state.q, config.temperature)
+          const out: Record<string, number> = {}
+          state.arms.forEach((name, c) => {
+            out[`sec_q_${name}`] = state.q[c]!
+            out[`sec_p_${name}`] = p[c]!
+          })
+          return out
+        }
+      })
+    }))
+}
