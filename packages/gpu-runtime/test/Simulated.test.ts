@@ -1,0 +1,428 @@
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { describe, expect, it } from "vitest"
+import type { Problem } from "@zpd/core/Problem"
+import type { Completion, LossConfig, TrainSample } from "@zpd/core/Runtime"
+import { Evaluator, InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
+import { Rng } from "@zpd/core/Rng"
+import * as Simulated from "../src/Simulated.ts"
+
+const problem = (family: string, level: number, i: number, answer = "42"): Problem => ({
+  id: `${family}-L${level}-${i}`,
+  prompt: `Solve ${family} puzzle ${i} at level ${level}.`,
+  answer,
+  level,
+  family,
+  metadata: {}
+})
+
+const problems = (family: string, levels: ReadonlyArray<number>, perLevel: number): Array<Problem> =>
+  levels.flatMap((level) => Array.from({ length: perLevel }, (_, i) => problem(family, level, i)))
+
+const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect)
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z))
+
+const generate = (sim: Simulated.Simulator, ps: ReadonlyArray<Problem>, n: number, seed: number) =>
+  run(
+    sim.inference.generate({
+      requestId: `r${seed}`,
+      prompts: ps.map((p) => ({ promptId: p.id, text: p.prompt, problem: p })),
+      n,
+      sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 1024, seed }
+    })
+  )
+
+const solved = (c: Completion) => c.tokenIds[0] === Simulated.SOLVE_TOKEN
+
+/**
+ * Turns completions into train samples the way the pipeline does: GRPO
+ * advantages (reward − group mean) / group std, and klWeight per `kl`
+ * ("sparse": 0 on zero-variance groups, "dense": 1 everywhere, "none": 0).
+ */
+const toSamples = (
+  completions: ReadonlyArray<Completion>,
+  n: number,
+  kl: "sparse" | "dense" | "none" = "sparse",
+  advantage?: (c: Completion, groupMean: number, groupStd: number) => number
+): Array<TrainSample> => {
+  const out: Array<TrainSample> = []
+  for (let g = 0; g * n < completions.length; g++) {
+    const group = completions.slice(g * n, g * n + n)
+    const r: Array<number> = group.map((c) => (solved(c) ? 1 : 0))
+    const mean = r.reduce((a, x) => a + x, 0) / n
+    const std = Math.sqrt(r.reduce((a, x) => a + (x - mean) ** 2, 0) / n)
+    for (let j = 0; j < group.length; j++) {
+      const c = group[j]!
+      const P = c.promptTokenIds.length
+      const L = c.tokenIds.length
+      const A = advantage ? advantage(c, mean, std) : std > 0 ? (r[j]! - mean) / std : 0
+      const w = kl === "dense" ? 1 : kl === "sparse" && std > 0 ? 1 : 0
+      out.push({
+        promptId: c.promptId,
+        group: g,
+        tokenIds: [...c.promptTokenIds, ...c.tokenIds],
+        lossMask: [...Array<boolean>(P).fill(false), ...Array<boolean>(L).fill(true)],
+        samplingLogprobs: [...Array<number>(P).fill(0), ...c.logprobs],
+        advantages: [...Array<number>(P).fill(0), ...Array<number>(L).fill(A)],
+        klWeight: [...Array<number>(P).fill(0), ...Array<number>(L).fill(w)],
+        temperature: 1,
+        policyVersion: c.policyVersion
+      })
+    }
+  }
+  return out
+}
+
+const loss = (over: Partial<LossConfig> = {}): LossConfig => ({
+  klCoef: 0.04,
+  clip: 0.2,
+  aggregation: "token-mean",
+  ...over
+})
+
+/** One GRPO step on a batch drawn from `pool`. */
+const grpoStep = (
+  sim: Simulated.Simulator,
+  pool: ReadonlyArray<Problem>,
+  step: number,
+  opts: { batch?: number; n?: number; kl?: "sparse" | "dense" | "none"; loss?: Partial<LossConfig> } = {}
+) => {
+  const rng = new Rng(1000 + step)
+  const batch = Array.from({ length: opts.batch ?? 32 }, () => pool[rng.int(pool.length)]!)
+  const n = opts.n ?? 8
+  const completions = generate(sim, batch, n, step)
+  return run(sim.trainer.update({ step, samples: toSamples(completions, n, opts.kl), loss: loss(opts.loss) }))
+}
+
+/** Samples of one prompt whose outcomes are all `outcome` (a zero-variance group). */
+const uniformGroup = (sim: Simulated.Simulator, p: Problem, n: number, outcome: boolean, seed = 1) => {
+  for (let s = seed; s < seed + 10_000; s++) {
+    const cs = generate(sim, [p], n, s)
+    if (cs.every((c) => solved(c) === outcome)) return cs
+  }
+  throw new Error("no uniform group found")
+}
+
+const distance = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
+  Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0))
+
+const bitIdentical = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
+  a.length === b.length && a.every((x, i) => Object.is(x, b[i]))
+
+describe("Simulated learner", () => {
+  it("defaults give the documented pass-rate ladder over levels 1..4 at θ_0", () => {
+    const ps = problems("countdown", [1, 2, 3, 4], 400)
+    const sim = Simulated.make(ps)
+    const byLevel = [1, 2, 3, 4].map((l) => run(sim.evaluator.accuracy(ps.filter((p) => p.level === l))))
+    expect(byLevel[0]).toBeGreaterThan(0.5)
+    expect(byLevel[0]).toBeLessThan(0.7)
+    expect(byLevel[1]).toBeGreaterThan(0.2)
+    expect(byLevel[1]).toBeLessThan(0.35)
+    expect(byLevel[2]).toBeGreaterThan(0.05)
+    expect(byLevel[2]).toBeLessThan(0.15)
+    expect(byLevel[3]).toBeGreaterThan(0.01)
+    expect(byLevel[3]).toBeLessThan(0.05)
+  })
+
+  it("property 1: p = σ(θ·a − b) depends on difficulty and on the learnable θ", () => {
+    const ps = problems("arith", [1, 2, 3], 4)
+    const sim = Simulated.make(ps, { jitter: 0 })
+    const cfg = sim.config
+    // The equation, checked at θ_0 = 0.
+    for (const p of ps) {
+      const z = cfg.generalWeight * cfg.initialGeneral + (1 + cfg.depthSlope * (p.level - 1)) * cfg.initialFamily -
+        (cfg.b0 + cfg.b1 * p.level)
+      expect(sim.passRate(p)).toBeCloseTo(sigmoid(z), 14)
+    }
+    // Harder ⇒ lower.
+    const [p1, p2, p3] = [1, 2, 3].map((l) => sim.passRate(ps.find((p) => p.level === l)!))
+    expect(p1!).toBeGreaterThan(p2!)
+    expect(p2!).toBeGreaterThan(p3!)
+    // Positive advantage on correct samples (and negative on failures) raises p.
+    const target = ps[0]!
+    const before = sim.passRate(target)
+    for (let step = 0; step < 5; step++) {
+      const cs = generate(sim, [target], 16, step)
+      const samples = toSamples(cs, 16, "none", (c) => (solved(c) ? 1 : -1))
+      run(sim.trainer.update({ step, samples, loss: loss({ klCoef: 0 }) }))
+    }
+    expect(sim.passRate(target)).toBeGreaterThan(before + 0.01)
+    expect(sim.parameters().theta[sim.skillOf("arith")!]).toBeGreaterThan(cfg.initialFamily)
+  })
+
+  it("property 2: a zero-variance group moves nothing; a mixed group moves θ", () => {
+    const ps = problems("countdown", [1], 2)
+    const sim = Simulated.make(ps)
+    const p = ps[0]!
+    const group = uniformGroup(sim, p, 8, true)
+    const before = sim.parameters()
+    const result = run(
+      sim.trainer.update({ step: 0, samples: toSamples(group, 8, "sparse"), loss: loss({ klCoef: 0.5 }) })
+    )
+    const after = sim.parameters()
+    expect(bitIdentical(after.theta, before.theta)).toBe(true)
+    expect(bitIdentical(after.thetaRef, before.thetaRef)).toBe(true)
+    expect(result.metrics.grad_norm).toBe(0)
+    expect(result.policyVersion).toBe(1)
+
+    let mixed: ReadonlyArray<Completion> = []
+    for (let seed = 1; mixed.length === 0; seed++) {
+      const cs = generate(sim, [p], 8, seed)
+      if (cs.some(solved) && !cs.every(solved)) mixed = cs
+    }
+    const r = run(sim.trainer.update({ step: 1, samples: toSamples(mixed, 8, "sparse"), loss: loss() }))
+    expect(r.metrics.grad_norm).toBeGreaterThan(0)
+    expect(bitIdentical(sim.parameters().theta, before.theta)).toBe(false)
+  })
+
+  it("property 2: the step is the policy gradient Δθ = lr/N · Σ A_i (o_i − p_i) a_i (on-policy, no KL)", () => {
+    const ps = [...problems("alpha", [1, 2, 3], 3), ...problems("beta", [1, 2], 3)]
+    const lr = 0.3
+    const sim = Simulated.make(ps, { forgetRate: 0 })
+    const cfg = sim.config
+    const cs = generate(sim, ps, 6, 21)
+    const samples = toSamples(cs, 6, "none")
+    const before = sim.parameters().theta
+    const expected = [...before]
+    samples.forEach((s, i) => {
+      const p = ps.find((q) => q.id === s.promptId)!
+      const o = solved(cs[i]!) ? 1 : 0
+      const A = s.advantages[s.advantages.length - 1]!
+      const g = (lr / samples.length) * A * (o - sim.passRate(p))
+      expected[0] = expected[0]! + g * cfg.generalWeight
+      const k = sim.skillOf(p.family)!
+      expected[k] = expected[k]! + g * (1 + cfg.depthSlope * (p.level - 1))
+    })
+    run(sim.trainer.update({ step: 0, samples, loss: loss({ klCoef: 0, aggregation: "seq-mean", learningRate: lr }) }))
+    const after = sim.parameters().theta
+    expect(distance(after, before)).toBeGreaterThan(1e-3)
+    after.forEach((x, k) => expect(x).toBeCloseTo(expected[k]!, 12))
+  })
+
+  it("property 3: dense KL pulls θ toward θ_ref, sparse KL does not, resetReference copies θ", () => {
+    const ps = problems("countdown", [1, 2], 8)
+    const sim = Simulated.make(ps, { forgetRate: 0 })
+    for (let step = 0; step < 20; step++) grpoStep(sim, ps, step, { kl: "none", loss: { klCoef: 0 } })
+    const start = sim.parameters()
+    const d0 = distance(start.theta, start.thetaRef)
+    expect(d0).toBeGreaterThan(0.05)
+
+    const p = ps[0]!
+    const group = uniformGroup(sim, p, 8, true)
+    // Sparse KL: zero-variance group has klWeight 0 ⇒ no pull.
+    const sparse = run(
+      sim.trainer.update({ step: 100, samples: toSamples(group, 8, "sparse"), loss: loss({ klCoef: 1 }) })
+    )
+    expect(bitIdentical(sim.parameters().theta, start.theta)).toBe(true)
+    expect(sparse.groupKl![0]).toBe(0)
+    expect(sparse.metrics.kl_mean).toBeGreaterThan(0)
+    // Dense KL: the same group now pulls θ back toward θ_ref.
+    const dense = run(
+      sim.trainer.update({ step: 101, samples: toSamples(group, 8, "dense"), loss: loss({ klCoef: 1 }) })
+    )
+    const moved = sim.parameters()
+    expect(distance(moved.theta, moved.thetaRef)).toBeLessThan(d0)
+    expect(dense.groupKl![0]).toBeGreaterThan(0)
+
+    run(sim.trainer.resetReference)
+    const reset = sim.parameters()
+    expect(bitIdentical(reset.thetaRef, reset.theta)).toBe(true)
+    const cs = generate(sim, ps, 4, 7)
+    const after = run(sim.trainer.update({ step: 102, samples: toSamples(cs, 4, "dense"), loss: loss({ klCoef: 1 }) }))
+    expect(Math.abs(after.metrics.kl_mean!)).toBeLessThan(1e-12)
+    for (const g of after.groupKl!) expect(Math.abs(g)).toBeLessThan(1e-12)
+  })
+
+  it("property 4: learning transfers across levels of a family and is forgotten when another family is trained", () => {
+    const a = problems("alpha", [1, 2, 3], 16)
+    const b = problems("beta", [1, 2, 3], 16)
+    const sim = Simulated.make([...a, ...b])
+    const a3 = a.filter((p) => p.level === 3)
+    const b1 = b.filter((p) => p.level === 1)
+    // Transfer: training alpha level 1 only raises alpha level 3 (family skill) and beta (general skill).
+    const a3Before = run(sim.evaluator.accuracy(a3))
+    const b1Before = run(sim.evaluator.accuracy(b1))
+    const alpha1 = a.filter((p) => p.level === 1)
+    for (let step = 0; step < 30; step++) grpoStep(sim, alpha1, step)
+    expect(run(sim.evaluator.accuracy(a3))).toBeGreaterThan(a3Before + 0.1)
+    expect(run(sim.evaluator.accuracy(b1))).toBeGreaterThan(b1Before)
+
+    // Forgetting: learn beta, then train alpha only; beta's family skill decays toward θ_0.
+    const sb = sim.skillOf("beta")!
+    for (let step = 100; step < 160; step++) grpoStep(sim, b, step)
+    const learned = sim.parameters().theta[sb]!
+    const initial = sim.config.initialFamily
+    expect(learned).toBeGreaterThan(initial + 0.3)
+    for (let step = 200; step < 300; step++) grpoStep(sim, a, step)
+    const forgotten = sim.parameters().theta[sb]!
+    expect(forgotten).toBeLessThan(learned - 0.05)
+    expect(forgotten).toBeGreaterThan(initial)
+
+    // Control: without interference the same schedule leaves beta's skill where it was.
+    const control = Simulated.make([...a, ...b], { forgetRate: 0 })
+    for (let step = 100; step < 160; step++) grpoStep(control, b, step)
+    const kept = control.parameters().theta[sb]!
+    for (let step = 200; step < 300; step++) grpoStep(control, a, step)
+    expect(control.parameters().theta[sb]).toBe(kept)
+  })
+
+  it("property 5: accuracy is exactly the mean pass rate, deterministic, also on held-out sets", () => {
+    const train = problems("countdown", [1, 2, 3], 20)
+    const ood = [...problems("countdown", [4], 20), ...problems("unseen", [1], 5)]
+    const sim = Simulated.make(train)
+    for (let step = 0; step < 5; step++) grpoStep(sim, train, step)
+    for (const set of [train, ood]) {
+      let sum = 0
+      for (const p of set) sum += sim.passRate(p)
+      const acc = run(sim.evaluator.accuracy(set))
+      expect(acc).toBe(sum / set.length)
+      expect(run(sim.evaluator.accuracy(set))).toBe(acc)
+    }
+    // A fresh simulator trained the same way reports the identical number.
+    const twin = Simulated.make(train)
+    for (let step = 0; step < 5; step++) grpoStep(twin, train, step)
+    expect(run(twin.evaluator.accuracy(ood))).toBe(run(sim.evaluator.accuracy(ood)))
+    // An unseen family uses the general skill only.
+    const unseen = ood[ood.length - 1]!
+    expect(sim.skillOf("unseen")).toBeUndefined()
+    expect(sim.passRate(unseen)).toBeGreaterThan(0)
+  })
+
+  it("property 6: completions carry tokens and logprobs consistent with the sampled outcome", () => {
+    const ps = problems("countdown", [1, 2], 3)
+    const sim = Simulated.make(ps)
+    const cs = generate(sim, ps, 4, 11)
+    expect(cs.length).toBe(ps.length * 4)
+    cs.forEach((c, k) => {
+      const p = ps[Math.floor(k / 4)]!
+      expect(c.promptId).toBe(p.id)
+      expect(c.sampleIndex).toBe(k % 4)
+      expect(c.promptTokenIds).toEqual(Array.from(p.prompt, (ch) => ch.charCodeAt(0)))
+      expect(c.finishReason).toBe("stop")
+      expect(c.policyVersion).toBe(0)
+      const ok = solved(c)
+      expect(c.text).toBe(ok ? `<answer>${p.answer}</answer>` : "<answer></answer>")
+      expect(c.tokenIds.length).toBe(1 + c.text.length)
+      expect(c.logprobs.length).toBe(c.tokenIds.length)
+      expect(c.tokenIds.slice(1)).toEqual(Array.from(c.text, (ch) => ch.charCodeAt(0)))
+      const pr = sim.passRate(p)
+      const expected = Math.log(ok ? pr : 1 - pr)
+      expect(c.logprobs[0]).toBeCloseTo(expected, 12)
+      expect(c.logprobs.slice(1).every((x) => x === 0)).toBe(true)
+      expect(c.logprobs.reduce((a, x) => a + x, 0)).toBeCloseTo(expected, 12)
+    })
+    // Same seed ⇒ identical completions; another seed differs somewhere.
+    expect(generate(sim, ps, 4, 11)).toEqual(cs)
+    expect(generate(sim, ps, 4, 12)).not.toEqual(cs)
+    // The empirical solve rate matches p within 3 standard errors.
+    const p = ps[3]!
+    const n = 20_000
+    const many = generate(sim, [p], n, 5)
+    const rate = many.filter(solved).length / n
+    const pr = sim.passRate(p)
+    expect(Math.abs(rate - pr)).toBeLessThan(3 * Math.sqrt((pr * (1 - pr)) / n))
+    // A custom renderer controls the text.
+    const custom = Simulated.make(ps, { render: (q, ok) => (ok ? `yes ${q.answer}` : "no") })
+    const cc = generate(custom, ps, 2, 3)
+    for (const c of cc) expect(c.text).toBe(solved(c) ? `yes 42` : "no")
+  })
+
+  it("checkpoint → mutate → restore gives identical parameters and identical later results", () => {
+    const ps = problems("countdown", [1, 2, 3], 10)
+    const sim = Simulated.make(ps)
+    for (let step = 0; step < 5; step++) grpoStep(sim, ps, step, { kl: "dense" })
+    run(sim.trainer.resetReference)
+    grpoStep(sim, ps, 5, { kl: "dense" })
+    const cp = JSON.parse(JSON.stringify(run(sim.trainer.checkpoint("step-6"))))
+    const saved = sim.parameters()
+    const version = sim.policyVersion()
+    const continueRun = () => {
+      const cs = generate(sim, ps, 4, 99)
+      const r = run(sim.trainer.update({ step: 6, samples: toSamples(cs, 4, "dense"), loss: loss() }))
+      return { cs, r, params: sim.parameters() }
+    }
+    const first = continueRun()
+    for (let step = 10; step < 15; step++) grpoStep(sim, ps, step)
+    run(sim.trainer.resetReference)
+    expect(bitIdentical(sim.parameters().theta, saved.theta)).toBe(false)
+    expect(run(sim.trainer.restore(cp))).toBe(version)
+    expect(sim.parameters()).toEqual(saved)
+    expect(bitIdentical(sim.parameters().theta, saved.theta)).toBe(true)
+    expect(bitIdentical(sim.parameters().thetaRef, saved.thetaRef)).toBe(true)
+    const second = continueRun()
+    expect(second.cs).toEqual(first.cs)
+    expect(second.r).toEqual(first.r)
+    expect(second.params).toEqual(first.params)
+
+    const path = Effect.runSyncExit(sim.trainer.restore({ _tag: "Path", path: "/tmp/x" }))
+    expect(Exit.isFailure(path)).toBe(true)
+    const bad = Effect.runSyncExit(sim.trainer.restore({ _tag: "Inline", state: { ...cp.state, theta: [1] } }))
+    expect(Exit.isFailure(bad)).toBe(true)
+  })
+
+  it("refuses requests it cannot serve, naming what is missing", () => {
+    const ps = problems("countdown", [1], 2)
+    const sim = Simulated.make(ps)
+    const noSeed = Effect.runSyncExit(
+      sim.inference.generate({
+        requestId: "r",
+        prompts: [{ promptId: ps[0]!.id, text: ps[0]!.prompt, problem: ps[0]! }],
+        n: 2,
+        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 64 }
+      })
+    )
+    expect(Exit.isFailure(noSeed) && String(noSeed.cause)).toMatch(/seed/)
+    const noProblem = Effect.runSyncExit(
+      sim.inference.generate({
+        requestId: "r",
+        prompts: [{ promptId: "p-17", text: "hi" }],
+        n: 2,
+        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 64, seed: 1 }
+      })
+    )
+    expect(Exit.isFailure(noProblem) && String(noProblem.cause)).toMatch(/p-17/)
+    const samples = toSamples(generate(sim, ps, 2, 1), 2).map((s) => ({ ...s, promptId: "ghost" }))
+    const unknown = Effect.runSyncExit(sim.trainer.update({ step: 0, samples, loss: loss() }))
+    expect(Exit.isFailure(unknown) && String(unknown.cause)).toMatch(/ghost/)
+  })
+
+  it("layer provides the three ports over one fresh instance per build", () => {
+    const ps = problems("countdown", [1, 2], 4)
+    const program = Effect.gen(function*() {
+      const inference = yield* InferenceRuntime
+      const trainer = yield* TrainerRuntime
+      const evaluator = yield* Evaluator
+      const sim = yield* Simulated.SimulatedLearner
+      const cs = yield* inference.generate({
+        requestId: "r",
+        prompts: ps.map((p) => ({ promptId: p.id, text: p.prompt, problem: p })),
+        n: 4,
+        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 64, seed: 3 }
+      })
+      const r = yield* trainer.update({ step: 0, samples: toSamples(cs, 4), loss: loss() })
+      const v = yield* trainer.publishWeights
+      return { acc: yield* evaluator.accuracy(ps), v, r, version: sim.policyVersion(), cap: inference.capabilities }
+    })
+    const a = Effect.runSync(Effect.provide(program, Simulated.layer(ps)))
+    const b = Effect.runSync(Effect.provide(program, Simulated.layer(ps)))
+    expect(a.v).toBe(1)
+    expect(a.version).toBe(1)
+    expect(a.cap.logprobSemantics).toBe("processed")
+    expect(b).toEqual(a)
+  })
+
+  it("one update of 256 prompts × 8 rollouts takes well under 10 ms", () => {
+    const ps = [...problems("countdown", [1, 2, 3], 200), ...problems("arith", [1, 2, 3], 200)]
+    const sim = Simulated.make(ps)
+    const rng = new Rng(5)
+    const batch = Array.from({ length: 256 }, () => ps[rng.int(ps.length)]!)
+    const samples = toSamples(generate(sim, batch, 8, 1), 8)
+    for (let i = 0; i < 5; i++) run(sim.trainer.update({ step: i, samples, loss: loss() }))
+    const t0 = performance.now()
+    const reps = 20
+    for (let i = 0; i < reps; i++) run(sim.trainer.update({ step: i, samples, loss: loss() }))
+    const ms = (performance.now() - t0) / reps
+    expect(ms).toBeLessThan(10)
+  })
+})
