@@ -16,7 +16,7 @@ const args = parseArgs(100)
 const base = args.out ?? "runs"
 const suite = standardSuite()
 const contenders = [
-  { name: "sec", plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 1 }) },
+  { name: "sec", plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
   { name: "random", plugin: Baselines.random() },
   { name: "ordered", plugin: Baselines.ordered() }
 ]

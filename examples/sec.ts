@@ -12,5 +12,5 @@ import { runExample, verifier } from "./lib/run.ts"
 runExample({
   name: "sec",
   pipeline: Pipeline.make("sec", Stages.standard({ verifier, kl: "sparse" })),
-  plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 1 })
+  plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
 })

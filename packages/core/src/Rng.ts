@@ -11,9 +11,15 @@
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import { PCGRandom } from "effect/Utils"
+import * as Fmath from "./Fmath.ts"
 
-/** 32-bit FNV-1a over a label. */
-const hashLabel = (label: string): number => {
+/**
+ * 32-bit FNV-1a hash of a string.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const hashString = (label: string): number => {
   let h = 0x811c9dc5
   for (let i = 0; i < label.length; i++) {
     h ^= label.charCodeAt(i)
@@ -22,8 +28,13 @@ const hashLabel = (label: string): number => {
   return h >>> 0
 }
 
-/** murmur3's 32-bit finaliser. */
-const mix32 = (x: number): number => {
+/**
+ * murmur3's 32-bit finaliser: a bijective scrambler of 32-bit integers.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const mix32 = (x: number): number => {
   x ^= x >>> 16
   x = Math.imul(x, 0x85ebca6b)
   x ^= x >>> 13
@@ -39,7 +50,7 @@ const mix32 = (x: number): number => {
  * @category constructors
  */
 export const deriveSeed = (seed: number, step: number, label: string): number =>
-  mix32(mix32(mix32(seed >>> 0) ^ Math.imul(step + 1, 0x9e3779b1)) ^ hashLabel(label))
+  mix32(mix32(mix32(seed >>> 0) ^ Math.imul(step + 1, 0x9e3779b1)) ^ hashString(label))
 
 /**
  * A synchronous seeded generator for hot loops (shuffling millions of
@@ -61,11 +72,14 @@ export class Rng {
   int(n: number): number {
     return Math.floor(this.pcg.number() * n)
   }
-  /** Standard normal (Box–Muller). */
+  /** Standard normal (Marsaglia's polar method; only deterministic arithmetic). */
   normal(): number {
-    const u = 1 - this.pcg.number()
-    const v = this.pcg.number()
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
+    for (;;) {
+      const u = 2 * this.pcg.number() - 1
+      const v = 2 * this.pcg.number() - 1
+      const s = u * u + v * v
+      if (s > 0 && s < 1) return u * Math.sqrt((-2 * Fmath.log(s)) / s)
+    }
   }
   /** In-place Fisher–Yates shuffle. */
   shuffle<A extends { length: number; [i: number]: number }>(xs: A): A {

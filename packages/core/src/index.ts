@@ -18,6 +18,8 @@ export * as Curriculum from "./Curriculum.ts"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.ts"
 /** @since 0.1.0 */
+export * as Fmath from "./Fmath.ts"
+/** @since 0.1.0 */
 export * as Hook from "./Hook.ts"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"

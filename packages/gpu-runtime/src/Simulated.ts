@@ -14,12 +14,13 @@
  *
  * @since 0.1.0
  */
+import * as Fmath from "@zpd/core/Fmath"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
-import { Rng } from "@zpd/core/Rng"
+import { hashString, mix32, Rng } from "@zpd/core/Rng"
 import {
   type Completion,
   Evaluator,
@@ -134,36 +135,16 @@ export class SimulatedLearner extends Context.Tag("@zpd/gpu-runtime/SimulatedLea
 // internals
 // ---------------------------------------------------------------------------
 
-const fnv1a = (s: string): number => {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
-
-const mix32 = (x: number): number => {
-  x ^= x >>> 16
-  x = Math.imul(x, 0x85ebca6b)
-  x ^= x >>> 13
-  x = Math.imul(x, 0xc2b2ae35)
-  x ^= x >>> 16
-  return x >>> 0
-}
 
 /** A bell-shaped value in [−1, 1] (mean of three hashed uniforms, rescaled), a function of `id` only. */
 const unitJitter = (id: string): number => {
-  const h = fnv1a(id)
+  const h = hashString(id)
   let s = 0
   for (let k = 1; k <= 3; k++) s += mix32((h + Math.imul(k, 0x9e3779b9)) >>> 0) / 4294967296
   return s / 1.5 - 1
 }
 
-const sigmoid = (z: number): number => z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z))
-
-/** log σ(z), stable. */
-const logSigmoid = (z: number): number => z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z))
+const { logSigmoid, sigmoid } = Fmath
 
 /** log π(o) for logit z: log σ(z) if solved, log σ(−z) otherwise. */
 const logPi = (z: number, solved: boolean): number => solved ? logSigmoid(z) : logSigmoid(-z)
@@ -426,7 +407,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         // ∂ log π(o) / ∂ logit-before-temperature
         const dlp = ((solved ? 1 : 0) - p) / T
         let coef = 0 // ∂ loss_n / ∂ (θ·a_x)
-        const rho = Math.exp(lpNew - lpOld)
+        const rho = Fmath.exp(lpNew - lpOld)
         const rhoClipped = Math.min(Math.max(rho, 1 - clip), 1 + clip)
         const isClipped = (A > 0 && rho > 1 + clip) || (A < 0 && rho < 1 - clip)
         if (isClipped) clipped++
@@ -435,11 +416,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           if (!isClipped) coef -= rho * A * dlp
         }
         const delta = lpRef - lpNew
-        const k3 = Math.expm1(delta) - delta
+        const k3 = Fmath.expm1(delta) - delta
         klSum += k3
         if (w !== 0) {
           loss += weight * beta * w * k3
-          if (beta !== 0) coef += -beta * w * Math.expm1(delta) * dlp
+          if (beta !== 0) coef += -beta * w * Fmath.expm1(delta) * dlp
         }
         const g = s.group
         if (g >= 0) {

@@ -24,6 +24,7 @@
 import * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
 import * as Curriculum from "@zpd/core/Curriculum"
+import * as Fmath from "@zpd/core/Fmath"
 import { ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
@@ -86,7 +87,7 @@ export const boltzmann = (q: ArrayLike<number>, temperature: number): Float64Arr
   const p = new Float64Array(q.length)
   let z = 0
   for (let i = 0; i < q.length; i++) {
-    p[i] = Math.exp((q[i]! - max) / temperature)
+    p[i] = Fmath.exp((q[i]! - max) / temperature)
     z += p[i]!
   }
   for (let i = 0; i < q.length; i++) p[i] = p[i]! / z
