@@ -7,7 +7,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Simulated } from "@zpd/gpu-runtime"
-import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Runtime, Stages, Tasks } from "@zpd/core"
+import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages, Tasks } from "@zpd/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"
@@ -49,30 +49,40 @@ export interface ExampleResult {
 }
 
 /** Runs one example under a fresh simulated learner and returns its report. */
-export const runOne = <E, R>(
-  options: ExampleOptions<E, R>,
-  args: Cli.Args,
-  suite: TaskSuite = standardSuite()
-) =>
+export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suite?: TaskSuite) =>
   Effect.gen(function*() {
+    const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data)
     let seed = args.seed
     if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
-    const steps = args.steps
     const pipeline = options.pipeline ?? standardPipeline(options.name)
     const report = yield* Pipeline.run(pipeline, options.plugin, {
-      dataset: suite.train,
+      dataset: data.train,
       seed: seed ?? 1,
-      steps,
+      steps: args.steps,
       batchSize: args.batchSize ?? options.batchSize ?? 64,
       groupSize: args.groupSize ?? options.groupSize ?? 8,
       loss: options.loss ?? {},
-      eval: { sets: { id: suite.test.problems, ood: suite.ood.problems }, every: 10 },
+      eval: { sets: evalSets(data), every: 10 },
       ...(args.out === undefined ? {} : { out: args.out }),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
-      onProgress: progressPrinter(args.quiet, steps)
-    })
+      onProgress: progressPrinter(args.quiet, args.steps)
+    }).pipe(Effect.provide(Simulated.layer(data.all)))
     return { name: options.name, report } satisfies ExampleResult
-  }).pipe(Effect.provide(Simulated.layer(suite.all)))
+  })
+
+/** A JSONL dataset as a suite: trained on and evaluated in-distribution; no OOD set. */
+const jsonlSuite = (file: string) =>
+  Effect.map(Problem.fromJsonl(file), (train): TaskSuite => ({
+    train,
+    test: train,
+    ood: Problem.make("none", []),
+    all: train.problems
+  }))
+
+const evalSets = (suite: TaskSuite) =>
+  Object.fromEntries(
+    Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, problems]) => problems.length > 0)
+  )
 
 const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : "-")
 

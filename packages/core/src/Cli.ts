@@ -1,7 +1,7 @@
 /**
  * The command-line contract every example shares (DESIGN §7):
- * `--steps N --seed S --out DIR --resume DIR`, plus `--batch-size`,
- * `--group-size` and `--quiet`. Parsing is pure, so it runs on any runtime;
+ * `--steps N --seed S --out DIR --resume DIR`, plus `--data FILE.jsonl`,
+ * `--batch-size`, `--group-size` and `--quiet`. Parsing is pure, so it runs on any runtime;
  * unknown flags and bad values fail with a {@link ConfigError} naming the
  * flag.
  *
@@ -19,13 +19,15 @@ export interface Args {
   readonly seed: number | undefined
   readonly out: string | undefined
   readonly resume: string | undefined
+  /** A JSONL dataset to train on instead of the built-in task suite. */
+  readonly data: string | undefined
   readonly batchSize: number | undefined
   readonly groupSize: number | undefined
   readonly quiet: boolean
 }
 
 const integerFlags = { "--steps": "steps", "--seed": "seed", "--batch-size": "batchSize", "--group-size": "groupSize" }
-const stringFlags = { "--out": "out", "--resume": "resume" }
+const stringFlags = { "--out": "out", "--resume": "resume", "--data": "data" }
 
 /**
  * Usage text.
@@ -34,7 +36,7 @@ const stringFlags = { "--out": "out", "--resume": "resume" }
  * @category constants
  */
 export const usage =
-  "options: --steps N  --seed S  --out DIR  --resume DIR  --batch-size B  --group-size G  --quiet"
+  "options: --steps N  --seed S  --out DIR  --resume DIR  --data FILE.jsonl  --batch-size B  --group-size G  --quiet"
 
 /**
  * Parses `argv` (without the program name). `defaultSteps` applies when
@@ -77,6 +79,7 @@ export const parse = (argv: ReadonlyArray<string>, defaultSteps: number): Either
     seed: out["seed"] as number | undefined,
     out: out["out"] as string | undefined,
     resume: out["resume"] as string | undefined,
+    data: out["data"] as string | undefined,
     batchSize: out["batchSize"] as number | undefined,
     groupSize: out["groupSize"] as number | undefined,
     quiet: out["quiet"] as boolean

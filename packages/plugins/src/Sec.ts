@@ -11,8 +11,8 @@
  *   gives the paper's reading;
  * - each arm serves a shuffled queue without replacement; before a batch, if
  *   any arm has fewer than B items left, every arm's queue is refilled as
- *   `remaining ++ fresh shuffle` ("perpetual" mode). An arm smaller than B is
- *   refilled again while drawing [R];
+ *   `remaining ++ fresh shuffle` ("perpetual" mode). An arm smaller than B does
+ *   not trigger this refill; it is refilled whenever it runs empty while drawing [R];
  * - the softmax subtracts `max Q` (identical probabilities, no overflow).
  *
  * SEC-2D: `arms: ["level", "family"]` makes one arm per (level, family), keyed
@@ -193,7 +193,9 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
         select: (state, { batchSize, rng, step }) => {
           const refill = Rng.make(seed, step, "sec-refill")
           const queues = state.queues as Array<Columns.Queue>
-          if (queues.some((q) => q.items.length - q.cursor < batchSize)) {
+          // Arms smaller than B cannot hold B items and refill while drawing;
+          // letting them trigger would append a fresh copy of every arm each step.
+          if (queues.some((q, c) => members[c]!.length >= batchSize && q.items.length - q.cursor < batchSize)) {
             queues.forEach((q, c) => {
               queues[c] = ensureAvailable(q, q.items.length - q.cursor + 1, () => shuffleArm(refill, c))
             })

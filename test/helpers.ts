@@ -1,0 +1,33 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import type { Cli } from "@zpd/core"
+import * as Effect from "effect/Effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type ExampleOptions, runOne } from "../examples/lib/run.ts"
+import { standardSuite } from "../examples/lib/tasks.ts"
+
+export const suite = standardSuite()
+
+export const args = (overrides: Partial<Cli.Args>): Cli.Args => ({
+  steps: 20,
+  seed: undefined,
+  out: undefined,
+  resume: undefined,
+  data: undefined,
+  batchSize: undefined,
+  groupSize: undefined,
+  quiet: true,
+  ...overrides
+})
+
+export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `zpd-${prefix}-`))
+
+export const run = <E, R>(options: ExampleOptions<E, R>, overrides: Partial<Cli.Args>) =>
+  Effect.runPromise(
+    runOne(options, args(overrides), suite).pipe(Effect.provide(NodeContext.layer)) as Effect.Effect<
+      Awaited<ReturnType<typeof Effect.runPromise<unknown, unknown>>>,
+      unknown,
+      never
+    >
+  )
