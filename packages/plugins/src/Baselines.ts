@@ -55,7 +55,8 @@ export const random = (): Curriculum.Plugin =>
       state: RandomState,
       initial: { queue: { items: Rng.make(seed, 0, "random-init").permutation(n), cursor: 0 } },
       select: (state, { batchSize, step }) => {
-        const queue = ensureAvailable(state.queue, batchSize, () => Rng.make(seed, step, "random-refill").permutation(n))
+        const refill = Rng.make(seed, step, "random-refill")
+        const queue = ensureAvailable(state.queue, batchSize, () => refill.permutation(n))
         const batch = Array.from(queue.items.subarray(queue.cursor, queue.cursor + batchSize))
         state.queue.items = queue.items
         state.queue.cursor = queue.cursor + batchSize

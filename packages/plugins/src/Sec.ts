@@ -9,10 +9,13 @@
  * differs from the paper text:
  * - unsampled arms decay toward 0 (`Q ← (1 − α) Q`); `unsampledArms: "keep"`
  *   gives the paper's reading;
- * - each arm serves a shuffled queue without replacement; before a batch, if
- *   any arm has fewer than B items left, every arm's queue is refilled as
- *   `remaining ++ fresh shuffle` ("perpetual" mode). An arm smaller than B does
- *   not trigger this refill; it is refilled whenever it runs empty while drawing [R];
+ * - each arm serves a shuffled queue without replacement, refilled as
+ *   `remaining ++ fresh shuffle` ("perpetual" mode) before a batch in which it
+ *   could run dry (fewer than min(B, |arm|) items left), and again if it empties
+ *   while drawing. The code refills every arm whenever any arm runs low; each
+ *   arm's stream of draws is the same either way (consecutive shuffles of the
+ *   arm), but refilling arm by arm keeps every queue under |arm| + B items
+ *   instead of growing without bound when one arm dominates [R];
  * - the softmax subtracts `max Q` (identical probabilities, no overflow).
  *
  * SEC-2D: `arms: ["level", "family"]` makes one arm per (level, family), keyed
@@ -193,13 +196,11 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
         select: (state, { batchSize, rng, step }) => {
           const refill = Rng.make(seed, step, "sec-refill")
           const queues = state.queues as Array<Columns.Queue>
-          // Arms smaller than B cannot hold B items and refill while drawing;
-          // letting them trigger would append a fresh copy of every arm each step.
-          if (queues.some((q, c) => members[c]!.length >= batchSize && q.items.length - q.cursor < batchSize)) {
-            queues.forEach((q, c) => {
-              queues[c] = ensureAvailable(q, q.items.length - q.cursor + 1, () => shuffleArm(refill, c))
-            })
-          }
+          queues.forEach((q, c) => {
+            if (q.items.length - q.cursor < batchSize) {
+              queues[c] = ensureAvailable(q, Math.min(batchSize, members[c]!.length), () => shuffleArm(refill, c))
+            }
+          })
           const p = boltzmann(state.q, config.temperature)
           const batch: Array<number> = []
           for (let k = 0; k < batchSize; k++) {
