@@ -112,6 +112,9 @@ export const log = (x: number): number => {
 export const log1p = (x: number): number => {
   const u = 1 + x
   if (u === 1) return x
+  // The correction term is 0/0 or ∞/∞ at these two points.
+  if (u === 0) return -Infinity
+  if (u === Infinity) return Infinity
   return log(u) - ((u - 1) - x) / u
 }
 
@@ -122,8 +125,13 @@ export const log1p = (x: number): number => {
  * @category math
  */
 export const expm1 = (x: number): number => {
+  if (x === 0) return x // keeps −0
   if (Math.abs(x) < 1e-3) return x + x * x * (0.5 + x * (1 / 6 + x * (1 / 24 + x * (1 / 120 + x / 720))))
-  return exp(x) - 1
+  if (Math.abs(x) >= 1) return exp(x) - 1
+  // Kahan's trick: `exp(x) − 1` alone cancels up to ~9 bits for 1e-3 ≤ |x| < 1;
+  // dividing by log(exp(x)) cancels the rounding error of exp(x).
+  const u = exp(x)
+  return ((u - 1) * x) / log(u)
 }
 
 /**

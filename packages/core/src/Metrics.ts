@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Schema from "effect/Schema"
 
 /**
  * One step's metrics. `step` is 1-based.
@@ -22,6 +23,26 @@ export interface StepRecord {
   readonly step: number
   readonly [name: string]: number
 }
+
+/**
+ * The Schema of a `metrics.jsonl` line (non-finite values are written as
+ * `null` and read back as NaN).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StepRecord: Schema.Schema<StepRecord, { readonly step: number; readonly [name: string]: number | null }> =
+  Schema.Struct(
+    { step: Schema.Int },
+    Schema.Record({
+      key: Schema.String,
+      value: Schema.transform(Schema.NullOr(Schema.Number), Schema.Number, {
+        strict: true,
+        decode: (v) => v ?? Number.NaN,
+        encode: (v) => (Number.isFinite(v) ? v : null)
+      })
+    })
+  ) as never
 
 /**
  * The order in which standard metrics are written; other keys follow sorted.

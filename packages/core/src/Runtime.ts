@@ -72,21 +72,32 @@ export interface GenerateRequest {
 
 /**
  * One sampled completion. `logprobs[t]` is the (post-temperature) logprob of
- * `tokenIds[t]` under the policy that sampled it.
+ * `tokenIds[t]` under the policy that sampled it. HTTP runtimes decode replies
+ * with this Schema.
  *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Completion = Schema.Struct({
+  promptId: Schema.String,
+  sampleIndex: Schema.Int,
+  text: Schema.String,
+  promptTokenIds: Schema.Array(Schema.Int),
+  tokenIds: Schema.Array(Schema.Int),
+  logprobs: Schema.Array(Schema.Number),
+  finishReason: Schema.Literal("stop", "length", "abort"),
+  policyVersion: Schema.Int
+}).pipe(
+  Schema.filter((c) =>
+    c.logprobs.length === c.tokenIds.length || `logprobs has ${c.logprobs.length} entries for ${c.tokenIds.length} tokens`
+  )
+)
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface Completion {
-  readonly promptId: string
-  readonly sampleIndex: number
-  readonly text: string
-  readonly promptTokenIds: ReadonlyArray<number>
-  readonly tokenIds: ReadonlyArray<number>
-  readonly logprobs: ReadonlyArray<number>
-  readonly finishReason: "stop" | "length" | "abort"
-  readonly policyVersion: number
-}
+export interface Completion extends Schema.Schema.Type<typeof Completion> {}
 
 /**
  * What an inference runtime promises. Training refuses `logprobSemantics: "raw"`.

@@ -13,14 +13,15 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Advantage from "./Advantage.ts"
 import type { Curriculum, CurriculumEvent, GroupOutcome } from "./Curriculum.ts"
 import { RuntimeError } from "./Errors.ts"
 import type * as Metrics from "./Metrics.ts"
-import type { Dataset, Problem } from "./Problem.ts"
+import { type Dataset, Problem as ProblemSchema, type Problem } from "./Problem.ts"
 import * as Rng from "./Rng.ts"
 import {
-  type Completion,
+  Completion,
   InferenceRuntime,
   type LossConfig,
   type SamplingParams,
@@ -63,16 +64,22 @@ export interface StepInput {
 }
 
 /**
- * A prompt's completions.
+ * A prompt's completions: a GRPO group.
  *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Group = Schema.Struct({
+  index: Schema.Int,
+  problem: ProblemSchema,
+  completions: Schema.Array(Completion)
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface Group {
-  readonly index: number
-  readonly problem: Problem
-  readonly completions: ReadonlyArray<Completion>
-}
+export interface Group extends Schema.Schema.Type<typeof Group> {}
 
 /**
  * A group with its verifier rewards.
@@ -111,27 +118,44 @@ const timed = <A, E, R>(metrics: Metrics.Sink, name: string, effect: Effect.Effe
  * @category stages
  */
 export const selectBatch = Stage.make("selectBatch", (ctx: StepInput) =>
+  Effect.map(selectIndices(ctx, ctx.settings.batchSize, "select"), (batch) => {
+    recordBatchMetrics(ctx, batch)
+    return { batch }
+  }))
+
+/**
+ * Asks the curriculum for `batchSize` indices with the step's `label` random
+ * stream, timing the call as `select_ms`; dies with the curriculum's name if
+ * it returns an index outside the dataset.
+ *
+ * @since 0.1.0
+ * @category stages
+ */
+export const selectIndices = (
+  ctx: StepInput,
+  batchSize: number,
+  label: string
+): Effect.Effect<ReadonlyArray<number>> =>
   Effect.gen(function*() {
-    const rng = Rng.make(ctx.seed, ctx.step, "select")
-    const batch = yield* timed(
-      ctx.metrics,
-      "select",
-      ctx.curriculum.select({ step: ctx.step, batchSize: ctx.settings.batchSize, rng })
-    )
+    const rng = Rng.make(ctx.seed, ctx.step, label)
+    const batch = yield* timed(ctx.metrics, "select", ctx.curriculum.select({ step: ctx.step, batchSize, rng }))
     const n = ctx.dataset.problems.length
-    let levels = 0
     for (const i of batch) {
       if (!Number.isInteger(i) || i < 0 || i >= n) {
         return yield* Effect.dieMessage(
           `curriculum "${ctx.curriculum.name}" selected index ${i}; expected an integer in [0, ${n})`
         )
       }
-      levels += ctx.dataset.problems[i]!.level
     }
-    ctx.metrics.set("sampled_difficulty_mean", batch.length === 0 ? Number.NaN : levels / batch.length)
-    ctx.metrics.set("batch_size", batch.length)
-    return { batch }
-  }))
+    return batch
+  })
+
+const recordBatchMetrics = (ctx: StepInput, batch: ReadonlyArray<number>): void => {
+  let levels = 0
+  for (const i of batch) levels += ctx.dataset.problems[i]!.level
+  ctx.metrics.set("sampled_difficulty_mean", batch.length === 0 ? Number.NaN : levels / batch.length)
+  ctx.metrics.set("batch_size", batch.length)
+}
 
 /**
  * Generates `groupSize` completions per selected prompt through the
@@ -450,6 +474,86 @@ export const standard = (options: StandardOptions) =>
   selectBatch.pipe(
     Stage.andThen(rollout),
     Stage.andThen(reward(options.verifier)),
+    Stage.andThen(advantages(options.advantage)),
+    Stage.andThen(klWeights(options.kl ?? "sparse")),
+    Stage.andThen(policyUpdate),
+    Stage.andThen(updateCurriculum)
+  )
+
+/**
+ * Options of {@link dynamicSampling}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DynamicSamplingOptions {
+  readonly verifier: Verifier
+  /** Prompts generated per round; default 3 × batchSize (public DAPO scripts) [C]. */
+  readonly genBatchSize?: number
+  /** Give up after this many rounds; 0 = unlimited. Default 10 (public scripts use 6–15) [C]. */
+  readonly maxRounds?: number
+}
+
+/**
+ * DAPO dynamic sampling (spec §5.3): generate
+ * rounds of `genBatchSize` prompts chosen by the curriculum, drop groups whose
+ * rewards have zero variance (single-response groups are kept), accumulate
+ * kept groups until `batchSize` prompts, and truncate to exactly `batchSize`.
+ * Fails with a {@link RuntimeError} naming the round budget when `maxRounds`
+ * rounds do not fill the batch. Replaces `selectBatch > rollout > reward`:
+ * adds `batch`, `groups` and `scored` (kept groups only). Metrics:
+ * `rollouts_generated`, `rollouts_discarded`, `gen_rounds`; the reward metrics
+ * (`frac_reward_zero_std`, …) describe the first round, i.e. what the
+ * curriculum alone would have trained on.
+ *
+ * @since 0.1.0
+ * @category stages
+ */
+export const dynamicSampling = (options: DynamicSamplingOptions) =>
+  Stage.make("dynamicSampling", (ctx: StepInput) =>
+    Effect.gen(function*() {
+      const runtime = yield* InferenceRuntime
+      const { batchSize, groupSize } = ctx.settings
+      const perRound = options.genBatchSize ?? 3 * batchSize
+      const maxRounds = options.maxRounds ?? 10
+      const kept: Array<ScoredGroup> = []
+      let generated = 0
+      let round = 0
+      while (kept.length < batchSize) {
+        if (maxRounds > 0 && round >= maxRounds) {
+          return yield* new RuntimeError({
+            endpoint: "Stages.dynamicSampling",
+            reason: "Refused",
+            description: `${maxRounds} generation rounds kept ${kept.length} of ${batchSize} prompts with ` +
+              `non-zero reward variance; raise maxRounds (0 = unlimited) or genBatchSize`
+          })
+        }
+        const indices = yield* selectIndices(ctx, perRound, round === 0 ? "select" : `select-round-${round}`)
+        const scored = score(yield* generateGroups(runtime, ctx, indices, round), options.verifier, ctx.step)
+        if (round === 0) recordRewardMetrics(ctx.metrics, scored)
+        generated += scored.length
+        for (const g of scored) if (g.rewards.length === 1 || !Advantage.isZeroVariance(g.rewards)) kept.push(g)
+        round++
+      }
+      const scored = kept.slice(0, batchSize)
+      const batch = scored.map((g) => g.index)
+      recordBatchMetrics(ctx, batch)
+      ctx.metrics.set("rollouts_generated", generated * groupSize)
+      ctx.metrics.set("rollouts_discarded", (generated - scored.length) * groupSize)
+      ctx.metrics.set("gen_rounds", round)
+      return { batch, groups: scored as ReadonlyArray<Group>, scored }
+    }))
+
+/**
+ * The DAPO step: {@link dynamicSampling} (which selects, generates and
+ * filters), then advantages, KL weights, the policy update and the curriculum
+ * update.
+ *
+ * @since 0.1.0
+ * @category stages
+ */
+export const dapo = (options: DynamicSamplingOptions & Omit<StandardOptions, "verifier">) =>
+  dynamicSampling(options).pipe(
     Stage.andThen(advantages(options.advantage)),
     Stage.andThen(klWeights(options.kl ?? "sparse")),
     Stage.andThen(policyUpdate),

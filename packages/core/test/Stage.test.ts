@@ -1,4 +1,5 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Stage from "../src/Stage.ts"
 import * as Stages from "../src/Stages.ts"
@@ -106,9 +107,16 @@ describe("Stage types", () => {
   })
 
   it("errors and requirements are unioned", () => {
-    const failing = Stage.make("failing", (_: { readonly y: number }) => Effect.fail("nope" as const))
-    const composed = Stage.andThen(double, failing)
-    expectTypeOf(composed.run).returns.toEqualTypeOf<Effect.Effect<{ y: number } & never, "nope", never>>()
+    class Svc extends Context.Tag("Svc")<Svc, { readonly k: number }>() {}
+    const first = Stage.make("first", (ctx: { readonly x: number }) =>
+      ctx.x > 0 ? Effect.succeed({ y: ctx.x }) : Effect.fail("negative" as const))
+    const second = Stage.make("second", (ctx: { readonly y: number }) =>
+      Effect.map(Svc, (svc) => ({ k: svc.k * ctx.y })))
+    const composed = Stage.andThen(first, second)
+    expectTypeOf<Stage.Input<typeof composed>>().toEqualTypeOf<{ readonly x: number }>()
+    expectTypeOf(composed.run).returns.toEqualTypeOf<
+      Effect.Effect<{ y: number } & { k: number }, "negative", Svc>
+    >()
   })
 
   it("the standard step needs StepInput and adds every stage's field", () => {
