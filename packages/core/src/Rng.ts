@@ -44,13 +44,16 @@ export const mix32 = (x: number): number => {
 }
 
 /**
- * A 32-bit seed for the stream `label` at `step` of a run seeded with `seed`.
+ * A 32-bit seed for the stream `label` at `step` of a run seeded with `seed`
+ * (any safe integer; seeds that differ only above bit 32 still differ).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const deriveSeed = (seed: number, step: number, label: string): number =>
-  mix32(mix32(mix32(seed >>> 0) ^ Math.imul(step + 1, 0x9e3779b1)) ^ hashString(label))
+export const deriveSeed = (seed: number, step: number, label: string): number => {
+  const folded = (seed >>> 0) ^ mix32(Math.floor(seed / 4294967296) >>> 0)
+  return mix32(mix32(mix32(folded) ^ Math.imul(step + 1, 0x9e3779b1)) ^ hashString(label))
+}
 
 /**
  * A synchronous seeded generator for hot loops (shuffling millions of

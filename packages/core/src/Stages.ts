@@ -222,13 +222,22 @@ export const generateGroups = (
         description: `expected ${problems.length * groupSize} completions (${problems.length} prompts × n=${groupSize}), got ${completions.length}`
       })
     }
-    return indices.map((index, g) => {
-      const group = completions.slice(g * groupSize, (g + 1) * groupSize)
-      for (const c of group) {
+    for (let g = 0; g < problems.length; g++) {
+      for (let i = 0; i < groupSize; i++) {
+        const c = completions[g * groupSize + i]!
         if (c.promptId !== problems[g]!.id) {
-          throw new Error(`completion for "${c.promptId}" out of order; expected "${problems[g]!.id}"`)
+          return yield* new RuntimeError({
+            endpoint: "InferenceRuntime.generate",
+            reason: "BadResponse",
+            description: `completion ${g * groupSize + i} is for prompt "${c.promptId}"; expected "${
+              problems[g]!.id
+            }" (completions must be ordered prompt-major, sample-minor)`
+          })
         }
       }
+    }
+    return indices.map((index, g) => {
+      const group = completions.slice(g * groupSize, (g + 1) * groupSize)
       return { index, problem: problems[g]!, completions: group }
     })
   })

@@ -45,6 +45,8 @@ interface InferenceOptions {
   readonly logprobSemantics?: "processed" | "raw"
   /** Completions to drop from every response. */
   readonly drop?: number
+  /** Swap the first and last completion of every response. */
+  readonly swap?: boolean
 }
 
 /** Sample i of every prompt answers "1" when i is even and "0" otherwise. */
@@ -71,6 +73,7 @@ const inferenceLayer = (options: InferenceOptions = {}) => {
             })
           }
         }
+        if (options.swap) [out[0], out[out.length - 1]] = [out[out.length - 1]!, out[0]!]
         return out.slice(0, out.length - (options.drop ?? 0))
       })
   })
@@ -405,6 +408,18 @@ describe("Pipeline validation", () => {
       expect((error as RuntimeError).reason).toBe("BadResponse")
       expect(error.message).toContain("expected 4 completions")
       expect(error.message).toContain("got 3")
+      expect(trainer.state.calls).toBe(0)
+    }))
+
+  it.effect("completions out of prompt order fail with BadResponse naming both prompts", () =>
+    Effect.gen(function*() {
+      const trainer = trainerLayer()
+      const error = yield* Effect.flip(collect(Pipeline.stream(pipeline, cursorPlugin(), baseOptions))).pipe(
+        Effect.provide(layers(inferenceLayer({ swap: true }), trainer))
+      )
+      expect(error).toBeInstanceOf(RuntimeError)
+      expect((error as RuntimeError).reason).toBe("BadResponse")
+      expect(error.message).toMatch(/completion 0 is for prompt "p\d"; expected "p\d"/)
       expect(trainer.state.calls).toBe(0)
     }))
 })
