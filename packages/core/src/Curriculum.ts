@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CheckpointError, type ConfigError } from "./Errors.ts"
+import { CheckpointError, type ConfigError, type RuntimeError } from "./Errors.ts"
 import type { Hook } from "./Hook.ts"
 import type { Dataset, Problem } from "./Problem.ts"
 import type { Rng } from "./Rng.ts"
@@ -47,6 +47,13 @@ export interface GroupOutcome {
   /** Fraction of the group's completions judged correct. */
   readonly passRate: number
   readonly advantages: Float64Array
+  /**
+   * `correct[i]` is 1 when the verifier judged completion `i` correct, 0
+   * otherwise: the accuracy reward, kept apart from `rewards`, which may
+   * include shaping such as a format reward (AdaCuRL's competence buffer
+   * needs accuracy only). Absent when the producer did not record it.
+   */
+  readonly correct?: Uint8Array
 }
 
 /**
@@ -82,11 +89,29 @@ export interface CurriculumEvent {
 export interface Curriculum {
   readonly name: string
   readonly select: (request: SelectRequest) => Effect.Effect<ReadonlyArray<number>>
-  readonly observe: (observation: Observation) => Effect.Effect<ReadonlyArray<CurriculumEvent>>
+  /**
+   * Learns from a step's outcomes. May fail with a {@link RuntimeError} when it
+   * uses a runtime captured at build time (AdaCuRL's second round re-estimates
+   * difficulty with the updated policy here, after the step's update).
+   */
+  readonly observe: (observation: Observation) => Effect.Effect<ReadonlyArray<CurriculumEvent>, RuntimeError>
   /** Curriculum-specific per-step metrics, e.g. `competence`. Keys are snake_case. */
   readonly metrics: () => Readonly<Record<string, number>>
   readonly snapshot: () => unknown
   readonly restore: (state: unknown) => Effect.Effect<void, CheckpointError>
+  /**
+   * Wall-clock timings (ms) of the curriculum's own work in the current step,
+   * e.g. PCL's `value_model_ms`. Optional; `Stages.updateCurriculum` copies
+   * them into the step's timings (`timings.jsonl`), never into the
+   * deterministic metrics.
+   */
+  readonly timings?: () => Readonly<Record<string, number>>
+  /**
+   * Bytes of state the curriculum holds (typed-array columns and derived
+   * indices), for the overhead benchmark. Optional; {@link make} computes it
+   * from the state's typed arrays.
+   */
+  readonly stateBytes?: () => number
 }
 
 /**
@@ -102,6 +127,12 @@ export interface BuildContext {
   readonly steps: number
   readonly batchSize: number
   readonly groupSize: number
+  /**
+   * True when the pipeline restores a checkpoint into the built curriculum
+   * right after `build`. A plugin may then skip expensive initial work whose
+   * result the checkpoint holds (AdaCuRL skips its difficulty estimation).
+   */
+  readonly resuming?: boolean
 }
 
 /**
@@ -130,6 +161,26 @@ export const plugin = <E = never, R = never, HE = never, HR = never>(
   ({ name, build, hooks } as Plugin<Exclude<E, ConfigError> | HE, R | HR>)
 
 /**
+ * Bytes held in the typed arrays reachable from `value` (through plain
+ * objects and arrays), each buffer view counted once.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const typedArrayBytes = (value: unknown): number => {
+  const seen = new Set<unknown>()
+  const walk = (v: unknown): number => {
+    if (typeof v !== "object" || v === null || seen.has(v)) return 0
+    seen.add(v)
+    if (ArrayBuffer.isView(v)) return v.byteLength
+    let n = 0
+    for (const x of Array.isArray(v) ? v : Object.values(v)) n += walk(x)
+    return n
+  }
+  return walk(value)
+}
+
+/**
  * Builds a {@link Curriculum} from plain functions over a state value whose
  * Schema makes it checkpointable. `select` and `observe` may mutate the state
  * in place (columns are typed arrays); `restore` replaces it with the decoded
@@ -154,6 +205,7 @@ export const make = <S, I>(options: {
     select: (request) => Effect.sync(() => options.select(state, request)),
     observe: (observation) => Effect.sync(() => options.observe?.(state, observation) ?? []),
     metrics: () => options.metrics?.(state) ?? {},
+    stateBytes: () => typedArrayBytes(state),
     snapshot: () => encode(state),
     restore: (encoded) =>
       Either.match(decode(encoded), {

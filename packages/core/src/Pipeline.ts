@@ -167,7 +167,8 @@ const startLoop = <Out, E, R, PE, PR>(
       seed: options.seed,
       steps: options.steps,
       batchSize: options.batchSize,
-      groupSize: options.groupSize
+      groupSize: options.groupSize,
+      resuming: from !== undefined
     })
     const runInfo = {
       curriculum: curriculum.name,

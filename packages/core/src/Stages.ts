@@ -90,6 +90,8 @@ export interface Group extends Schema.Schema.Type<typeof Group> {}
 export interface ScoredGroup extends Group {
   readonly rewards: Float64Array
   readonly passRate: number
+  /** `correct[i]` is 1 when completion `i` was judged correct (the verdict's `correct`). */
+  readonly correct?: Uint8Array
 }
 
 /**
@@ -243,7 +245,8 @@ export const generateGroups = (
   })
 
 /**
- * Scores groups with a verifier: `rewards[g][i]` and the pass rate.
+ * Scores groups with a verifier: `rewards[g][i]`, the per-completion
+ * correctness `correct[g][i]` and the pass rate.
  *
  * @since 0.1.0
  * @category math
@@ -251,13 +254,22 @@ export const generateGroups = (
 export const score = (groups: ReadonlyArray<Group>, verifier: Verifier, step: number): Array<ScoredGroup> =>
   groups.map((group) => {
     const rewards = new Float64Array(group.completions.length)
-    let correct = 0
+    const correct = new Uint8Array(group.completions.length)
+    let solved = 0
     group.completions.forEach((c, i) => {
       const verdict = verifier(group.problem, c.text, step)
       rewards[i] = verdict.reward
-      if (verdict.correct) correct++
+      if (verdict.correct) {
+        correct[i] = 1
+        solved++
+      }
     })
-    return { ...group, rewards, passRate: group.completions.length === 0 ? 0 : correct / group.completions.length }
+    return {
+      ...group,
+      rewards,
+      correct,
+      passRate: group.completions.length === 0 ? 0 : solved / group.completions.length
+    }
   })
 
 /**
@@ -431,7 +443,8 @@ export const outcomes = (
     problem: g.problem,
     rewards: g.rewards,
     passRate: g.passRate,
-    advantages: advantages[i]!
+    advantages: advantages[i]!,
+    ...(g.correct === undefined ? {} : { correct: g.correct })
   }))
 
 /**
@@ -456,6 +469,7 @@ export const updateCurriculum = Stage.make(
         ctx.curriculum.observe({ step: ctx.step, groups: outcomes(ctx.scored, ctx.advantages) })
       )
       for (const [name, value] of Object.entries(ctx.curriculum.metrics())) ctx.metrics.set(name, value)
+      for (const [name, ms] of Object.entries(ctx.curriculum.timings?.() ?? {})) ctx.metrics.time(name, ms)
       return { events }
     })
 )

@@ -16,6 +16,8 @@ export * as Columns from "./Columns.ts"
 /** @since 0.1.0 */
 export * as Curriculum from "./Curriculum.ts"
 /** @since 0.1.0 */
+export * as Difficulty from "./Difficulty.ts"
+/** @since 0.1.0 */
 export * as Errors from "./Errors.ts"
 /** @since 0.1.0 */
 export * as Fmath from "./Fmath.ts"

@@ -118,6 +118,46 @@ export const updateQ = (
 }
 
 /**
+ * Draws one arm from the probabilities `p` with one uniform draw of `rng`
+ * (inverse CDF; the last arm absorbs rounding). SEC draws every batch slot's
+ * arm this way, i.i.d. with replacement [C `np.random.choice(size=B, p=probs)`].
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const drawArm = (p: ArrayLike<number>, rng: Rng.Rng): number => {
+  let u = rng.next()
+  let c = 0
+  while (c < p.length - 1 && u >= p[c]!) u -= p[c++]!
+  return c
+}
+
+/**
+ * SEC's bandit reward of each arm for one step (SEC Alg. 1): the mean |Â| over
+ * all responses of the step's groups whose problem belongs to the arm, or
+ * `undefined` for arms absent from the step. `armOf` maps a dense problem
+ * index to an arm in `[0, arms)`; any arm ids work (AdaCuRL+SEC uses
+ * difficulty buckets).
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const armRewards = (
+  groups: ReadonlyArray<Curriculum.GroupOutcome>,
+  armOf: (index: number) => number,
+  arms: number
+): Array<number | undefined> => {
+  const sum = new Float64Array(arms)
+  const count = new Int32Array(arms)
+  for (const g of groups) {
+    const c = armOf(g.index)
+    sum[c] += Advantage.meanAbs(g.advantages) * g.advantages.length
+    count[c] += g.advantages.length
+  }
+  return Array.from(sum, (s, c) => (count[c]! > 0 ? s / count[c]! : undefined))
+}
+
+/**
  * Arms of a dataset: the arm key of every problem and the sorted arm names.
  * Fails naming the key and the first problem that lacks it.
  *
@@ -204,9 +244,7 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
           const p = boltzmann(state.q, config.temperature)
           const batch: Array<number> = []
           for (let k = 0; k < batchSize; k++) {
-            let u = rng.next()
-            let c = 0
-            while (c < p.length - 1 && u >= p[c]!) u -= p[c++]!
+            const c = drawArm(p, rng)
             let q = queues[c]!
             if (q.cursor >= q.items.length) q = queues[c] = ensureAvailable(q, 1, () => shuffleArm(refill, c))
             batch.push(q.items[q.cursor]!)
@@ -215,14 +253,7 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
           return batch
         },
         observe: (state, { groups }) => {
-          const sum = new Float64Array(state.q.length)
-          const count = new Int32Array(state.q.length)
-          for (const g of groups) {
-            const c = arms.armOf[g.index]!
-            sum[c] += Advantage.meanAbs(g.advantages) * g.advantages.length
-            count[c] += g.advantages.length
-          }
-          const reward = Array.from(sum, (s, c) => (count[c]! > 0 ? s / count[c]! : undefined))
+          const reward = armRewards(groups, (index) => arms.armOf[index]!, state.q.length)
           updateQ(state.q, reward, config.alpha, config.unsampledArms)
         },
         metrics: (state) => {

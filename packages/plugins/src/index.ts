@@ -8,3 +8,5 @@
 export * as Baselines from "./Baselines.ts"
 /** @since 0.1.0 */
 export * as Sec from "./Sec.ts"
+/** @since 0.1.0 */
+export * as AdaCurl from "./AdaCurl.ts"
