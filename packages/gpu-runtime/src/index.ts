@@ -11,3 +11,35 @@
  * @category runtimes
  */
 export * as Simulated from "./Simulated.ts"
+
+/**
+ * vLLM-compatible `/v1/completions` inference client (load-balanced, retrying).
+ *
+ * @since 0.1.0
+ * @category runtimes
+ */
+export * as HttpInference from "./HttpInference.ts"
+
+/**
+ * The trainer protocol's HTTP client (PROTOCOL.md).
+ *
+ * @since 0.1.0
+ * @category runtimes
+ */
+export * as HttpTrainer from "./HttpTrainer.ts"
+
+/**
+ * Spawns the PyTorch worker and serves both ports from it.
+ *
+ * @since 0.1.0
+ * @category runtimes
+ */
+export * as Worker from "./Worker.ts"
+
+/**
+ * A task the worker's tiny model learns on a CPU.
+ *
+ * @since 0.1.0
+ * @category tasks
+ */
+export * as TinyTask from "./TinyTask.ts"

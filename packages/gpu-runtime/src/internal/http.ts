@@ -1,0 +1,288 @@
+/**
+ * Shared HTTP plumbing of the HTTP runtimes: one JSON request with a
+ * per-attempt timeout, failure classification, client-side load balancing
+ * over several endpoints, and retries with exponential backoff.
+ *
+ * Built on `@effect/platform`'s `HttpClient` only, so it runs wherever the
+ * application provides one (`FetchHttpClient.layer` on Node 20 and Deno).
+ * Interrupting a request aborts the underlying fetch.
+ *
+ * @internal
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { RuntimeError } from "@zpd/core/Errors"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+
+/** @internal */
+export interface RetryPolicy {
+  /** Per-attempt limit: connect, send, and read the whole reply. */
+  readonly timeout: Duration.Duration
+  /** Further attempts after the first, on retryable failures only. */
+  readonly retries: number
+  /** First backoff; doubles per attempt up to `maxBackoff` (a server's `Retry-After` wins, capped the same). */
+  readonly backoff: Duration.Duration
+  readonly maxBackoff: Duration.Duration
+  /** How long an endpoint that failed is avoided by the balancer. */
+  readonly cooldown: Duration.Duration
+}
+
+/** @internal */
+export const retryPolicy = (options: {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly retries?: number | undefined
+  readonly backoff?: Duration.DurationInput | undefined
+  readonly maxBackoff?: Duration.DurationInput | undefined
+  readonly cooldown?: Duration.DurationInput | undefined
+}, defaults: { readonly timeout: Duration.DurationInput; readonly retries: number }): RetryPolicy => ({
+  timeout: Duration.decode(options.timeout ?? defaults.timeout),
+  retries: Math.max(0, Math.floor(options.retries ?? defaults.retries)),
+  backoff: Duration.decode(options.backoff ?? "200 millis"),
+  maxBackoff: Duration.decode(options.maxBackoff ?? "10 seconds"),
+  cooldown: Duration.decode(options.cooldown ?? "5 seconds")
+})
+
+/**
+ * Why one attempt failed. `retryable` failures are retried (on another
+ * endpoint when there is one); the others end the request at once.
+ *
+ * @internal
+ */
+export interface Failure {
+  readonly retryable: boolean
+  readonly reason: RuntimeError["reason"]
+  readonly description: string
+  readonly retryAfterMs?: number
+  /** The HTTP status, when the server answered. */
+  readonly status?: number
+}
+
+const causeText = (u: unknown): string => {
+  if (u instanceof Error) {
+    const inner = (u as { cause?: unknown }).cause
+    return inner === undefined ? u.message : `${u.message} (${causeText(inner)})`
+  }
+  return String(u)
+}
+
+const fromClientError = (e: HttpClientError.HttpClientError): Failure => {
+  if (e._tag === "RequestError") {
+    return e.reason === "Transport"
+      ? { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e.cause)}` }
+      : { retryable: false, reason: "Internal", description: `could not build the request (${e.reason}): ${causeText(e.cause)}` }
+  }
+  return { retryable: true, reason: "Unavailable", description: `reply failed (${e.reason}): ${causeText(e.cause)}` }
+}
+
+/** The message inside a vLLM/OpenAI-style error body (`{error: {message}}` or `{message}`), else the raw text. */
+const serverMessage = (text: string): string => {
+  try {
+    const json = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown }
+    if (typeof json.error === "object" && json.error !== null && typeof json.error.message === "string") {
+      return json.error.message
+    }
+    if (typeof json.error === "string") return json.error
+    if (typeof json.message === "string") return json.message
+    if (json.detail !== undefined) return JSON.stringify(json.detail)
+  } catch {
+    // not JSON: fall through
+  }
+  const trimmed = text.trim()
+  return trimmed.length === 0 ? "(empty body)" : trimmed.slice(0, 300)
+}
+
+const parseRetryAfter = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
+  return undefined
+}
+
+const fromStatus = (status: number, text: string, retryAfter: string | undefined): Failure => {
+  const message = serverMessage(text)
+  const retryAfterMs = parseRetryAfter(retryAfter)
+  const extra = retryAfterMs === undefined ? {} : { retryAfterMs }
+  if (status === 429) {
+    return { retryable: true, reason: "Unavailable", description: `HTTP 429 Too Many Requests: ${message}`, status, ...extra }
+  }
+  if (status === 408) return { retryable: true, reason: "Timeout", description: `HTTP 408: ${message}`, status }
+  if (status >= 500) {
+    return {
+      retryable: true,
+      reason: status === 500 ? "Internal" : "Unavailable",
+      description: `HTTP ${status}: ${message}`,
+      status,
+      ...extra
+    }
+  }
+  return { retryable: false, reason: "Refused", description: `HTTP ${status}: ${message}`, status }
+}
+
+/**
+ * One JSON request: sends `body` (POST) or nothing (GET), reads the whole
+ * reply, checks the status and parses JSON, all within `timeout`.
+ *
+ * @internal
+ */
+export const requestJson = (
+  client: HttpClient.HttpClient,
+  method: "GET" | "POST",
+  url: string,
+  body: unknown,
+  headers: Readonly<Record<string, string>>,
+  timeout: Duration.Duration
+): Effect.Effect<unknown, Failure> =>
+  Effect.gen(function*() {
+    const base = method === "GET" ? HttpClientRequest.get(url) : HttpClientRequest.post(url)
+    const request = HttpClientRequest.setHeaders(
+      method === "GET" ? base : HttpClientRequest.bodyUnsafeJson(base, body),
+      { accept: "application/json", ...headers }
+    )
+    const response = yield* client.execute(request).pipe(Effect.mapError(fromClientError))
+    const text = yield* response.text.pipe(
+      Effect.mapError((e): Failure => ({
+        retryable: true,
+        reason: "Unavailable",
+        description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
+      }))
+    )
+    if (response.status < 200 || response.status >= 300) {
+      return yield* Effect.fail(fromStatus(response.status, text, response.headers["retry-after"]))
+    }
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e): Failure => ({
+        retryable: true,
+        reason: "BadResponse",
+        description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
+          JSON.stringify(text.slice(0, 120))
+        }`
+      })
+    })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: (): Failure => ({
+        retryable: true,
+        reason: "Timeout",
+        description: `no complete reply within ${Duration.format(timeout)}`
+      })
+    })
+  )
+
+/**
+ * One upstream server as the balancer sees it.
+ *
+ * @internal
+ */
+export interface Endpoint {
+  readonly url: string
+  inFlight: number
+  downUntil: number
+  failures: number
+  served: number
+}
+
+/**
+ * Client-side load balancing: least outstanding requests among endpoints
+ * that are not cooling down after a failure, ties broken round-robin. When
+ * every endpoint is cooling down, the one that recovers first is used.
+ *
+ * @internal
+ */
+export class Balancer {
+  readonly endpoints: ReadonlyArray<Endpoint>
+  readonly cooldownMs: number
+  private turn = 0
+  constructor(urls: ReadonlyArray<string>, cooldownMs: number) {
+    this.cooldownMs = cooldownMs
+    this.endpoints = urls.map((u) => ({ url: normalizeUrl(u), inFlight: 0, downUntil: 0, failures: 0, served: 0 }))
+  }
+  pick(now: number): Endpoint {
+    const n = this.endpoints.length
+    let best: Endpoint | undefined
+    for (let k = 0; k < n; k++) {
+      const ep = this.endpoints[(this.turn + k) % n]!
+      if (ep.downUntil > now) continue
+      if (best === undefined || ep.inFlight < best.inFlight) best = ep
+    }
+    if (best === undefined) {
+      for (const ep of this.endpoints) if (best === undefined || ep.downUntil < best.downUntil) best = ep
+    }
+    this.turn = (this.turn + 1) % n
+    return best!
+  }
+  succeeded(ep: Endpoint): void {
+    ep.served++
+    ep.failures = 0
+    ep.downUntil = 0
+  }
+  failed(ep: Endpoint, now: number): void {
+    ep.failures++
+    ep.downUntil = now + this.cooldownMs
+  }
+}
+
+/**
+ * `http://host:port/` and `http://host:port/v1` both become `http://host:port`:
+ * the runtimes append their own paths.
+ *
+ * @internal
+ */
+export const normalizeUrl = (url: string): string => url.replace(/\/+$/, "").replace(/\/v1$/, "")
+
+/**
+ * Runs `attempt` on balanced endpoints until it succeeds, fails with a
+ * non-retryable failure, or `policy.retries` retries are spent; then fails
+ * with a {@link RuntimeError} naming the last endpoint (`url + path`) and
+ * every attempt's failure.
+ *
+ * @internal
+ */
+export const withRetries = <A>(
+  balancer: Balancer,
+  policy: RetryPolicy,
+  path: string,
+  attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>
+): Effect.Effect<A, RuntimeError> =>
+  Effect.gen(function*() {
+    const history: Array<string> = []
+    for (let k = 0;; k++) {
+      const ep = balancer.pick(yield* Clock.currentTimeMillis)
+      ep.inFlight++
+      const result = yield* Effect.either(attempt(ep)).pipe(Effect.ensuring(Effect.sync(() => ep.inFlight--)))
+      if (result._tag === "Right") {
+        balancer.succeeded(ep)
+        return result.right
+      }
+      const failure = result.left
+      if (failure.retryable) balancer.failed(ep, yield* Clock.currentTimeMillis)
+      history.push(`${ep.url}${path}: ${failure.description}`)
+      if (!failure.retryable || k >= policy.retries) {
+        const attempts = history.length
+        const tail = failure.retryable ? ` (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"})` : ""
+        const earlier = attempts > 1 ? `; earlier attempts: ${history.slice(0, -1).join("; ")}` : ""
+        return yield* new RuntimeError({
+          endpoint: `${ep.url}${path}`,
+          reason: failure.reason,
+          description: `${failure.description}${tail}${earlier}`
+        })
+      }
+      const backoff = Math.min(
+        Duration.toMillis(policy.maxBackoff),
+        failure.retryAfterMs ?? Duration.toMillis(policy.backoff) * 2 ** k
+      )
+      yield* Effect.sleep(Duration.millis(backoff))
+    }
+  })
+
+/**
+ * The `HttpClient` every runtime uses: the application's, unchanged (no
+ * status filtering: {@link requestJson} classifies statuses itself).
+ *
+ * @internal
+ */
+export const client: Effect.Effect<HttpClient.HttpClient, never, HttpClient.HttpClient> = HttpClient.HttpClient

@@ -1,0 +1,134 @@
+/**
+ * Small HTTP servers on 127.0.0.1 (ephemeral ports) for the HTTP runtime
+ * tests: a scriptable handler, request recording, and a fake vLLM that
+ * answers `/v1/completions` in vLLM's reply shape.
+ */
+import { readFileSync } from "node:fs"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+
+export interface Recorded {
+  readonly method: string
+  readonly path: string
+  readonly body: any
+}
+
+export type Handler = (req: IncomingMessage, body: any, res: ServerResponse, n: number) => void | Promise<void>
+
+export interface TestServer {
+  readonly url: string
+  readonly requests: Array<Recorded>
+  /** Requests whose connection closed before a reply was sent (aborted by the client). */
+  readonly aborted: () => number
+  readonly inFlight: () => number
+  readonly maxInFlight: () => number
+  readonly close: () => Promise<void>
+}
+
+export const serve = (handler: Handler): Promise<TestServer> =>
+  new Promise((resolve) => {
+    const requests: Array<Recorded> = []
+    let aborted = 0
+    let inFlight = 0
+    let maxInFlight = 0
+    const server: Server = createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8")
+        let body: any = undefined
+        try {
+          body = text.length > 0 ? JSON.parse(text) : undefined
+        } catch {
+          body = text
+        }
+        const n = requests.length
+        requests.push({ method: req.method ?? "", path: req.url ?? "", body })
+        inFlight++
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        res.on("close", () => {
+          inFlight--
+          if (!res.writableFinished) aborted++
+        })
+        void handler(req, body, res, n)
+      })
+    })
+    server.keepAliveTimeout = 1000
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        requests,
+        aborted: () => aborted,
+        inFlight: () => inFlight,
+        maxInFlight: () => maxInFlight,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections()
+            server.close(() => done())
+          })
+      })
+    })
+  })
+
+export const json = (res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}) => {
+  const data = JSON.stringify(payload)
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...headers })
+  res.end(data)
+}
+
+export interface Fixture {
+  readonly description: string
+  readonly request: any
+  readonly status: number
+  readonly response: any
+}
+
+export const fixture = (name: string): Fixture =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), "utf8"))
+
+/**
+ * A fake vLLM `/v1/completions`: text prompts are "tokenised" as char codes
+ * plus BOS 1; choice i·n + j of prompt i gets tokens [100 + i, 200 + j, 300 + (seed mod 97)]
+ * with text `c<i>-<j>`, logprobs −0.5 each, finish reason `length`.
+ */
+export const fakeCompletions = (body: any): unknown => {
+  const prompts: Array<Array<number>> = Array.isArray(body.prompt) && typeof body.prompt[0] !== "number"
+    ? body.prompt.map((p: any) => typeof p === "string" ? [1, ...Array.from(p as string, (c) => c.charCodeAt(0))] : p)
+    : [typeof body.prompt === "string" ? [1, ...Array.from(body.prompt as string, (c) => c.charCodeAt(0))] : body.prompt]
+  const n = body.n ?? 1
+  const seed = body.seed ?? 0
+  const choices = []
+  for (let i = 0; i < prompts.length; i++) {
+    for (let j = 0; j < n; j++) {
+      const ids = [100 + i, 200 + j, 300 + (seed % 97)]
+      choices.push({
+        index: i * n + j,
+        text: `c${i}-${j}`,
+        logprobs: {
+          text_offset: [0, 1, 2],
+          token_logprobs: ids.map(() => -0.5),
+          tokens: ids.map((t) => `token_id:${t}`),
+          top_logprobs: ids.map((t) => ({ [`token_id:${t}`]: -0.5 }))
+        },
+        finish_reason: "length",
+        stop_reason: null,
+        token_ids: ids,
+        prompt_logprobs: null,
+        prompt_token_ids: prompts[i]
+      })
+    }
+  }
+  return { id: "cmpl-fake", object: "text_completion", created: 0, model: body.model ?? "fake", choices, usage: {} }
+}
+
+/** A fake vLLM server; `GET /health` answers 200 with an empty body, as vLLM does. */
+export const fakeVllm = (delayMs = 0): Promise<TestServer> =>
+  serve((req, body, res) => {
+    if (req.url === "/health") {
+      res.writeHead(200, { "content-length": "0" })
+      res.end()
+      return
+    }
+    setTimeout(() => json(res, 200, fakeCompletions(body)), delayMs)
+  })

@@ -1,0 +1,76 @@
+"""Shared set-up of the worker tests: import path, one torch thread, sample builders."""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER_DIR = os.path.dirname(HERE)
+if WORKER_DIR not in sys.path:
+    sys.path.insert(0, WORKER_DIR)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from zpd_worker.models import TinyConfig, build  # noqa: E402,F401
+from zpd_worker.sampling import SamplingRequest, sample  # noqa: E402
+from zpd_worker.trainer import Trainer  # noqa: E402
+
+SMALL = TinyConfig(dim=32, layers=1, heads=2, max_len=64)
+
+
+def tiny(seed=0):
+    return build("tiny", torch.device("cpu"), seed, tiny=TinyConfig(**vars(SMALL)))
+
+
+def last_letter_prompts(lm, count, offset=0):
+    letters = "abcd"
+    out, answers = [], []
+    for i in range(count):
+        k = i + offset
+        s = letters[k % 4] + letters[(k // 4) % 4] + letters[(k // 16) % 4]
+        out.append(lm.tokenizer.encode(s))
+        answers.append(s[-1])
+    return out, answers
+
+
+def rollout(lm, count=4, n=4, seed=0, temperature=1.0, max_tokens=2, offset=0):
+    prompts, answers = last_letter_prompts(lm, count, offset)
+    req = SamplingRequest(prompts=prompts, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    return req, answers, sample(lm, req)
+
+
+def to_samples(req, answers, out, kl="sparse", rewards=None, temperature=1.0):
+    """GRPO samples the way the pipeline builds them: (r - mean) / (std + 1e-6) per group,
+    klWeight 1 ("dense"), or 1 only for groups with reward variance ("sparse")."""
+    n = req.n
+    samples = []
+    for g in range(len(req.prompts)):
+        group = out[g * n:(g + 1) * n]
+        r = rewards[g] if rewards is not None else [1.0 if s.text[:1] == answers[g] else 0.0 for s in group]
+        mean = sum(r) / n
+        std = (sum((x - mean) ** 2 for x in r) / max(n - 1, 1)) ** 0.5
+        w = 1.0 if kl == "dense" or (kl == "sparse" and std > 0) else 0.0
+        for s, ri in zip(group, r):
+            a = (ri - mean) / (std + 1e-6) if std > 0 else 0.0
+            p, t = req.prompts[g], s.token_ids
+            samples.append({
+                "promptId": f"p{g}", "group": g, "tokenIds": p + t,
+                "lossMask": [False] * len(p) + [True] * len(t),
+                "samplingLogprobs": [0.0] * len(p) + s.logprobs,
+                "advantages": [0.0] * len(p) + [a] * len(t),
+                "klWeight": [0.0] * len(p) + [w] * len(t),
+                "temperature": temperature, "policyVersion": 0,
+            })
+    return samples
+
+
+def loss(kl_coef=0.1, clip=0.2, aggregation="token-mean", lr=None):
+    cfg = {"klCoef": kl_coef, "clip": clip, "aggregation": aggregation}
+    if lr is not None:
+        cfg["learningRate"] = lr
+    return cfg
+
+
+def params(lm):
+    return {k: v.detach().clone() for k, v in lm.module.state_dict().items()}
