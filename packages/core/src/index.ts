@@ -26,6 +26,8 @@ export * as Hook from "./Hook.ts"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"
 /** @since 0.1.0 */
+export * as OrderedIndex from "./OrderedIndex.ts"
+/** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */
 export * as Problem from "./Problem.ts"
@@ -41,3 +43,5 @@ export * as Stages from "./Stages.ts"
 export * as Task from "./Task.ts"
 /** @since 0.1.0 */
 export * as Tasks from "./tasks/index.ts"
+/** @since 0.1.0 */
+export * as ValueModel from "./ValueModel.ts"
