@@ -1,22 +1,36 @@
 /**
- * `npm start`: SEC against the random and ordered baselines on the embedded
- * simulated learner, same seed and budget, then a comparison table.
+ * `npm start`: the published curricula against the random and ordered
+ * baselines on the embedded simulated learner, same seed, data and budget,
+ * then a comparison table.
  *
  *   npx tsx examples/main.ts --steps 100 --seed 1 --out runs
  *
  * Each curriculum writes its own run directory under --out (default `runs/`).
+ * AdaCuRL runs with its own KL (β = 0.04, sparse); the others train without KL,
+ * as SEC, CDAS and PCL do in their papers.
  */
-import { Baselines, Sec } from "@zpd/plugins"
+import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
-import { main, parseArgs, runOne, summaryTable } from "./lib/run.ts"
+import { main, parseArgs, runOne, summaryTable, verifier } from "./lib/run.ts"
 import { standardSuite } from "./lib/tasks.ts"
 
 const args = parseArgs(100)
 const base = args.out ?? "runs"
 const suite = standardSuite()
+const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
+const adacurlSec = { ...adacurl, selector: AdaCurl.secSelector({ alpha: 0.5, temperature: 0.2 }) }
 const contenders = [
   { name: "sec", plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
+  { name: "adacurl", plugin: AdaCurl.plugin(adacurl), pipeline: AdaCurl.pipeline(adacurl), loss: AdaCurl.loss },
+  {
+    name: "adacurl+sec",
+    plugin: AdaCurl.plugin(adacurlSec),
+    pipeline: AdaCurl.pipeline(adacurlSec, "adacurl+sec"),
+    loss: AdaCurl.loss
+  },
+  { name: "cdas", plugin: Cdas.plugin({ priorCount: 1 }) },
+  { name: "pcl", plugin: Pcl.plugin({ k: 4, tau: 0.5 }) },
   { name: "random", plugin: Baselines.random() },
   { name: "ordered", plugin: Baselines.ordered() }
 ]
@@ -30,5 +44,5 @@ main(Effect.gen(function*() {
   for (const c of contenders) {
     results.push(yield* runOne(c, { ...args, out: `${base}/${c.name}`, resume: undefined }, suite))
   }
-  process.stdout.write(`\n${summaryTable(results)}\n\nmetrics: ${results.map((r) => `${base}/${r.name}/metrics.jsonl`).join(", ")}\n`)
+  process.stdout.write(`\n${summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/)\n`)
 }))

@@ -89,14 +89,14 @@ const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) :
 /** The end-of-run table: one row per run. */
 export const summaryTable = (results: ReadonlyArray<ExampleResult>): string =>
   Metrics.table(
-    ["curriculum", "steps", "frac_reward_zero_std", "reward_mean", "difficulty first→last 10", "acc_id", "acc_ood"],
+    ["curriculum", "steps", "frac_reward_zero_std", "pass_rate_mean", "difficulty first→last 10", "acc_id", "acc_ood"],
     results.map(({ name, report }) => {
       const r = report.records
       return [
         name,
         String(r.length),
         fmt(Metrics.meanOf(r, "frac_reward_zero_std")),
-        fmt(Metrics.meanOf(r, "reward_mean")),
+        fmt(Metrics.meanOf(r, "pass_rate_mean")),
         `${fmt(Metrics.meanOf(r.slice(0, 10), "sampled_difficulty_mean"), 2)} → ${
           fmt(Metrics.meanOf(r.slice(-10), "sampled_difficulty_mean"), 2)
         }`,
