@@ -30,10 +30,10 @@ const outcome = (ds: Problem.Dataset, index: number, correct: number, g = 8, for
 }
 
 /** A value model whose predictions are `f(problem)`, recording every update. */
-const stub = (f: (p: Problem.Problem) => number) => {
+const valueHead = (f: (p: Problem.Problem) => number) => {
   const updates: Array<{ ids: Array<string>; targets: Array<number> }> = []
   const service: ValueModel.ValueModel.Service = {
-    name: "stub",
+    name: "test-head",
     predict: (ps) => Effect.succeed(Float64Array.from(ps, f)),
     update: (ps, targets) =>
       Effect.sync(() => {
@@ -93,7 +93,7 @@ describe("Pcl curriculum", () => {
   it("selects exactly the m smallest |V − τ| of its k·m pool, against brute force, for several τ and k", () => {
     for (const [tau, k] of [[0.5, 4], [0.2, 2], [1, 3.5], [0, 1]] as const) {
       const ds = dataset(300)
-      const c = Pcl.make(ds, 3, { ...Pcl.defaults, tau, k }, stub(hashValue).service)
+      const c = Pcl.make(ds, 3, { ...Pcl.defaults, tau, k }, valueHead(hashValue).service)
       for (let step = 1; step <= 12; step++) {
         const batch = select(c, step, 16)
         const pool = c.lastPool()
@@ -109,7 +109,7 @@ describe("Pcl curriculum", () => {
 
   it("the epoch loader offers every prompt once per epoch, then reshuffles", () => {
     const ds = dataset(64)
-    const c = Pcl.make(ds, 5, { ...Pcl.defaults, k: 4 }, stub(() => 0.5).service)
+    const c = Pcl.make(ds, 5, { ...Pcl.defaults, k: 4 }, valueHead(() => 0.5).service)
     const seen: Array<number> = []
     for (let step = 1; step <= 4; step++) {
       select(c, step, 4)
@@ -123,7 +123,7 @@ describe("Pcl curriculum", () => {
 
   it("a pool that spans an epoch boundary holds no prompt twice", () => {
     const ds = dataset(50)
-    const c = Pcl.make(ds, 2, { ...Pcl.defaults, k: 3 }, stub(() => 0.5).service)
+    const c = Pcl.make(ds, 2, { ...Pcl.defaults, k: 3 }, valueHead(() => 0.5).service)
     for (let step = 1; step <= 20; step++) {
       select(c, step, 7)
       expect(new Set(c.lastPool().indices).size).toBe(21)
@@ -135,7 +135,7 @@ describe("Pcl curriculum", () => {
 
   it("pool: independent draws k·m distinct prompts uniformly every step", () => {
     const ds = dataset(100)
-    const c = Pcl.make(ds, 2, { ...Pcl.defaults, pool: "independent" }, stub(() => 0.5).service)
+    const c = Pcl.make(ds, 2, { ...Pcl.defaults, pool: "independent" }, valueHead(() => 0.5).service)
     const counts = new Array(100).fill(0)
     for (let step = 1; step <= 500; step++) {
       select(c, step, 5)
@@ -160,13 +160,13 @@ describe("Pcl curriculum", () => {
 
   it("updates V after each step on the same rollouts: targets are pass rates (default) or mean rewards", () => {
     const ds = dataset(40)
-    const s = stub(() => 0.3)
+    const s = valueHead(() => 0.3)
     const c = Pcl.make(ds, 1, Pcl.defaults, s.service)
     const batch = select(c, 1, 4)
     Effect.runSync(c.observe({ step: 1, groups: batch.map((i, j) => outcome(ds, i, 2 * j, 8, 0.1)) }))
     expect(s.updates).toEqual([{ ids: batch.map((i) => `p${i}`), targets: [0, 0.25, 0.5, 0.75] }])
 
-    const r = stub(() => 0.3)
+    const r = valueHead(() => 0.3)
     const c2 = Pcl.make(ds, 1, { ...Pcl.defaults, target: "meanReward" }, r.service)
     const batch2 = select(c2, 1, 4)
     Effect.runSync(c2.observe({ step: 1, groups: batch2.map((i, j) => outcome(ds, i, 2 * j, 8, 0.1)) }))
@@ -175,7 +175,7 @@ describe("Pcl curriculum", () => {
 
   it("reports value_explained_variance of the pre-update predictions, value_loss, gaps and timings", () => {
     const ds = dataset(40)
-    const c = Pcl.make(ds, 1, { ...Pcl.defaults, k: 1 }, stub(hashValue).service)
+    const c = Pcl.make(ds, 1, { ...Pcl.defaults, k: 1 }, valueHead(hashValue).service)
     const batch = select(c, 1, 8)
     const passRates = batch.map((_, j) => j / 8)
     Effect.runSync(c.observe({ step: 1, groups: batch.map((i, j) => outcome(ds, i, j)) }))
@@ -192,7 +192,7 @@ describe("Pcl curriculum", () => {
 
   it("observing groups it did not select predicts them before updating", () => {
     const ds = dataset(40)
-    const c = Pcl.make(ds, 1, Pcl.defaults, stub(hashValue).service)
+    const c = Pcl.make(ds, 1, Pcl.defaults, valueHead(hashValue).service)
     select(c, 1, 4)
     Effect.runSync(c.observe({ step: 1, groups: [outcome(ds, 0, 1), outcome(ds, 1, 7), outcome(ds, 2, 4)] }))
     const predicted = [0, 1, 2].map((i) => hashValue(ds.problems[i]!))
@@ -230,7 +230,7 @@ describe("Pcl curriculum", () => {
     const messages: Array<string> = []
     const logger = Logger.make(({ message }) => messages.push(Array.isArray(message) ? message.join(" ") : String(message)))
     const ds = dataset(6)
-    const c = Pcl.make(ds, 1, Pcl.defaults, stub(() => 0.5).service)
+    const c = Pcl.make(ds, 1, Pcl.defaults, valueHead(() => 0.5).service)
     const program = Effect.gen(function*() {
       for (let step = 1; step <= 3; step++) {
         const batch = yield* c.select({ step, batchSize: 9, rng: Rng.make(1, step, "select") })
@@ -276,13 +276,13 @@ describe("Pcl plugin", () => {
   })
 
   it("takes the value model from the context when no option is given: a runtime head replaces the default", () => {
-    const head = stub(() => 0.25)
+    const head = valueHead(() => 0.25)
     const c = Effect.runSync(build({}).pipe(Effect.provideService(ValueModel.ValueModel, head.service))) as Pcl.PclCurriculum
     expect(c.valueModel).toBe(head.service)
     select(c, 1, 4)
     expect(Array.from(c.lastPool().values)).toEqual(new Array(16).fill(0.25))
     // An explicit option wins over the context; without either, the default hashed model.
-    const mine = stub(() => 0.75)
+    const mine = valueHead(() => 0.75)
     const d = Effect.runSync(build({ valueModel: mine.service }).pipe(Effect.provideService(ValueModel.ValueModel, head.service))) as Pcl.PclCurriculum
     expect(d.valueModel).toBe(mine.service)
     expect((Effect.runSync(build({})) as Pcl.PclCurriculum).valueModel.name).toBe("hashed")
