@@ -26,6 +26,8 @@ export interface ExampleOptions<E, R> {
   readonly batchSize?: number
   readonly groupSize?: number
   readonly loss?: Partial<Runtime.LossConfig>
+  /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
+  readonly simulator?: Partial<Simulated.SimulatorConfig>
 }
 
 export const verifier = Tasks.verifier()
@@ -66,7 +68,7 @@ export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suit
       ...(args.out === undefined ? {} : { out: args.out }),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       onProgress: progressPrinter(args.quiet, args.steps)
-    }).pipe(Effect.provide(Simulated.layer(data.all)))
+    }).pipe(Effect.provide(Simulated.layer(data.all, options.simulator)))
     return { name: options.name, report } satisfies ExampleResult
   })
 

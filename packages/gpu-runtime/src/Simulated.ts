@@ -6,9 +6,11 @@
  * The policy has a skill vector θ ∈ R^S (skill 0 is shared, one skill per task
  * family) and solves problem x with probability p_x = σ(θ·a_x − b_x). A
  * completion's first token is a binary decision token (solve / fail) carrying
- * the whole logprob of the outcome; `update` takes a real GRPO/PPO step (clipped
- * surrogate + k3 KL to a reference copy θ_ref, weighted per token by
- * `klWeight`) on θ. Family skills that were not trained in a step decay toward
+ * the whole logprob of the outcome; it is followed by `reasoningTokens`
+ * binary "reasoning" tokens with logit (θ − θ_0)·a_x (uncertain at θ_0, and
+ * independent of the outcome), then the answer text. `update` takes a real
+ * GRPO/PPO step (clipped surrogate + k3 KL to a reference copy θ_ref, per
+ * token, weighted per token by `klWeight`) on θ. Family skills that were not trained in a step decay toward
  * their initial value (capacity interference), so learning can be forgotten.
  * See `packages/gpu-runtime/SIMULATOR.md` for the equations.
  *
@@ -45,6 +47,12 @@ import {
  * - `learningRate`: the SGD step size when the request has no `learningRate`.
  * - `forgetRate`: capacity interference; untrained family skills shrink toward
  *   θ_0 by the factor `1 − forgetRate·‖Δθ‖` per update.
+ * - `reasoningTokens`: R, the number of reasoning tokens after the decision
+ *   token. Each is an independent binary choice ({@link REASON_UP_TOKEN} with
+ *   probability σ((θ − θ_0)·a_x / T)); they do not change the outcome or the
+ *   text, but they carry surrogate and KL gradient like an LLM's reasoning
+ *   tokens, so dense KL pulls θ back toward θ_ref even through zero-variance
+ *   groups. 0 gives the decision-token-only learner.
  * - `render`: the completion text for an outcome (default
  *   `<answer>${answer}</answer>` when correct, `<answer></answer>` when not).
  *
@@ -61,6 +69,7 @@ export interface SimulatorConfig {
   readonly initialFamily: number
   readonly learningRate: number
   readonly forgetRate: number
+  readonly reasoningTokens: number
   readonly render?: (problem: Problem, correct: boolean) => string
 }
 
@@ -80,8 +89,9 @@ export const defaults: SimulatorConfig = {
   jitter: 0.5,
   initialGeneral: 0,
   initialFamily: 0,
-  learningRate: 0.05,
-  forgetRate: 0.2
+  learningRate: 0.07,
+  forgetRate: 0.2,
+  reasoningTokens: 8
 }
 
 /**
@@ -99,6 +109,22 @@ export const SOLVE_TOKEN = 1
  * @category constants
  */
 export const FAIL_TOKEN = 2
+
+/**
+ * The reasoning-token id for the choice with logit +v_x = (θ − θ_0)·a_x.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const REASON_UP_TOKEN = 3
+
+/**
+ * The reasoning-token id for the choice with logit −v_x.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const REASON_DOWN_TOKEN = 4
 
 /**
  * A simulated learner: the three runtime services over one shared parameter
@@ -196,6 +222,8 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   families.forEach((f, i) => familyIndex.set(f, i + 1))
   const S = families.length + 1
 
+  const R = cfg.reasoningTokens
+  if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
   const theta0 = new Float64Array(S)
   theta0[0] = cfg.initialGeneral
   for (let k = 1; k < S; k++) theta0[k] = cfg.initialFamily
@@ -248,6 +276,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     return params[0]! * aGeneral[i]! + (k === 0 ? 0 : params[k]! * aFamily[i]!) - diff[i]!
   }
 
+  /** The reasoning-token logit v = (θ − θ_0)·a_x (before temperature). */
+  const reasonLogitAt = (params: Float64Array, i: number): number => {
+    const k = skill[i]!
+    return (params[0]! - theta0[0]!) * aGeneral[i]! + (k === 0 ? 0 : (params[k]! - theta0[k]!) * aFamily[i]!)
+  }
+
   /** The logit of a problem from its fields (same value as the table would give). */
   const logitOf = (params: Float64Array, p: Problem): number => {
     const i = index.get(p.id)
@@ -297,7 +331,14 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
         const z = logitAt(theta, i)
+        const v = reasonLogitAt(theta, i)
         const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
+        // Reasoning tokens kept under maxTokens (the decision token is always emitted).
+        const kept = Math.min(R, Math.max(0, maxTokens - 1))
+        const room = Math.max(0, maxTokens - 1 - kept)
+        const qUp = T === 0 ? 0 : sigmoid(v / T)
+        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
+        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
         for (let s = 0; s < request.n; s++) {
           let solved: boolean
           let lp: number
@@ -310,11 +351,20 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             lp = logPi(zt, solved)
           }
           const full = render(problem, solved)
-          const room = Math.max(0, maxTokens - 1)
           const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = [solved ? SOLVE_TOKEN : FAIL_TOKEN, ...charCodes(text)]
+          const tokenIds = new Array<number>(1 + kept + text.length)
           const logprobs = new Array<number>(tokenIds.length).fill(0)
+          tokenIds[0] = solved ? SOLVE_TOKEN : FAIL_TOKEN
           logprobs[0] = lp
+          // Reasoning tokens: drawn after the decision, all R of them (so the stream does not depend on maxTokens).
+          for (let j = 0; j < R; j++) {
+            const up = T === 0 ? v > 0 : rng.next() < qUp
+            if (j < kept) {
+              tokenIds[1 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
+              logprobs[1 + j] = up ? lpUp : lpDown
+            }
+          }
+          for (let c = 0; c < text.length; c++) tokenIds[1 + kept + c] = text.charCodeAt(c)
           out.push({
             promptId: prompt.promptId,
             sampleIndex: s,
@@ -322,7 +372,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             promptTokenIds,
             tokenIds,
             logprobs,
-            finishReason: full.length > room ? "length" : "stop",
+            finishReason: full.length > room || kept < R ? "length" : "stop",
             policyVersion: version
           })
         }
@@ -349,6 +399,8 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       // First pass: validation and loss-token counts.
       const dec = new Int32Array(N)
       const rows = new Int32Array(N)
+      const reasonEnd = new Int32Array(N) // reasoning tokens are at d+1 … reasonEnd−1
+      const reasonLoss = new Float64Array(N) // how many of them are loss tokens
       for (let n = 0; n < N; n++) {
         const s = samples[n]!
         const i = index.get(s.promptId)
@@ -378,8 +430,18 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
           )
         }
+        let e = d + 1
+        let r = 0
+        while (e <= d + R && e < s.tokenIds.length) {
+          const rt = s.tokenIds[e]
+          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
+          if (s.lossMask[e]) r++
+          e++
+        }
         dec[n] = d
         rows[n] = i
+        reasonEnd[n] = e
+        reasonLoss[n] = r
         lossTokens[n] = count
         totalLossTokens += count
         if (s.group > maxGroup) maxGroup = s.group
@@ -390,6 +452,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       let loss = 0
       let klSum = 0
       let clipped = 0
+      let gradTokens = 0
       for (let n = 0; n < N; n++) {
         const s = samples[n]!
         const i = rows[n]!
@@ -403,7 +466,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const lpOld = s.samplingLogprobs[d]!
         const A = s.advantages[d]!
         const w = s.klWeight[d]!
-        const weight = aggregation === "token-mean" ? lossTokens[n]! / meanLossTokens : 1
+        // The content tokens (decision + answer text) share the decision's per-token loss; each
+        // reasoning token has its own. Token-mean: every loss token weighs 1/Σ_i T_i;
+        // seq-mean: 1/(N·T_i). (Divided by N below.)
+        const content = lossTokens[n]! - reasonLoss[n]!
+        const weight = aggregation === "token-mean" ? content / meanLossTokens : content / lossTokens[n]!
+        const tokenWeight = aggregation === "token-mean" ? 1 / meanLossTokens : 1 / lossTokens[n]!
         // ∂ log π(o) / ∂ logit-before-temperature
         const dlp = ((solved ? 1 : 0) - p) / T
         let coef = 0 // ∂ loss_n / ∂ (θ·a_x)
@@ -422,15 +490,58 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           loss += weight * beta * w * k3
           if (beta !== 0) coef += -beta * w * Fmath.expm1(delta) * dlp
         }
+        let groupTerm = w * k3
+        gradTokens++
+        // Reasoning tokens: x = 1 (REASON_UP) with probability q = σ(v/T), v = (θ − θ_0)·a_x.
+        let reasonCoef = 0 // Σ_t ∂ℓ_t / ∂(θ·a_x) over the reasoning tokens
+        const end = reasonEnd[n]!
+        if (end > d + 1) {
+          const v = reasonLogitAt(theta, i) / T
+          const vRef = reasonLogitAt(thetaRef, i) / T
+          const q = sigmoid(v)
+          const lpUp = logSigmoid(v)
+          const lpDown = logSigmoid(-v)
+          const dUp = logSigmoid(vRef) - lpUp
+          const dDown = logSigmoid(-vRef) - lpDown
+          const eUp = Fmath.expm1(dUp)
+          const eDown = Fmath.expm1(dDown)
+          const k3Up = eUp - dUp
+          const k3Down = eDown - dDown
+          for (let t = d + 1; t < end; t++) {
+            if (!s.lossMask[t]) continue
+            gradTokens++
+            const up = s.tokenIds[t] === REASON_UP_TOKEN
+            const lpT = up ? lpUp : lpDown
+            const dlpT = ((up ? 1 : 0) - q) / T
+            const At = s.advantages[t]!
+            const wt = s.klWeight[t]!
+            const rhoT = Fmath.exp(lpT - s.samplingLogprobs[t]!)
+            const clippedT = (At > 0 && rhoT > 1 + clip) || (At < 0 && rhoT < 1 - clip)
+            if (clippedT) clipped++
+            if (At !== 0) {
+              const rhoTc = Math.min(Math.max(rhoT, 1 - clip), 1 + clip)
+              loss -= tokenWeight * Math.min(rhoT * At, rhoTc * At)
+              if (!clippedT) reasonCoef -= rhoT * At * dlpT
+            }
+            const k3T = up ? k3Up : k3Down
+            klSum += k3T
+            if (wt !== 0) {
+              loss += tokenWeight * beta * wt * k3T
+              if (beta !== 0) reasonCoef += -beta * wt * (up ? eUp : eDown) * dlpT
+            }
+            groupTerm += wt * k3T
+          }
+        }
         const g = s.group
         if (g >= 0) {
-          groupSum[g] = groupSum[g]! + w * k3
+          groupSum[g] = groupSum[g]! + groupTerm
           groupCount[g] = groupCount[g]! + 1
         }
         const k = skill[i]!
         if (A !== 0 && k !== 0) trained[k] = 1
-        if (coef !== 0) {
-          const c = (weight * coef) / N
+        const total = reasonCoef === 0 ? weight * coef : weight * coef + tokenWeight * reasonCoef
+        if (total !== 0) {
+          const c = total / N
           grad[0] = grad[0]! + c * aGeneral[i]!
           if (k !== 0) grad[k] = grad[k]! + c * aFamily[i]!
         }
@@ -459,7 +570,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         metrics: {
           loss,
           kl_mean: N > 0 ? klSum / N : 0,
-          clipfrac: N > 0 ? clipped / N : 0,
+          clipfrac: gradTokens > 0 ? clipped / gradTokens : 0,
           grad_norm: gradNorm,
           step_norm: stepNorm
         },

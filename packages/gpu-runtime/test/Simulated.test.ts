@@ -179,7 +179,8 @@ describe("Simulated learner", () => {
   it("property 2: the step is the policy gradient Δθ = lr/N · Σ A_i (o_i − p_i) a_i (on-policy, no KL)", () => {
     const ps = [...problems("alpha", [1, 2, 3], 3), ...problems("beta", [1, 2], 3)]
     const lr = 0.3
-    const sim = Simulated.make(ps, { forgetRate: 0 })
+    // The decision-token-only learner (R = 0); property 7 checks the step with reasoning tokens.
+    const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: 0 })
     const cfg = sim.config
     const cs = generate(sim, ps, 6, 21)
     const samples = toSamples(cs, 6, "none")
@@ -302,15 +303,20 @@ describe("Simulated learner", () => {
       expect(c.finishReason).toBe("stop")
       expect(c.policyVersion).toBe(0)
       const ok = solved(c)
+      const R = sim.config.reasoningTokens
+      expect(R).toBeGreaterThan(0)
       expect(c.text).toBe(ok ? `<answer>${p.answer}</answer>` : "<answer></answer>")
-      expect(c.tokenIds.length).toBe(1 + c.text.length)
+      expect(c.tokenIds.length).toBe(1 + R + c.text.length)
       expect(c.logprobs.length).toBe(c.tokenIds.length)
-      expect(c.tokenIds.slice(1)).toEqual(Array.from(c.text, (ch) => ch.charCodeAt(0)))
+      expect(c.tokenIds.slice(1 + R)).toEqual(Array.from(c.text, (ch) => ch.charCodeAt(0)))
       const pr = sim.passRate(p)
       const expected = Math.log(ok ? pr : 1 - pr)
       expect(c.logprobs[0]).toBeCloseTo(expected, 12)
-      expect(c.logprobs.slice(1).every((x) => x === 0)).toBe(true)
-      expect(c.logprobs.reduce((a, x) => a + x, 0)).toBeCloseTo(expected, 12)
+      // At θ_0 every reasoning token is a fair coin (property 7 checks them away from θ_0).
+      for (const tok of c.tokenIds.slice(1, 1 + R)) expect([Simulated.REASON_UP_TOKEN, Simulated.REASON_DOWN_TOKEN]).toContain(tok)
+      for (const lp of c.logprobs.slice(1, 1 + R)) expect(lp).toBeCloseTo(Math.log(0.5), 12)
+      expect(c.logprobs.slice(1 + R).every((x) => x === 0)).toBe(true)
+      expect(c.logprobs.reduce((a, x) => a + x, 0)).toBeCloseTo(expected + R * Math.log(0.5), 12)
     })
     // Same seed ⇒ identical completions; another seed differs somewhere.
     expect(generate(sim, ps, 4, 11)).toEqual(cs)
@@ -326,6 +332,182 @@ describe("Simulated learner", () => {
     const custom = Simulated.make(ps, { render: (q, ok) => (ok ? `yes ${q.answer}` : "no") })
     const cc = generate(custom, ps, 2, 3)
     for (const c of cc) expect(c.text).toBe(solved(c) ? `yes 42` : "no")
+  })
+
+  it("property 7: the step sums the per-token gradients of the decision and reasoning tokens, over all loss tokens", () => {
+    const ps = [...problems("alpha", [1, 2, 3], 3), ...problems("beta", [1, 2], 3)]
+    const R = 4
+    const lr = 0.5
+    const beta = 0.3
+    for (const aggregation of ["token-mean", "seq-mean"] as const) {
+      const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: R })
+      const cfg = sim.config
+      // Move θ away from θ_ref = θ_0 so that the KL terms are nonzero.
+      for (let step = 0; step < 10; step++) grpoStep(sim, ps, step, { kl: "none", loss: { klCoef: 0 } })
+      const { theta, thetaRef } = sim.parameters()
+      const cs = generate(sim, ps, 6, 21)
+      const samples = toSamples(cs, 6, "dense")
+      const features = (p: Problem) => {
+        const a = new Array<number>(theta.length).fill(0)
+        a[0] = cfg.generalWeight
+        a[sim.skillOf(p.family)!] = 1 + cfg.depthSlope * (p.level - 1)
+        return a
+      }
+      const theta0 = theta.map((_, k) => (k === 0 ? cfg.initialGeneral : cfg.initialFamily))
+      const dot = (x: ReadonlyArray<number>, a: ReadonlyArray<number>, shift?: ReadonlyArray<number>) =>
+        x.reduce((s, xk, k) => s + (xk - (shift ? shift[k]! : 0)) * a[k]!, 0)
+      const totalTokens = cs.reduce((s, c) => s + c.tokenIds.length, 0)
+      const expected = [...theta]
+      let klSeq = 0
+      samples.forEach((smp, n) => {
+        const c = cs[n]!
+        const p = ps.find((q) => q.id === smp.promptId)!
+        const a = features(p)
+        const A = smp.advantages[smp.advantages.length - 1]!
+        // ∂ℓ_t/∂logit of one token with outcome x ∈ {0,1}, probability π(1) = σ(u) now and σ(uRef) under θ_ref.
+        const tokenGrad = (x: number, u: number, uRef: number) => {
+          const pi = (y: number, s: number) => (y === 1 ? sigmoid(s) : 1 - sigmoid(s))
+          const ratio = pi(x, uRef) / pi(x, u)
+          klSeq += ratio - 1 - Math.log(ratio)
+          return (-A - beta * (ratio - 1)) * (x - sigmoid(u))
+        }
+        const T = c.tokenIds.length // every completion token is a loss token
+        // The difficulty includes the per-problem jitter: recover the logit from the pass rate.
+        const zNow = Math.log(sim.passRate(p) / (1 - sim.passRate(p)))
+        const zRef = zNow - dot(theta, a) + dot(thetaRef, a)
+        const v = dot(theta, a, theta0)
+        const vRef = dot(thetaRef, a, theta0)
+        const content = T - R
+        let G = content * tokenGrad(solved(c) ? 1 : 0, zNow, zRef)
+        for (let j = 1; j <= R; j++) G += tokenGrad(c.tokenIds[j] === Simulated.REASON_UP_TOKEN ? 1 : 0, v, vRef)
+        const weight = aggregation === "token-mean" ? 1 / totalTokens : 1 / (samples.length * T)
+        a.forEach((ak, k) => (expected[k] = expected[k]! - lr * weight * G * ak))
+      })
+      const r = run(sim.trainer.update({ step: 99, samples, loss: loss({ klCoef: beta, aggregation, learningRate: lr }) }))
+      const after = sim.parameters().theta
+      expect(distance(after, theta)).toBeGreaterThan(1e-3)
+      after.forEach((x, k) => expect(x).toBeCloseTo(expected[k]!, 12))
+      // kl_mean is the mean over samples of the sequence's k3 (decision + reasoning tokens).
+      expect(r.metrics.kl_mean).toBeCloseTo(klSeq / samples.length, 12)
+      expect(r.metrics.clipfrac).toBe(0) // on-policy: every ratio is exactly 1
+    }
+  })
+
+  it("property 7: through its reasoning tokens, dense KL on a zero-variance group pulls θ toward θ_ref (∝ β, growing with R); sparse KL moves nothing", () => {
+    const train = problems("countdown", [1, 2], 8)
+    const ps = [...train, ...problems("countdown", [4], 1)]
+    const base = Simulated.make(ps, { forgetRate: 0 })
+    for (let step = 0; step < 20; step++) grpoStep(base, train, step, { kl: "none", loss: { klCoef: 0 } })
+    const cp = run(base.trainer.checkpoint("moved"))
+    const start = base.parameters()
+    const d0 = distance(start.theta, start.thetaRef)
+    expect(d0).toBeGreaterThan(0.05)
+    // A hard problem whose group all fails: its outcome is nearly certain, so the decision token's
+    // k3 gradient (second order in p) is negligible, as for the zero-variance groups of a real run.
+    const p = ps[ps.length - 1]!
+    expect(base.passRate(p)).toBeLessThan(0.1)
+    const pullOf = (R: number, beta: number) => {
+      const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: R })
+      run(sim.trainer.restore(cp))
+      const group = uniformGroup(sim, p, 8, false)
+      const T = group[0]!.tokenIds.length // loss tokens per sample (all samples have the same text)
+      expect(T - group[0]!.text.length).toBe(1 + R)
+      const sparse = run(
+        sim.trainer.update({ step: 0, samples: toSamples(group, 8, "sparse"), loss: loss({ klCoef: beta }) })
+      )
+      expect(bitIdentical(sim.parameters().theta, start.theta)).toBe(true)
+      expect(sparse.metrics.grad_norm).toBe(0)
+      expect(sparse.groupKl![0]).toBe(0)
+      run(sim.trainer.update({ step: 1, samples: toSamples(group, 8, "dense"), loss: loss({ klCoef: beta }) }))
+      const after = sim.parameters()
+      return {
+        step: after.theta.map((x, k) => x - start.theta[k]!),
+        pull: d0 - distance(after.theta, after.thetaRef),
+        content: T - R,
+        T
+      }
+    }
+    const none = pullOf(0, 1)
+    const byR = [2, 8, 32].map((R) => ({ R, ...pullOf(R, 1) }))
+    const many = byR[1]!
+    const manyHalf = pullOf(8, 0.5)
+    // Without reasoning tokens the pull of a near-certain group is tiny; with R = 8 it is not.
+    expect(none.pull).toBeGreaterThan(0)
+    expect(many.pull).toBeGreaterThan(10 * none.pull)
+    expect(many.pull).toBeGreaterThan(0.005 * d0)
+    // Every reasoning token pulls toward θ_ref whichever value it took: more tokens, more pull …
+    expect(byR[0]!.pull).toBeGreaterThan(none.pull)
+    expect(byR[1]!.pull).toBeGreaterThan(byR[0]!.pull)
+    expect(byR[2]!.pull).toBeGreaterThan(byR[1]!.pull)
+    // … in proportion to R (each loss token weighs 1/T under token-mean): the pull per reasoning
+    // token, net of the decision's (weighted by its content tokens), is about the same for every R.
+    const perToken = byR.map((r) => (r.pull - (none.pull * r.content) / r.T) / (r.R / r.T))
+    expect(Math.max(...perToken) / Math.min(...perToken)).toBeLessThan(1.6)
+    // … and exactly in proportion to β (A = 0: only the KL terms act).
+    many.step.forEach((x, k) => expect(manyHalf.step[k]).toBeCloseTo(x / 2, 14))
+  })
+
+  it("property 7: reasoning tokens are seeded binary choices with logit (θ − θ_0)·a, exact logprobs, and no effect on text or outcome", () => {
+    const ps = problems("countdown", [1, 2, 3], 6)
+    const sim = Simulated.make(ps)
+    for (let step = 0; step < 20; step++) grpoStep(sim, ps, step)
+    const cfg = sim.config
+    const R = cfg.reasoningTokens
+    const { theta } = sim.parameters()
+    const k = sim.skillOf("countdown")!
+    const vOf = (p: Problem) =>
+      (theta[0]! - cfg.initialGeneral) * cfg.generalWeight +
+      (theta[k]! - cfg.initialFamily) * (1 + cfg.depthSlope * (p.level - 1))
+    const cs = generate(sim, ps, 4, 31)
+    cs.forEach((c, n) => {
+      const p = ps[Math.floor(n / 4)]!
+      const v = vOf(p)
+      expect(Math.abs(v)).toBeGreaterThan(0.1) // away from θ_0 the choices are no longer fair coins
+      const pr = sim.passRate(p)
+      let total = Math.log(solved(c) ? pr : 1 - pr)
+      expect(c.logprobs[0]).toBeCloseTo(total, 12)
+      for (let j = 1; j <= R; j++) {
+        const up = c.tokenIds[j] === Simulated.REASON_UP_TOKEN
+        expect(up || c.tokenIds[j] === Simulated.REASON_DOWN_TOKEN).toBe(true)
+        const lp = Math.log(up ? sigmoid(v) : 1 - sigmoid(v))
+        expect(c.logprobs[j]).toBeCloseTo(lp, 12)
+        total += lp
+      }
+      // Σ logprobs = log π(whole completion); the text and the outcome are the decision's alone.
+      expect(c.logprobs.reduce((a, x) => a + x, 0)).toBeCloseTo(total, 12)
+      expect(c.text).toBe(solved(c) ? `<answer>${p.answer}</answer>` : "<answer></answer>")
+      expect(c.tokenIds.slice(1 + R)).toEqual(Array.from(c.text, (ch) => ch.charCodeAt(0)))
+    })
+    // The empirical frequency of REASON_UP matches σ(v), and the solve rate still matches p.
+    const p = ps.find((q) => q.level === 3)!
+    const n = 4000
+    const many = generate(sim, [p], n, 5)
+    const q = sigmoid(vOf(p))
+    const ups = many.reduce((a, c) => a + c.tokenIds.slice(1, 1 + R).filter((t) => t === Simulated.REASON_UP_TOKEN).length, 0)
+    expect(Math.abs(ups / (n * R) - q)).toBeLessThan(3 * Math.sqrt((q * (1 - q)) / (n * R)))
+    const pr = sim.passRate(p)
+    expect(Math.abs(many.filter(solved).length / n - pr)).toBeLessThan(3 * Math.sqrt((pr * (1 - pr)) / n))
+    // Deterministic: the same seed gives the same completions, and a twin trained the same way is bit-identical.
+    expect(generate(sim, ps, 4, 31)).toEqual(cs)
+    const twin = Simulated.make(ps)
+    for (let step = 0; step < 20; step++) grpoStep(twin, ps, step)
+    expect(bitIdentical(twin.parameters().theta, theta)).toBe(true)
+    expect(generate(twin, ps, 4, 31)).toEqual(cs)
+    // maxTokens cuts reasoning tokens too, without changing what was drawn (all R are drawn).
+    const short = run(
+      sim.inference.generate({
+        requestId: "short",
+        prompts: ps.map((q) => ({ promptId: q.id, text: q.prompt, problem: q })),
+        n: 4,
+        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 4, seed: 31 }
+      })
+    )
+    short.forEach((c, i) => {
+      expect(c.tokenIds).toEqual(cs[i]!.tokenIds.slice(0, 4))
+      expect(c.logprobs).toEqual(cs[i]!.logprobs.slice(0, 4))
+      expect(c.text).toBe("")
+      expect(c.finishReason).toBe("length")
+    })
   })
 
   it("checkpoint → mutate → restore gives identical parameters and identical later results", () => {
