@@ -179,8 +179,9 @@ export class OrderedIndex {
       }
     }
     if (n === 0) return index
+    // About 3/4 full, but never below half full: n/nb ≥ blockSize/2 keeps every block legal.
     const target = Math.max(1, Math.floor((blockSize * 3) / 4))
-    const nb = Math.ceil(n / target)
+    const nb = Math.max(1, Math.min(Math.ceil(n / target), Math.floor(n / Math.max(1, blockSize >>> 1))))
     let from = 0
     for (let b = 0; b < nb; b++) {
       const to = Math.round(((b + 1) * n) / nb)

@@ -65,6 +65,16 @@ describe("OrderedIndex", () => {
     expect(index.byteSize()).toBeLessThanOrEqual(2 * 12 * 1000)
   })
 
+  it("build leaves every block at least half full, whatever N (regression: N = 13, b = 16 gave 7 + 6)", () => {
+    for (const blockSize of [4, 5, 8, 16, 512]) {
+      for (let n = 0; n <= 3 * blockSize + 1; n++) {
+        const index = OrderedIndex.OrderedIndex.build(Float64Array.from({ length: n }, (_, i) => (i * 7) % 5), blockSize)
+        expect(index.check()).toBeUndefined()
+        expect(index.size).toBe(n)
+      }
+    }
+  })
+
   it("fromSorted refuses unsorted or duplicate pairs", () => {
     expect(() => OrderedIndex.OrderedIndex.fromSorted([1, 0], [0, 1])).toThrow(/ascending/)
     expect(() => OrderedIndex.OrderedIndex.fromSorted([1, 1], [2, 2])).toThrow(/ascending/)
