@@ -9,6 +9,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "./Errors.ts"
@@ -97,3 +98,26 @@ export const read = (dir: string): Effect.Effect<Checkpoint, CheckpointError, Fi
       )
     )
   })
+
+/**
+ * A decoder for one component's state inside a checkpoint (a curriculum, a
+ * value model): Schema-decodes the encoded value and fails with a
+ * {@link CheckpointError} naming `component` when it does not fit.
+ *
+ * @since 0.1.0
+ * @category io
+ */
+export const stateDecoder = <S, I>(schema: Schema.Schema<S, I>, component: string) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (encoded: unknown): Effect.Effect<S, CheckpointError> =>
+    Either.match(decode(encoded), {
+      onLeft: (e) =>
+        Effect.fail(
+          new CheckpointError({
+            path: component,
+            reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+          })
+        ),
+      onRight: Effect.succeed
+    })
+}

@@ -12,10 +12,9 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CheckpointError, type ConfigError, type RuntimeError } from "./Errors.ts"
+import { stateDecoder } from "./Checkpoint.ts"
+import type { CheckpointError, ConfigError, RuntimeError } from "./Errors.ts"
 import type { Hook } from "./Hook.ts"
 import type { Dataset, Problem } from "./Problem.ts"
 import type { Rng } from "./Rng.ts"
@@ -199,7 +198,7 @@ export const make = <S, I>(options: {
 }): Curriculum => {
   let state = options.initial
   const encode = Schema.encodeSync(options.state)
-  const decode = Schema.decodeUnknownEither(options.state)
+  const decode = stateDecoder(options.state, `curriculum "${options.name}"`)
   return {
     name: options.name,
     select: (request) => Effect.sync(() => options.select(state, request)),
@@ -208,18 +207,9 @@ export const make = <S, I>(options: {
     stateBytes: () => typedArrayBytes(state),
     snapshot: () => encode(state),
     restore: (encoded) =>
-      Either.match(decode(encoded), {
-        onLeft: (e) =>
-          Effect.fail(
-            new CheckpointError({
-              path: `curriculum "${options.name}"`,
-              reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
-            })
-          ),
-        onRight: (s) =>
-          Effect.sync(() => {
-            state = s
-          })
-      })
+      Effect.flatMap(decode(encoded), (s) =>
+        Effect.sync(() => {
+          state = s
+        }))
   }
 }

@@ -18,11 +18,10 @@
  *
  * @since 0.1.0
  */
+import * as Checkpoint from "./Checkpoint.ts"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Columns from "./Columns.ts"
 import { CheckpointError, type ConfigError, requireConfig, type RuntimeError } from "./Errors.ts"
@@ -351,7 +350,7 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
   let accumulator: Float64Array = new Float64Array(size).fill(o.initialAccumulator)
   let updates = 0
   const encode = Schema.encodeSync(HashedState)
-  const decode = Schema.decodeUnknownEither(HashedState)
+  const decode = Checkpoint.stateDecoder(HashedState, `value model "hashed"`)
 
   const featurizer = new Featurizer(o)
   // Dense gradient scratch and the list of coordinates it touched.
@@ -440,15 +439,7 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
     update: (problems, targets) => Effect.sync(() => updateNow(problems, targets)),
     snapshot: () => encode({ kind: "hashed", bits: o.bits, weights, accumulator, updates }),
     restore: (state) =>
-      Either.match(decode(state), {
-        onLeft: (e) =>
-          Effect.fail(
-            new CheckpointError({
-              path: "value model \"hashed\"",
-              reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
-            })
-          ),
-        onRight: (s) =>
+      Effect.flatMap(decode(state), (s) =>
           s.bits !== o.bits || s.weights.length !== size || s.accumulator.length !== size
             ? Effect.fail(
               new CheckpointError({
@@ -460,8 +451,7 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
               weights = s.weights
               accumulator = s.accumulator
               updates = s.updates
-            })
-      }),
+            })),
     stateBytes: () => weights.byteLength + accumulator.byteLength + grad.byteLength + touched.byteLength + marked.byteLength
   }
 }

@@ -40,6 +40,7 @@
  * @see https://arxiv.org/abs/2511.09478
  * @since 0.1.0
  */
+import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
 import * as Curriculum from "@zpd/core/Curriculum"
@@ -54,8 +55,6 @@ import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
 import type { Verdict } from "@zpd/core/Task"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { ensureAvailable } from "./Baselines.ts"
 import * as Sec from "./Sec.ts"
@@ -688,7 +687,7 @@ export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, Infere
         }
         let current = state
         const encode = Schema.encodeSync(StateSchema)
-        const decode = Schema.decodeUnknownEither(StateSchema)
+        const decode = Checkpoint.stateDecoder(StateSchema, `curriculum "${name}"`)
 
         const merge = (s: State, step: number, forced: boolean, events: Array<Curriculum.CurriculumEvent>) => {
           const k = mergeUpTo(s.bounds, s.unlocked + 1)
@@ -780,15 +779,7 @@ export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, Infere
           }),
           snapshot: () => encode(current),
           restore: (encoded) =>
-            Either.match(decode(encoded), {
-              onLeft: (e) =>
-                Effect.fail(
-                  new CheckpointError({
-                    path: `curriculum "${name}"`,
-                    reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
-                  })
-                ),
-              onRight: (s) => {
+            Effect.flatMap(decode(encoded), (s) => {
                 const restored = s as State
                 const shapeOk = restored.bounds.length === K + 1 && restored.excluded.length === n &&
                   restored.order.every((i) => i >= 0 && i < n) && restored.bounds[K] === restored.order.length
@@ -806,8 +797,7 @@ export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, Infere
                   bucketOf = bucketIndex(n, current.order, current.bounds)
                   ready = true
                 })
-              }
-            })
+              })
         }
         return curriculum
       }),

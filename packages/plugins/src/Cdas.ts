@@ -37,6 +37,7 @@
  * @see https://arxiv.org/abs/2505.17652
  * @since 0.1.0
  */
+import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, type ConfigError, requireConfig } from "@zpd/core/Errors"
@@ -44,8 +45,6 @@ import * as Fmath from "@zpd/core/Fmath"
 import { OrderedIndex } from "@zpd/core/OrderedIndex"
 import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 // ---------------------------------------------------------------------------
@@ -472,7 +471,7 @@ export const make = (n: number, seed: number, config: Config = defaults): CdasCu
   }
 
   const encode = Schema.encodeSync(State)
-  const decode = Schema.decodeUnknownEither(State)
+  const decode = Checkpoint.stateDecoder(State, `curriculum "cdas"`)
 
   return {
     name: "cdas",
@@ -485,15 +484,7 @@ export const make = (n: number, seed: number, config: Config = defaults): CdasCu
     metrics: () => (Object.keys(last).length === 0 ? { competence: competence() } : last),
     snapshot: () => encode(state),
     restore: (encoded) =>
-      Either.match(decode(encoded), {
-        onLeft: (e) =>
-          Effect.fail(
-            new CheckpointError({
-              path: `curriculum "cdas"`,
-              reason: `state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
-            })
-          ),
-        onRight: (s) => {
+      Effect.flatMap(decode(encoded), (s) => {
           const bad = s.difficulty.length !== n || s.count.length !== n
             ? `columns hold ${s.difficulty.length} and ${s.count.length} problems; the dataset has ${n}`
             : s.warmingUp && s.warmupOrder.length !== n
@@ -505,8 +496,7 @@ export const make = (n: number, seed: number, config: Config = defaults): CdasCu
             index = OrderedIndex.build(s.difficulty, config.indexBlockSize)
             last = {}
           })
-        }
-      }),
+        }),
     stateBytes: () =>
       state.difficulty.byteLength + state.count.byteLength + state.warmupOrder.byteLength + index.byteSize(),
     competence,

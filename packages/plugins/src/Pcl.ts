@@ -32,6 +32,7 @@
  * @see https://arxiv.org/abs/2510.01135
  * @since 0.1.0
  */
+import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, type ConfigError, requireConfig, type RuntimeError } from "@zpd/core/Errors"
@@ -40,9 +41,7 @@ import * as Rng from "@zpd/core/Rng"
 import * as ValueModel from "@zpd/core/ValueModel"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 // ---------------------------------------------------------------------------
@@ -291,7 +290,7 @@ export const make = (
     })
 
   const encode = Schema.encodeSync(State)
-  const decode = Schema.decodeUnknownEither(State)
+  const decode = Checkpoint.stateDecoder(State, `curriculum "pcl"`)
   const fail = (reason: string) => Effect.fail(new CheckpointError({ path: `curriculum "pcl"`, reason }))
 
   return {
@@ -302,9 +301,7 @@ export const make = (
     timings: () => timings,
     snapshot: () => encode({ queue, valueModel: valueModel.snapshot() }),
     restore: (encoded) =>
-      Either.match(decode(encoded), {
-        onLeft: (e) => fail(`state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`),
-        onRight: (s) =>
+      Effect.flatMap(decode(encoded), (s) =>
           s.queue.items.length > 0 && s.queue.items.length !== n
             ? fail(`the epoch order holds ${s.queue.items.length} problems; the dataset has ${n}`)
             : Effect.zipRight(
@@ -314,8 +311,7 @@ export const make = (
                 predicted.clear()
                 last = {}
               })
-            )
-      }),
+            )),
     stateBytes: () => queue.items.byteLength + (valueModel.stateBytes?.() ?? 0),
     valueModel,
     lastPool: () => pool
