@@ -16,20 +16,12 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runOne, verifier } from "../examples/lib/run.ts"
-import { args, run, suite, tempDir } from "./helpers.ts"
+import { args, mean, run, runRecords as runRecordsFor, suite, tempDir } from "./helpers.ts"
 
 const SEEDS = [1, 2, 3, 4, 5]
 const STEPS = 60
 
-const runRecords = (plugin: Curriculum.Plugin, seed: number) =>
-  Effect.runPromise(
-    runOne({ name: plugin.name, plugin }, args({ steps: STEPS, seed }), suite).pipe(
-      Effect.map((r) => r.report.records),
-      Effect.provide(NodeContext.layer)
-    )
-  )
-
-const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
+const runRecords = (plugin: Curriculum.Plugin, seed: number) => runRecordsFor(plugin, seed, STEPS)
 const fmt = (xs: ReadonlyArray<number>) => `${mean(xs).toFixed(4)} [${xs.map((x) => x.toFixed(4)).join(", ")}]`
 
 describe("CDAS and PCL vs random over 5 seeds (simulated learner, 60 steps × 64 prompts × 8)", () => {

@@ -3,26 +3,15 @@
  * fewer zero-variance groups, and its sampled difficulty rises as easy levels
  * are mastered (SEC paper §4; issue "Foundation" acceptance criteria).
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { type Curriculum, Metrics } from "@zpd/core"
 import { Baselines, Sec } from "@zpd/plugins"
-import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
-import { runOne } from "../examples/lib/run.ts"
-import { args, suite } from "./helpers.ts"
+import { mean, runRecords as runRecordsFor } from "./helpers.ts"
 
 const SEEDS = [1, 2, 3, 4, 5]
 const STEPS = 100
 
-const runRecords = (plugin: Curriculum.Plugin, seed: number) =>
-  Effect.runPromise(
-    runOne({ name: plugin.name, plugin }, args({ steps: STEPS, seed }), suite).pipe(
-      Effect.map((r) => r.report.records),
-      Effect.provide(NodeContext.layer)
-    )
-  )
-
-const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
+const runRecords = (plugin: Curriculum.Plugin, seed: number) => runRecordsFor(plugin, seed, STEPS)
 
 describe("SEC vs random over 5 seeds (3 training levels, simulated learner)", () => {
   it("SEC has a lower frac_reward_zero_std than random, and its sampled difficulty rises", async () => {

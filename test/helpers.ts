@@ -1,5 +1,5 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import type { Cli } from "@zpd/core"
+import type { Cli, Curriculum } from "@zpd/core"
 import * as Effect from "effect/Effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -31,3 +31,14 @@ export const run = <E, R>(options: ExampleOptions<E, R>, overrides: Partial<Cli.
       never
     >
   )
+
+/** The step records of one run of `plugin` on the example suite (standard pipeline). */
+export const runRecords = (plugin: Curriculum.Plugin, seed: number, steps: number) =>
+  Effect.runPromise(
+    runOne({ name: plugin.name, plugin }, args({ steps, seed }), suite).pipe(
+      Effect.map((r) => r.report.records),
+      Effect.provide(NodeContext.layer)
+    )
+  )
+
+export const mean = (xs: ReadonlyArray<number>): number => xs.reduce((a, b) => a + b, 0) / xs.length
