@@ -1,4 +1,3 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Curriculum from "@zpd/core/Curriculum"
 import type { RuntimeError } from "@zpd/core/Errors"
 import * as Pipeline from "@zpd/core/Pipeline"
@@ -11,22 +10,12 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as HttpInference from "../src/HttpInference.ts"
-import { fakeCompletions, fakeVllm, fixture, json, serve, type TestServer } from "./servers.ts"
+import { fakeCompletions, fakeVllm, fixture, json, runHttp, serve, type TestServer, trackServers } from "./servers.ts"
 
-const servers: Array<TestServer> = []
-const track = async (s: Promise<TestServer>) => {
-  const server = await s
-  servers.push(server)
-  return server
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()))
-})
-
-const run = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
-  Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)
+const track = trackServers()
+const run = runHttp
 const runEither = <A, E>(effect: Effect.Effect<A, E, any>) => run(Effect.either(effect))
 
 const fast = { timeout: "2 seconds", retries: 2, backoff: "10 millis", maxBackoff: "50 millis", cooldown: "50 millis" } as const
@@ -212,10 +201,9 @@ describe("HttpInference capabilities", () => {
   })
 
   it("fails to build, naming the endpoint, when /health cannot be reached for the probe", async () => {
-    const server = await track(fakeVllm())
+    const server = await fakeVllm()
     const url = server.url
     await server.close()
-    servers.pop()
     const e = failure(await runEither(HttpInference.make({ endpoints: [url], ...fast })))
     expect(e.reason).toBe("Unavailable")
     expect(e.endpoint).toBe(`${url}/health`)
@@ -293,10 +281,9 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
   })
 
   it("a refused connection is retried on the next endpoint (failover)", async () => {
-    const down = await track(fakeVllm())
+    const down = await fakeVllm()
     const downUrl = down.url
     await down.close()
-    servers.pop()
     const up = await track(fakeVllm())
     const c = await client(downUrl, { endpoints: [downUrl, up.url], promptsPerRequest: 1 } as never)
     const out = await run(c.generate({ requestId: "r", prompts: prompts(6), n: 2, sampling: sampling() }))

@@ -1,24 +1,13 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type { RuntimeError } from "@zpd/core/Errors"
 import type { TrainStepRequest } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as HttpTrainer from "../src/HttpTrainer.ts"
-import { json, serve, type TestServer } from "./servers.ts"
+import { json, runHttp, serve, trackServers } from "./servers.ts"
 
-const servers: Array<TestServer> = []
-const track = async (s: Promise<TestServer>) => {
-  const server = await s
-  servers.push(server)
-  return server
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()))
-})
-
-const run = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
-  Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)
+const track = trackServers()
+const run = runHttp
 const failure = async <A>(effect: Effect.Effect<A, RuntimeError, any>): Promise<RuntimeError> => {
   const e = await run(Effect.either(effect))
   if (Either.isRight(e)) throw new Error("expected a failure")

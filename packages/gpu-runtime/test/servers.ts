@@ -6,6 +6,9 @@
 import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Effect from "effect/Effect"
+import { afterEach } from "vitest"
 
 export interface Recorded {
   readonly method: string
@@ -132,3 +135,23 @@ export const fakeVllm = (delayMs = 0): Promise<TestServer> =>
     }
     setTimeout(() => json(res, 200, fakeCompletions(body)), delayMs)
   })
+
+/**
+ * Registers cleanup for the calling test file and returns `track`, which
+ * remembers a started server so it is closed after each test.
+ */
+export const trackServers = () => {
+  const servers: Array<TestServer> = []
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()))
+  })
+  return async (started: Promise<TestServer>): Promise<TestServer> => {
+    const server = await started
+    servers.push(server)
+    return server
+  }
+}
+
+/** Runs an HTTP-client effect with the fetch client (Node 20 and Deno). */
+export const runHttp = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
+  Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)
