@@ -2,10 +2,15 @@
  * Spawns zpd's PyTorch worker (`packages/gpu-runtime/worker`) as a scoped
  * resource and serves the runtime ports from it.
  *
- * `spawn` starts `python3 -m zpd_worker --port 0 …` with `PYTHONPATH` set to
- * the worker directory, waits for the `ZPD_WORKER_LISTENING <url>` line on
- * stdout and for `GET /health`, and stops the process (SIGTERM, then SIGKILL
- * after `stopTimeout`) when the scope closes. If the process exits or does not
+ * `spawn` starts `python -m zpd_worker --port 0 --exit-with-parent …` with
+ * `PYTHONPATH` set to the worker directory and a fresh random token in
+ * `ZPD_WORKER_TOKEN` (every request must carry `Authorization: Bearer <token>`;
+ * the clients built by `layer` do), waits for the `ZPD_WORKER_LISTENING <url>`
+ * line on stdout and for `GET /health`, and stops the process (SIGTERM, then
+ * SIGKILL after `stopTimeout`) when the scope closes. If zpd itself dies, the
+ * worker notices it was orphaned and exits. The interpreter is
+ * {@link resolvePython}'s: `ZPD_PYTHON`, else the repository's `.venv` (built by
+ * `npm run python:env`), else `python3`. If the process exits or does not
  * come up within `startupTimeout`, it fails with a `RuntimeError` whose
  * description ends with the worker's stderr. `layer` builds an
  * {@link InferenceRuntime} ({@link HttpInference}) and a {@link TrainerRuntime}
@@ -18,7 +23,7 @@
  *
  * **Example**
  * ```ts
- * const runtime = Worker.layer({ python: "/usr/bin/python3", model: "tiny", seed: 1, threads: 1 })
+ * const runtime = Worker.layer({ model: "tiny", seed: 1, threads: 1 })   // python: ZPD_PYTHON or .venv
  * const report = yield* Pipeline.run(pipeline, plugin, options).pipe(Effect.provide(runtime))
  * ```
  *
@@ -26,9 +31,11 @@
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { RuntimeError } from "@zpd/core/Errors"
 import { InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -59,6 +66,46 @@ export const LISTENING = "ZPD_WORKER_LISTENING"
 export const defaultWorkerDir: string = decodeURIComponent(new URL("../worker", import.meta.url).pathname)
 
 /**
+ * The interpreter of the repository's Python env, `.venv/bin/python` at the
+ * repository root (built offline by `npm run python:env`, DESIGN §1).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const venvPython: string = decodeURIComponent(new URL("../../../.venv/bin/python", import.meta.url).pathname)
+
+/**
+ * The Python that runs the worker when `SpawnOptions.python` is not given:
+ * `ZPD_PYTHON` from the environment (the config provider), else
+ * {@link venvPython} when it exists (checked through `FileSystem` when the
+ * application provides one), else `python3` from `PATH`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolvePython: Effect.Effect<string> = Effect.gen(function*() {
+  const fromEnv = yield* Config.option(Config.nonEmptyString("ZPD_PYTHON")).pipe(
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+  if (Option.isSome(fromEnv)) return fromEnv.value
+  const fs = yield* Effect.serviceOption(FileSystem.FileSystem)
+  if (Option.isSome(fs) && (yield* fs.value.exists(venvPython).pipe(Effect.orElseSucceed(() => false)))) return venvPython
+  return "python3"
+})
+
+/** 256 random bits, hex: the per-spawn bearer token. */
+const freshToken = (): string =>
+  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("")
+
+/**
+ * The header every request to a worker started with `token` must carry.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const authHeaders = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+
+/**
  * How to start the worker. The named fields map to its flags
  * (`python3 -m zpd_worker --help`); `args` are passed through.
  *
@@ -66,7 +113,7 @@ export const defaultWorkerDir: string = decodeURIComponent(new URL("../worker", 
  * @category models
  */
 export interface SpawnOptions {
-  /** The Python that has PyTorch. Default `python3`; Debian's python3-torch is `/usr/bin/python3`. */
+  /** The Python that has PyTorch. Default: {@link resolvePython} (`ZPD_PYTHON`, the repository's `.venv`, `python3`). */
   readonly python?: string
   readonly workerDir?: string
   /** `tiny` (default) or `hf:PATH`. */
@@ -82,8 +129,16 @@ export interface SpawnOptions {
   readonly threads?: number
   /** `auto`, `cpu`, `cuda`, `cuda:N`. */
   readonly device?: string
+  /** The only directory checkpoints are written to and restored from (`--checkpoint-dir`). */
   readonly checkpointDir?: string
+  /** The only directory weights are published to; also readable by `load_weights` (`--publish-dir`). */
   readonly publishDir?: string
+  /** Further directories `load_weights` may read (`--read-dir`, e.g. another worker's publish dir). */
+  readonly readDirs?: ReadonlyArray<string>
+  /** The bearer token the worker requires (`ZPD_WORKER_TOKEN`). Default: 256 fresh random bits per spawn. */
+  readonly token?: string
+  /** Pass `--exit-with-parent`: the worker exits when this process dies. Default true. */
+  readonly exitWithParent?: boolean
   readonly args?: ReadonlyArray<string>
   readonly env?: Readonly<Record<string, string>>
   /** Default 120 s (loading a large Hugging Face model takes a while). */
@@ -103,6 +158,10 @@ export interface SpawnOptions {
 export interface WorkerProcess {
   readonly url: string
   readonly pid: number
+  /** The bearer token it requires. */
+  readonly token: string
+  /** `{ authorization: "Bearer <token>" }`, for clients of this worker. */
+  readonly headers: Readonly<Record<string, string>>
   /** The last 16 KiB of the worker's stderr. */
   readonly stderr: Effect.Effect<string>
   /** The exit code once the process has exited (`-1`: killed by a signal). */
@@ -126,6 +185,8 @@ const argv = (o: SpawnOptions): Array<string> => {
   flag("--device", o.device)
   flag("--checkpoint-dir", o.checkpointDir)
   flag("--publish-dir", o.publishDir)
+  for (const dir of o.readDirs ?? []) flag("--read-dir", dir)
+  if (o.exitWithParent ?? true) out.push("--exit-with-parent")
   return [...out, ...(o.args ?? [])]
 }
 
@@ -139,11 +200,18 @@ export const spawn = (
   options: SpawnOptions = {}
 ): Effect.Effect<WorkerProcess, RuntimeError, CommandExecutor.CommandExecutor | HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const python = options.python ?? "python3"
+    const python = options.python ?? (yield* resolvePython)
     const args = argv(options)
     const label = `worker (${python} ${args.join(" ")})`
+    const token = options.token ?? freshToken()
+    const headers = authHeaders(token)
     const command = Command.make(python, ...args).pipe(
-      Command.env({ ...options.env, PYTHONPATH: options.workerDir ?? defaultWorkerDir, PYTHONUNBUFFERED: "1" })
+      Command.env({
+        ...options.env,
+        PYTHONPATH: options.workerDir ?? defaultWorkerDir,
+        PYTHONUNBUFFERED: "1",
+        ZPD_WORKER_TOKEN: token
+      })
     )
     const startupTimeout = Duration.decode(options.startupTimeout ?? "120 seconds")
     const stopTimeout = Duration.decode(options.stopTimeout ?? "10 seconds")
@@ -232,7 +300,7 @@ export const spawn = (
     const client = yield* HttpClient.HttpClient
     const started = Deferred.await(url).pipe(
       Effect.tap((base) =>
-        Http.requestJson(client, "GET", `${base}/health`, undefined, {}, Duration.seconds(5)).pipe(
+        Http.requestJson(client, "GET", `${base}/health`, undefined, headers, Duration.seconds(5)).pipe(
           Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (f) => f.retryable }),
           Effect.mapError((f) => new RuntimeError({ endpoint: `${base}/health`, reason: f.reason, description: f.description }))
         )
@@ -249,6 +317,8 @@ export const spawn = (
     return {
       url: base,
       pid: Number(proc.pid),
+      token,
+      headers,
       stderr,
       exitCode: Effect.sync(() => Option.fromNullable(exit))
     }
@@ -291,10 +361,16 @@ export const layer = (
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | WorkerHandle, RuntimeError, CommandExecutor.CommandExecutor | HttpClient.HttpClient> =>
   Layer.scopedContext(Effect.gen(function*() {
     const process = yield* spawn(options)
-    const inference = yield* HttpInference.make({ ...options.inference, endpoints: [process.url] })
+    const inference = yield* HttpInference.make({
+      ...options.inference,
+      headers: { ...options.inference?.headers, ...process.headers },
+      endpoints: [process.url]
+    })
     const trainer = yield* HttpTrainer.make({
       ...(options.checkpointDir === undefined ? {} : { checkpointDir: options.checkpointDir }),
+      ...(options.publishDir === undefined ? {} : { publishDir: options.publishDir }),
       ...options.trainer,
+      headers: { ...options.trainer?.headers, ...process.headers },
       url: process.url
     })
     const explain = <A>(effect: Effect.Effect<A, RuntimeError>): Effect.Effect<A, RuntimeError> =>

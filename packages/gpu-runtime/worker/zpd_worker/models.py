@@ -32,7 +32,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import tensorfile
 from .tokenizer import CharTokenizer
+
+TINY_WEIGHTS_FORMAT = "zpd-tiny/2"
 
 
 # ---------------------------------------------------------------------------
@@ -142,8 +145,8 @@ class LM:
     def describe(self) -> dict:
         return {"kind": self.kind, "parameters": sum(p.numel() for p in self.module.parameters())}
 
-    # weights on disk (publish / load)
-    def save_weights(self, path: str) -> str:
+    # weights on disk (publish / load): safetensors only, never pickle
+    def save_weights(self, path: str, dtype: torch.dtype = torch.bfloat16) -> str:
         raise NotImplementedError
 
     def load_weights(self, path: str) -> None:
@@ -190,18 +193,19 @@ class TinyLM(LM):
                   "vocabSize": self.cfg.vocab_size, "tokenizer": "builtin-char"})
         return d
 
-    def save_weights(self, path):
-        import os
-        tmp = path + ".tmp"
-        torch.save({"format": "zpd-tiny/1", "config": vars(self.cfg), "state": self.module.state_dict()}, tmp)
-        os.replace(tmp, path)
-        return path
+    def save_weights(self, path, dtype=torch.bfloat16):
+        """One safetensors file; ``tok.weight`` is the (tied) output projection too."""
+        import json
+
+        return tensorfile.write(path, self.module.state_dict().items(), cast_floats=dtype,
+                                metadata={"format": TINY_WEIGHTS_FORMAT, "config": json.dumps(vars(self.cfg))})
 
     def load_weights(self, path):
-        blob = torch.load(path, map_location=self.device)
-        if not isinstance(blob, dict) or blob.get("format") != "zpd-tiny/1":
-            raise ValueError(f"{path}: expected tiny-model weights written by publish_weights (format zpd-tiny/1)")
-        self.module.load_state_dict(blob["state"])
+        tensors, meta = tensorfile.read(path)
+        if meta.get("format") != TINY_WEIGHTS_FORMAT:
+            raise ValueError(f"{path}: expected tiny-model weights written by publish_weights "
+                             f"(safetensors with format {TINY_WEIGHTS_FORMAT}), found format {meta.get('format')!r}")
+        self.module.load_state_dict(tensors)
 
 
 # ---------------------------------------------------------------------------
@@ -251,11 +255,15 @@ class HfLM(LM):
         ok, why = transformers_available()
         if not ok:
             raise RuntimeError(f"--model hf:{path} needs transformers ({why}); install it or use --model tiny")
+        import transformers
         from transformers import AutoModelForCausalLM
 
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars on stderr
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
         self.path = path
-        self.module = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch_dtype).to(device)
+        # transformers 5 renamed torch_dtype to dtype (4.x reads only torch_dtype)
+        key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        self.module = AutoModelForCausalLM.from_pretrained(path, **{key: torch_dtype}).to(device)
         self.module.eval()
         self.module.config.use_cache = True
         self.device = device
@@ -294,26 +302,78 @@ class HfLM(LM):
                   "dtype": str(next(self.module.parameters()).dtype).replace("torch.", "")})
         return d
 
-    def save_weights(self, path):
+    def save_weights(self, path, dtype=torch.bfloat16):
+        """A ``save_pretrained``-style directory an inference server loads: ``config.json`` (its
+        dtype set to ``dtype``), ``generation_config.json``, the tokenizer, and one
+        ``model.safetensors`` streamed tensor by tensor in ``dtype``. A tied output projection is
+        written once, under its first name, as ``save_pretrained`` does. Built in ``PATH.tmp``,
+        then renamed."""
         import os
         import shutil
 
         tmp = path + ".tmp"
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-        self.module.save_pretrained(tmp)
+        os.makedirs(tmp)
+        import json
+
+        config = json.loads(self.module.config.to_json_string(use_diff=False))
+        dtype_name = str(dtype).replace("torch.", "")
+        for key in ("dtype", "torch_dtype"):
+            if key in config or key == "torch_dtype" and "dtype" not in config:
+                config[key] = dtype_name
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+        generation = getattr(self.module, "generation_config", None)
+        if generation is not None and hasattr(generation, "save_pretrained"):
+            generation.save_pretrained(tmp)
         if isinstance(self.tokenizer, _HfTokenizer):
             self.tokenizer.tok.save_pretrained(tmp)
+        seen, items = set(), []
+        for name, t in self.module.state_dict().items():
+            key = (t.data_ptr(), tuple(t.shape))
+            if key in seen:
+                continue  # a tied weight: the loader re-ties it
+            seen.add(key)
+            items.append((name, t))
+        tensorfile.write(os.path.join(tmp, "model.safetensors"), items, {"format": "pt"}, cast_floats=dtype)
         if os.path.exists(path):
             shutil.rmtree(path)
         os.replace(tmp, path)
         return path
 
     def load_weights(self, path):
-        from transformers import AutoModelForCausalLM
+        """Loads the ``*.safetensors`` files of a published directory (never a pickle); every
+        parameter must be present except the tied output projection."""
+        import glob
+        import os
 
-        fresh = AutoModelForCausalLM.from_pretrained(path, torch_dtype=next(self.module.parameters()).dtype)
-        self.module.load_state_dict(fresh.state_dict())
+        files = sorted(glob.glob(os.path.join(path, "*.safetensors"))) if os.path.isdir(path) else [path]
+        if not files:
+            raise ValueError(f"{path}: no *.safetensors file (published weights are safetensors; pickled "
+                             f"pytorch_model.bin files are not loaded)")
+        state = {}
+        for f in files:
+            state.update(tensorfile.read(f)[0])
+        missing, unexpected = self.module.load_state_dict(state, strict=False)
+        tied = set(_tied_keys(self.module))
+        missing = [k for k in missing if k not in tied]
+        if missing or unexpected:
+            raise ValueError(f"{path}: weights do not match this model: missing {missing[:5]}, "
+                             f"unexpected {list(unexpected)[:5]}")
+        if hasattr(self.module, "tie_weights"):
+            self.module.tie_weights()
+
+
+def _tied_keys(module: nn.Module) -> List[str]:
+    """State-dict names that share storage with an earlier name (tied weights)."""
+    seen, tied = set(), []
+    for name, t in module.state_dict().items():
+        key = (t.data_ptr(), tuple(t.shape))
+        if key in seen:
+            tied.append(name)
+        seen.add(key)
+    return tied
 
 
 def build(spec: str, device: torch.device, seed: int, tiny: Optional[TinyConfig] = None, dtype: str = "float32",

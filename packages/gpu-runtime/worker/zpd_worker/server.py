@@ -7,6 +7,11 @@
 Once listening, the worker prints ``ZPD_WORKER_LISTENING http://HOST:PORT`` on stdout
 (with ``--port 0`` the OS picks the port). Logs go to stderr.
 
+Access (``access.py``): every request needs ``Authorization: Bearer $ZPD_WORKER_TOKEN``; paths
+clients name are confined to ``--checkpoint-dir``, ``--publish-dir`` and ``--read-dir``; weights
+and checkpoints are safetensors (nothing is unpickled); a non-loopback ``--host`` is warned
+about; ``--exit-with-parent`` makes the worker exit once the process that started it is gone.
+
 Every state-changing operation (generation, updates, checkpoints, ...) runs on one executor
 thread, in arrival order; HTTP handler threads only parse, queue and wait. Under
 ``torchrun`` (``WORLD_SIZE > 1``) rank 0 serves HTTP and broadcasts every trainer operation
@@ -33,6 +38,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 
 from . import __version__
+from .access import Auth, Directories, Unauthorized, bind_warning
 from .models import TinyConfig, build, transformers_available
 from .sampling import BadRequest, SamplingRequest, sample
 from .trainer import Trainer
@@ -80,7 +86,10 @@ class Worker:
         tiny = TinyConfig(dim=args.tiny_dim, layers=args.tiny_layers, heads=args.tiny_heads, max_len=args.max_len)
         self.lm = build(args.model, device, args.seed, tiny=tiny, dtype=args.dtype, tokenizer=args.tokenizer)
         self.trainer = Trainer(self.lm, lr=args.lr, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-                               micro_batch=args.micro_batch, checkpoint_dir=args.checkpoint_dir)
+                               micro_batch=args.micro_batch, checkpoint_dir=args.checkpoint_dir,
+                               publish_dtype=args.publish_dtype, keep_published=args.keep_published,
+                               bucket_mb=args.allreduce_bucket_mb)
+        self.dirs = Directories(self.trainer.checkpoint_dir, args.publish_dir, args.read_dir or [])
         self.model_name = args.served_model_name or ("zpd-tiny" if args.model == "tiny" else args.model[3:])
         self.started = int(time.time())
 
@@ -95,17 +104,18 @@ class Worker:
         if op == "reset_reference":
             return self.trainer.reset_reference()
         if op == "publish_weights":
-            res = self.trainer.publish_weights(payload.get("dir") or self.args.publish_dir) if self.rank == 0 \
+            target = self.dirs.publish_target(payload.get("dir"))
+            return self.trainer.publish_weights(target) if self.rank == 0 \
                 else {"policyVersion": self.trainer.version, "path": None}
-            return res
         if op == "load_weights":
-            return self.trainer.load_weights(payload.get("path"), payload.get("policyVersion"))
+            return self.trainer.load_weights(self.dirs.weights_source(payload.get("path")), payload.get("policyVersion"))
         if op == "checkpoint":
+            target = self.dirs.checkpoint_target(payload.get("dir"))
             if self.rank == 0:
-                return self.trainer.checkpoint(payload.get("tag"), payload.get("dir"))
+                return self.trainer.checkpoint(payload.get("tag"), target)
             return {"policyVersion": self.trainer.version, "path": None}
         if op == "restore":
-            return self.trainer.restore(payload.get("path"))
+            return self.trainer.restore(self.dirs.checkpoint_source(payload.get("path")))
         if op == "digest":
             return {"policyVersion": self.trainer.version, "digest": self.trainer.digest()}
         if op == "stop":
@@ -302,7 +312,9 @@ def completion_response(body: dict, req: SamplingRequest, samples: list, worker:
     }
 
 
-def make_handler(worker: Worker, executor: Executor, verbose: bool) -> type:
+def make_handler(worker: Worker, executor: Executor, verbose: bool, auth: Optional[Auth] = None) -> type:
+    """The request handler class. ``auth`` None means no token check (in-process tests only;
+    ``main`` always passes one)."""
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = f"zpd-worker/{__version__}"
@@ -337,7 +349,14 @@ def make_handler(worker: Worker, executor: Executor, verbose: bool) -> type:
 
         def _route(self, method: str, fn: Callable[[], Any]) -> None:
             try:
+                if auth is not None:
+                    auth.check(self.headers.get("Authorization"))
                 status, payload = fn()
+            except Unauthorized as e:
+                # the body (if any) stays unread: close the connection rather than parse it
+                self.close_connection = True
+                status, payload = 401, {"error": {"message": str(e), "type": "AuthenticationError", "param": None,
+                                                  "code": 401}}
             except BadRequest as e:
                 status, payload = self._error(400, str(e), "BadRequestError")
             except NotFound as e:
@@ -429,8 +448,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--micro-batch", type=int, default=64, help="samples per forward/backward pass")
     p.add_argument("--max-batch-rows", type=int, default=1024, help="prompts x n per /v1/completions request")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
-    p.add_argument("--checkpoint-dir", default=None)
-    p.add_argument("--publish-dir", default=None, help="where /trainer/publish_weights writes weights by default")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="the only directory checkpoints are written to and restored from (default: a temp dir)")
+    p.add_argument("--publish-dir", default=None,
+                   help="the only directory /trainer/publish_weights writes to (none: it publishes nothing)")
+    p.add_argument("--read-dir", action="append", default=None,
+                   help="a further directory /trainer/load_weights may read (repeatable), e.g. a trainer's publish dir")
+    p.add_argument("--publish-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"],
+                   help="dtype of published weights (safetensors)")
+    p.add_argument("--keep-published", type=int, default=2,
+                   help="published versions kept in the publish directory, newest first (0 = keep all)")
+    p.add_argument("--allreduce-bucket-mb", type=float, default=25.0,
+                   help="under torchrun: gradients are all-reduced in flat buckets of this size")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve without the bearer token (ZPD_WORKER_TOKEN); anyone who reaches the port can drive it")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="exit when the process that started this one dies (Worker.ts passes it)")
     p.add_argument("--tiny-dim", type=int, default=64)
     p.add_argument("--tiny-layers", type=int, default=2)
     p.add_argument("--tiny-heads", type=int, default=4)
@@ -442,6 +475,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def watch_parent(parent: int, interval: float = 0.5) -> threading.Thread:
+    """Exits this process once it is re-parented (its parent died: orphans go to init or a
+    subreaper), so a worker never outlives the zpd process that spawned it."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                log(f"the parent process (pid {parent}) is gone: exiting (--exit-with-parent)")
+                os._exit(3)
+
+    t = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    t.start()
+    return t
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.deterministic:
@@ -449,12 +498,18 @@ def main(argv=None) -> None:
         torch.use_deterministic_algorithms(True)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.exit_with_parent:
+        watch_parent(os.getppid())
+    auth = Auth.from_environment(args.no_auth, log)
     worker = Worker(args)
     executor = Executor(worker)
     if worker.rank != 0:
         executor.follow()
         return
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(worker, executor, args.verbose))
+    warning = bind_warning(args.host, auth.token is not None)
+    if warning:
+        log(warning)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(worker, executor, args.verbose, auth))
     server.daemon_threads = True
     host, port = server.server_address[:2]
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()

@@ -27,18 +27,24 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
+import json
 import math
 import os
 import random
+import re
+import shutil
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from . import tensorfile
 from .models import LM
 from .sampling import BadRequest
+
+CHECKPOINT_FORMAT = "zpd-worker-checkpoint/2"
+CHECKPOINT_SUFFIX = ".safetensors"
 
 
 def _dist():
@@ -47,11 +53,47 @@ def _dist():
     return None
 
 
+def all_reduce_bucketed(dist, tensors: List[torch.Tensor], bucket_bytes: int) -> int:
+    """Sums ``tensors`` over the process group in place, packed into flat buckets of at most
+    ``bucket_bytes`` (one per run of same dtype and device; a larger tensor goes alone), so a
+    model costs a few collective calls instead of one per parameter. Returns the call count."""
+    calls = 0
+    bucket: List[torch.Tensor] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal calls, bucket, size
+        if not bucket:
+            return
+        if len(bucket) == 1:
+            dist.all_reduce(bucket[0])
+        else:
+            flat = torch.cat([t.reshape(-1) for t in bucket])
+            dist.all_reduce(flat)
+            offset = 0
+            for t in bucket:
+                n = t.numel()
+                t.copy_(flat[offset:offset + n].view_as(t))
+                offset += n
+        calls += 1
+        bucket, size = [], 0
+
+    for t in tensors:
+        nbytes = t.numel() * t.element_size()
+        if bucket and (size + nbytes > bucket_bytes or t.dtype != bucket[0].dtype or t.device != bucket[0].device):
+            flush()
+        bucket.append(t)
+        size += nbytes
+    flush()
+    return calls
+
+
 class Trainer:
     """The policy, its reference copy, the optimiser and the version counters."""
 
     def __init__(self, lm: LM, lr: float = 1e-3, weight_decay: float = 0.0, max_grad_norm: float = 1.0,
-                 micro_batch: int = 64, checkpoint_dir: Optional[str] = None, betas=(0.9, 0.999)) -> None:
+                 micro_batch: int = 64, checkpoint_dir: Optional[str] = None, betas=(0.9, 0.999),
+                 publish_dtype: str = "bfloat16", keep_published: int = 2, bucket_mb: float = 25.0) -> None:
         self.lm = lm
         self.reference = copy.deepcopy(lm.module)
         for p in self.reference.parameters():
@@ -66,6 +108,9 @@ class Trainer:
         self.version = 0
         self.reference_version = 0
         self.last_update: Optional[Dict[str, Any]] = None  # {step, digest, result}
+        self.publish_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[publish_dtype]
+        self.keep_published = keep_published
+        self.bucket_bytes = max(1, int(bucket_mb * 2 ** 20))
 
     # -- helpers ------------------------------------------------------------
 
@@ -212,7 +257,7 @@ class Trainer:
             for p in self.params:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
+            all_reduce_bucketed(dist, [p.grad for p in self.params], self.bucket_bytes)
             for t in (acc, group_sum, group_cnt):
                 dist.all_reduce(t)
             dist.all_reduce(ratio_max, op=dist.ReduceOp.MAX)
@@ -265,82 +310,133 @@ class Trainer:
 
     def checkpoint(self, tag: str, directory: Optional[str] = None) -> dict:
         """Writes model, reference, optimiser, versions, the last update and RNG states to one
-        file, atomically (temp file in the same directory, then rename)."""
-        if not tag or "/" in tag or tag.startswith("."):
+        safetensors file (tensors streamed one at a time; everything else as JSON in its
+        metadata), atomically: temp file in the same directory, fsync, rename. ``directory`` has
+        been confined to the worker's checkpoint directory by the caller."""
+        if not isinstance(tag, str) or not tag or "/" in tag or "\\" in tag or tag.startswith("."):
             raise BadRequest(f"tag: expected a plain file-name stem, got {tag!r}")
         d = directory or self.checkpoint_dir
         os.makedirs(d, exist_ok=True)
-        path = os.path.abspath(os.path.join(d, f"{tag}.pt"))
-        state = {
-            "format": "zpd-worker-checkpoint/1",
+        path = os.path.abspath(os.path.join(d, f"{tag}{CHECKPOINT_SUFFIX}"))
+        opt = self.optimizer.state_dict()
+        tensors: List[Tuple[str, torch.Tensor]] = []
+        tensors += [(f"policy.{k}", v) for k, v in self.lm.module.state_dict().items()]
+        tensors += [(f"reference.{k}", v) for k, v in self.reference.state_dict().items()]
+        opt_plain: Dict[str, Dict[str, Any]] = {}
+        for idx, entry in opt["state"].items():
+            for k, v in entry.items():
+                if torch.is_tensor(v):
+                    tensors.append((f"optimizer.{idx}.{k}", v))
+                else:
+                    opt_plain.setdefault(str(idx), {})[k] = v
+        tensors.append(("rng.torch", torch.get_rng_state()))
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        tensors += [(f"rng.cuda.{i}", t) for i, t in enumerate(cuda_states)]
+        py_version, py_state, py_gauss = random.getstate()
+        meta = {
+            "format": CHECKPOINT_FORMAT,
             "model": self.lm.describe(),
-            "policy": self.lm.module.state_dict(),
-            "reference": self.reference.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "version": self.version,
             "referenceVersion": self.reference_version,
             "lastUpdate": self.last_update,
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "optimizer": {"param_groups": opt["param_groups"], "plain": opt_plain},
+            "rng": {"python": [py_version, list(py_state), py_gauss], "cuda": len(cuda_states)},
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        fd, tmp = tempfile.mkstemp(prefix=f".{tag}.", suffix=".tmp", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        tensorfile.write(path, tensors, {"format": "pt", "zpd": json.dumps(meta)})
         return {"policyVersion": self.version, "path": path}
 
     def restore(self, path: str) -> dict:
+        """Reads a checkpoint written by ``checkpoint``: safetensors and JSON only, nothing is
+        unpickled (a ``torch.save`` file, or anything else, is refused with a 400)."""
         if not isinstance(path, str) or not os.path.isfile(path):
             raise BadRequest(f"path: expected a checkpoint file written by /trainer/checkpoint, got {path!r}")
         try:
-            state = torch.load(path, map_location=self.lm.device)
-        except Exception as e:
-            raise BadRequest(f"{path}: not a readable checkpoint: {type(e).__name__}: {e}")
-        if not isinstance(state, dict) or state.get("format") != "zpd-worker-checkpoint/1":
-            raise BadRequest(f"{path}: not a zpd worker checkpoint (format zpd-worker-checkpoint/1)")
-        want, have = state.get("model", {}), self.lm.describe()
+            tensors, file_meta = tensorfile.read(path)
+            meta = json.loads(file_meta.get("zpd", "null"))
+        except (tensorfile.NotTensorFile, json.JSONDecodeError) as e:
+            raise BadRequest(f"{path}: not a zpd worker checkpoint ({CHECKPOINT_FORMAT}): {e}")
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+            raise BadRequest(f"{path}: not a zpd worker checkpoint (its metadata lacks format {CHECKPOINT_FORMAT})")
+        want, have = meta.get("model", {}), self.lm.describe()
         if want.get("kind") != have.get("kind") or want.get("parameters") != have.get("parameters"):
             raise BadRequest(f"{path}: checkpoint is for model {want}, this worker runs {have}")
-        self.lm.module.load_state_dict(state["policy"])
-        self.reference.load_state_dict(state["reference"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.version = int(state["version"])
-        self.reference_version = int(state["referenceVersion"])
-        self.last_update = state.get("lastUpdate")
-        rng = state.get("rng") or {}
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"].cpu())
-        if "python" in rng:
-            random.setstate(rng["python"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+
+        def part(prefix: str) -> Dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        try:
+            self.lm.module.load_state_dict(part("policy."))
+            self.reference.load_state_dict(part("reference."))
+            state: Dict[int, Dict[str, Any]] = {}
+            for k, v in part("optimizer.").items():
+                idx, key = k.split(".", 1)
+                state.setdefault(int(idx), {})[key] = v
+            for idx, entry in meta["optimizer"]["plain"].items():
+                state.setdefault(int(idx), {}).update(entry)
+            self.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise BadRequest(f"{path}: checkpoint does not fit this worker's model: {type(e).__name__}: {e}")
+        self.version = int(meta["version"])
+        self.reference_version = int(meta["referenceVersion"])
+        self.last_update = meta.get("lastUpdate")
+        if "rng.torch" in tensors:
+            torch.set_rng_state(tensors["rng.torch"])
+        py = (meta.get("rng") or {}).get("python")
+        if py:
+            random.setstate((py[0], tuple(py[1]), py[2]))
+        cuda = [tensors[f"rng.cuda.{i}"] for i in range(int((meta.get("rng") or {}).get("cuda", 0)))]
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
         return {"policyVersion": self.version, "referenceVersion": self.reference_version}
 
     def publish_weights(self, directory: Optional[str]) -> dict:
+        """Writes the policy as ``policy-v<version>`` in ``directory`` (safetensors, floats cast to
+        ``publish_dtype``), then deletes all but the newest ``keep_published`` versions there."""
         if not directory:
             return {"policyVersion": self.version, "path": None}
         os.makedirs(directory, exist_ok=True)
-        name = f"policy-v{self.version}" + (".pt" if self.lm.kind == "tiny" else "")
-        path = self.lm.save_weights(os.path.abspath(os.path.join(directory, name)))
-        return {"policyVersion": self.version, "path": path}
+        name = f"policy-v{self.version}" + (".safetensors" if self.lm.kind == "tiny" else "")
+        path = self.lm.save_weights(os.path.abspath(os.path.join(directory, name)), self.publish_dtype)
+        removed = prune_published(directory, self.version, self.keep_published)
+        return {"policyVersion": self.version, "path": path, "removed": removed}
 
     def load_weights(self, path: str, version: Optional[int]) -> dict:
         if not isinstance(path, str) or not os.path.exists(path):
             raise BadRequest(f"path: expected weights written by /trainer/publish_weights, got {path!r}")
         try:
             self.lm.load_weights(path)
-        except Exception as e:  # a file that is not weights for this model: the caller's mistake
+        except (tensorfile.NotTensorFile, ValueError, RuntimeError, KeyError) as e:
             raise BadRequest(f"{path}: could not load weights into this model: {type(e).__name__}: {e}")
         if version is not None:
             self.version = int(version)
         return {"policyVersion": self.version}
+
+
+PUBLISHED = re.compile(r"^policy-v(\d+)(\.safetensors)?$")
+
+
+def prune_published(directory: str, current: int, keep: int) -> List[str]:
+    """Deletes published versions in ``directory`` other than the newest ``keep`` (counting
+    ``current``); ``keep <= 0`` keeps everything. Only names ``policy-v<N>[.safetensors]``
+    are touched. Returns the removed paths."""
+    if keep <= 0:
+        return []
+    found = []
+    for entry in os.listdir(directory):
+        m = PUBLISHED.match(entry)
+        if m:
+            found.append((int(m.group(1)), entry))
+    older = sorted((v, e) for v, e in found if v < current)
+    doomed = older[:max(0, len(older) - (keep - 1))]
+    removed = []
+    for _, entry in doomed:
+        full = os.path.join(directory, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            try:
+                os.unlink(full)
+            except FileNotFoundError:
+                pass
+        removed.append(full)
+    return removed
