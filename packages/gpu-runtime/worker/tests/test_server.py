@@ -1,39 +1,30 @@
 """The HTTP surface, in-process: vLLM's /v1/completions dialect and the trainer routes."""
 
-import json
 import os
 import tempfile
 import threading
 import unittest
-import urllib.error
-import urllib.request
 from http.server import ThreadingHTTPServer
 
-import helpers  # noqa: F401
+import helpers
+from helpers import call
+from zpd_worker.access import Auth
 from zpd_worker.server import Executor, Worker, make_handler, parse_args
-
-
-def call(base, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method="GET" if body is None else "POST",
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 class ServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
+        cls.publish = os.path.join(cls.tmp.name, "published")
         args = parse_args(["--port", "0", "--tiny-dim", "32", "--tiny-layers", "1", "--tiny-heads", "2",
-                           "--max-len", "64", "--checkpoint-dir", cls.tmp.name, "--lr", "0.01"])
+                           "--max-len", "64", "--checkpoint-dir", cls.tmp.name, "--publish-dir", cls.publish,
+                           "--lr", "0.01", "--publish-dtype", "float32"])
         cls.worker = Worker(args)
         cls.executor = Executor(cls.worker)
         threading.Thread(target=cls.executor.run_forever, daemon=True).start()
-        cls.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(cls.worker, cls.executor, False))
+        cls.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(cls.worker, cls.executor, False,
+                                                                        Auth(helpers.TOKEN)))
         threading.Thread(target=cls.server.serve_forever, daemon=True).start()
         cls.base = "http://127.0.0.1:%d" % cls.server.server_address[1]
 
@@ -116,8 +107,9 @@ class ServerTest(unittest.TestCase):
         status, d1 = call(self.base, "/trainer/digest")
         status, rr = call(self.base, "/trainer/reset_reference", {})
         self.assertEqual(rr, {"policyVersion": v0 + 1, "referenceVersion": v0 + 1})
-        status, p = call(self.base, "/trainer/publish_weights", {"dir": self.tmp.name})
+        status, p = call(self.base, "/trainer/publish_weights", {})
         self.assertEqual(p["policyVersion"], v0 + 1)
+        self.assertEqual(os.path.dirname(p["path"]), os.path.realpath(self.publish))
         self.assertTrue(os.path.isfile(p["path"]))
         status, lw = call(self.base, "/trainer/load_weights", {"path": p["path"], "policyVersion": v0 + 1})
         self.assertEqual(lw["policyVersion"], v0 + 1)
@@ -129,7 +121,7 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertIn("samples[0]", bad["error"]["message"])
         self.assertEqual(bad["policyVersion"], v0 + 1)
-        status, bad = call(self.base, "/trainer/restore", {"path": "/does/not/exist.pt"})
+        status, bad = call(self.base, "/trainer/restore", {"path": os.path.join(self.tmp.name, "missing.safetensors")})
         self.assertEqual(status, 400)
 
 

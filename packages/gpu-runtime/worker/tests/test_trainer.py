@@ -162,6 +162,12 @@ class CheckpointTest(unittest.TestCase):
                 f.write(b"not a torch file")
             with self.assertRaises(BadRequest):
                 t.restore(garbage)
+            # a checkpoint of the old pickle format (torch.save) is refused too: nothing is unpickled
+            legacy = os.path.join(d, "legacy.pt")
+            torch.save({"format": "zpd-worker-checkpoint/1", "policy": lm.module.state_dict()}, legacy)
+            with self.assertRaises(BadRequest) as e:
+                t.restore(legacy)
+            self.assertIn("not a safetensors file", str(e.exception))
             self.assertEqual(t.version, 0)
 
     def test_a_repeated_update_is_a_replay(self):

@@ -258,11 +258,15 @@ class HfLM(LM):
         import transformers
         from transformers import AutoModelForCausalLM
 
-        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars on stderr
+        try:
+            transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars on stderr
+        except AttributeError:
+            pass
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
         self.path = path
         # transformers 5 renamed torch_dtype to dtype (4.x reads only torch_dtype)
-        key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        major = str(getattr(transformers, "__version__", "0")).split(".")[0]
+        key = "dtype" if major.isdigit() and int(major) >= 5 else "torch_dtype"
         self.module = AutoModelForCausalLM.from_pretrained(path, **{key: torch_dtype}).to(device)
         self.module.eval()
         self.module.config.use_cache = True
