@@ -6,10 +6,10 @@
  *
  *   npx tsx examples/torch-worker.ts --steps 60 --seed 1 --out runs/torch
  *   npx tsx examples/torch-worker.ts --steps 90 --resume runs/torch
- *   ZPD_PYTHON=/usr/bin/python3 npx deno run -A examples/torch-worker.ts --steps 20
+ *   npx deno run -A examples/torch-worker.ts --steps 20
  *
- * Needs a Python with PyTorch (`apt-get install python3-torch` gives
- * /usr/bin/python3, the default here; override with ZPD_PYTHON). Point
+ * Needs a Python with PyTorch: the repository's .venv (`npm run python:env`
+ * builds it offline; `npm test` does too), or ZPD_PYTHON. Point
  * ZPD_WORKER_MODEL at `hf:/path/to/model` to train a Hugging Face model instead
  * (then give it a task it can learn, see packages/gpu-runtime/GPU.md).
  */
@@ -23,7 +23,6 @@ import process from "node:process"
 import { main, parseArgs, summaryTable } from "./lib/run.ts"
 
 const args = parseArgs(60)
-const python = process.env.ZPD_PYTHON ?? "/usr/bin/python3"
 const model = process.env.ZPD_WORKER_MODEL ?? "tiny"
 
 const pipeline = Pipeline.make("sec", Stages.standard({ verifier: TinyTask.verifier, kl: "sparse" }))
@@ -36,7 +35,6 @@ main(Effect.gen(function*() {
   seed = seed ?? 1
   const out = args.out ?? args.resume
   const runtime = Worker.layer({
-    python,
     model,
     seed,
     threads: 1,

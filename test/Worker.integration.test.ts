@@ -1,8 +1,8 @@
 /**
  * The real GPU runtime on a CPU: zpd's PyTorch worker (packages/gpu-runtime/worker)
  * spawned by the TS side, driven through the HTTP inference client and the HTTP
- * trainer. Needs a Python with PyTorch: ZPD_PYTHON, default /usr/bin/python3
- * (Debian's python3-torch).
+ * trainer. Needs a Python with PyTorch and transformers: ZPD_PYTHON, else the
+ * repository's .venv (`npm run python:env`; `npm test` builds it first).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -21,10 +21,7 @@ import process from "node:process"
 import { describe, expect, it } from "vitest"
 import { tempDir } from "./helpers.ts"
 
-const python = process.env.ZPD_PYTHON ?? "/usr/bin/python3"
-const hf = spawnSync(python, ["-c", "import transformers; print(transformers.__version__)"], { encoding: "utf8" })
-const hasTransformers = hf.status === 0
-const hfReason = hasTransformers ? "" : (hf.stderr || hf.error?.message || "").trim().split("\n").at(-1) ?? ""
+const python = process.env.ZPD_PYTHON ?? (existsSync(Worker.venvPython) ? Worker.venvPython : "python3")
 
 const platform = Layer.merge(NodeContext.layer, FetchHttpClient.layer)
 const run = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
@@ -181,11 +178,17 @@ describe("GRPO through the PyTorch worker (CPU)", () => {
   it("a fleet: a trainer worker publishes weights, an inference-only worker loads them", async () => {
     const dir = tempDir("fleet")
     await run(Effect.gen(function*() {
-      const trainerWorker = yield* Worker.spawn({ python, threads: 1, seed: 1 })
-      const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 2 })
-      const trainer = yield* HttpTrainer.make({ url: trainerWorker.url, publishDir: dir, syncTo: [inferenceWorker.url] })
-      const fleet = yield* HttpInference.make({ endpoints: [inferenceWorker.url] })
-      const colocated = yield* HttpInference.make({ endpoints: [trainerWorker.url] })
+      // one token for the fleet (the trainer client also calls the inference worker's load_weights);
+      // float32 publishing so the inference worker samples exactly what the trainer would
+      const token = "fleet-token-" + Math.random().toString(36).slice(2)
+      const trainerWorker = yield* Worker.spawn({
+        python, threads: 1, seed: 1, token, publishDir: dir, args: ["--publish-dtype", "float32"]
+      })
+      const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 2, token, readDirs: [dir] })
+      const headers = Worker.authHeaders(token)
+      const trainer = yield* HttpTrainer.make({ url: trainerWorker.url, publishDir: dir, syncTo: [inferenceWorker.url], headers })
+      const fleet = yield* HttpInference.make({ endpoints: [inferenceWorker.url], headers })
+      const colocated = yield* HttpInference.make({ endpoints: [trainerWorker.url], headers })
       const request = {
         requestId: "f",
         prompts: [{ promptId: "a", text: "abc" }, { promptId: "b", text: "cab" }],
@@ -268,33 +271,69 @@ describe("spawning the worker", () => {
   })
 })
 
-describe("the Hugging Face path", () => {
-  if (!hasTransformers) {
-    console.warn(`Hugging Face path NOT tested: ${python} cannot import transformers (${hfReason})`)
-  }
-  it.skipIf(!hasTransformers)(
-    `trains a small randomly initialised transformers model through the worker${hasTransformers ? "" : ` (NOT RUN: transformers is not importable: ${hfReason})`}`,
-    async () => {
-      const dir = tempDir("hf")
-      const made = spawnSync(python, [
-        "-c",
-        "import sys, torch\nfrom transformers import GPT2Config, GPT2LMHeadModel\ntorch.manual_seed(0)\n" +
-        "GPT2LMHeadModel(GPT2Config(vocab_size=99, n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=1, " +
-        "eos_token_id=2, pad_token_id=0)).save_pretrained(sys.argv[1])",
-        dir
-      ], { encoding: "utf8" })
-      expect(made.status, made.stderr).toBe(0)
-      const records = await run(
-        Pipeline.run(pipeline, sec(), { ...runOptions, seed: 1, steps: 3 }).pipe(
-          Effect.map((r) => r.records),
-          Effect.provide(worker({ model: `hf:${dir}`, args: ["--tokenizer", "builtin"] }))
-        )
-      )
-      expect(records.map((r) => r.policy_version)).toEqual([1, 2, 3])
-      expect(records[0]!.ratio_mean).toBeCloseTo(1, 3)
-      expect(Metrics.meanOf(records, "reward_mean")).toBeGreaterThanOrEqual(0)
-    }
-  )
+describe("the worker's access rules", () => {
+  it("refuses a request without its per-spawn token, and serves one with it", async () => {
+    await run(Effect.gen(function*() {
+      const a = yield* Worker.spawn({ python, threads: 1 })
+      const b = yield* Worker.spawn({ python, threads: 1 })
+      expect(a.token).not.toBe(b.token)
+      const get = (url: string, headers: Record<string, string>) =>
+        Effect.promise(() => fetch(`${url}/health`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() })))
+      expect((yield* get(a.url, {})).status).toBe(401)
+      expect((yield* get(a.url, b.headers)).status).toBe(401) // another worker's token
+      const refused = yield* get(a.url, { authorization: "Bearer guess" })
+      expect(refused.status).toBe(401)
+      expect(refused.body).toContain("Authorization: Bearer")
+      expect((yield* get(a.url, { ...a.headers })).status).toBe(200)
+      const unauthenticated = yield* HttpTrainer.make({ url: a.url, retries: 0 })
+      const e = yield* Effect.either(unauthenticated.resetReference)
+      expect(Either.isLeft(e) && e.left.reason).toBe("Refused")
+      expect(Either.isLeft(e) && e.left.message).toContain("HTTP 401")
+    }))
+  })
+})
+
+describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokenizer)", () => {
+  it("trains 2 SEC steps end to end through zpd and the worker (2 prompts × 4)", async () => {
+    const dir = tempDir("hf")
+    const started = Date.now()
+    const made = spawnSync(python, ["-m", "zpd_worker.tiny_hf", join(dir, "model")], {
+      encoding: "utf8",
+      env: { ...process.env, PYTHONPATH: Worker.defaultWorkerDir }
+    })
+    expect(made.status, made.stderr).toBe(0)
+    const built = Date.now()
+    const { records, completions } = await run(Effect.gen(function*() {
+      const report = yield* Pipeline.run(pipeline, sec(), {
+        ...runOptions,
+        batchSize: 2,
+        groupSize: 4,
+        sampling: { ...TinyTask.sampling, maxTokens: 4 },
+        seed: 1,
+        steps: 2
+      })
+      const inference = yield* InferenceRuntime
+      const completions = yield* inference.generate({
+        requestId: "qwen",
+        prompts: [{ promptId: "q", text: "What is 2+3?" }],
+        n: 2,
+        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 3, seed: 1 }
+      })
+      return { records: report.records, completions }
+    }).pipe(Effect.provide(worker({ model: `hf:${join(dir, "model")}` }))))
+    const done = Date.now()
+    console.log(
+      `HF path (tiny Qwen3, 151669-token vocabulary): model built in ${((built - started) / 1000).toFixed(1)} s, ` +
+        `2 steps through the worker (spawn, load, 2 × [8 rollouts + update], 1 extra rollout) in ${((done - built) / 1000).toFixed(1)} s`
+    )
+    expect(records.map((r) => r.policy_version)).toEqual([1, 2])
+    expect(records[0]!.ratio_mean).toBeCloseTo(1, 3) // the sampler's logprobs are the trainer's
+    expect(records.every((r) => Number.isFinite(r.kl_mean) && Number.isFinite(r.loss))).toBe(true)
+    expect(Metrics.meanOf(records, "reward_mean")).toBeGreaterThanOrEqual(0)
+    // the real Qwen3 tokenizer encoded the prompt (Qwen2Tokenizer BPE ids), and ids span its vocabulary
+    expect(completions[0]!.promptTokenIds).toEqual([3838, 374, 220, 17, 10, 18, 30])
+    expect(completions.every((c) => c.policyVersion === 2 && c.tokenIds.every((t) => t >= 0 && t < 151669))).toBe(true)
+  })
 })
 
 describe("examples/torch-worker.ts", () => {

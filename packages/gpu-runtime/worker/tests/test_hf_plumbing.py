@@ -30,6 +30,11 @@ class _Out:
         self.past_key_values = past
 
 
+class FakeConfig(types.SimpleNamespace):
+    def to_json_string(self, use_diff=True):
+        return json.dumps({k: v for k, v in vars(self).items() if k != "use_cache"})
+
+
 class FakeCausalLM(torch.nn.Module):
     calls = {"cached_steps": 0}
 
@@ -37,7 +42,7 @@ class FakeCausalLM(torch.nn.Module):
         super().__init__()
         self.cfg = cfg
         self.inner = TinyTransformer(cfg)
-        self.config = types.SimpleNamespace(max_position_embeddings=cfg.max_len, use_cache=False)
+        self.config = FakeConfig(max_position_embeddings=cfg.max_len, use_cache=False, **vars(cfg))
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
         ids = input_ids if past_key_values is None else torch.cat([past_key_values, input_ids], dim=1)
@@ -66,7 +71,8 @@ class AutoModelForCausalLM:
     @staticmethod
     def from_pretrained(path, torch_dtype=None):
         with open(os.path.join(path, "config.json")) as f:
-            cfg = TinyConfig(**json.load(f))
+            raw = json.load(f)
+        cfg = TinyConfig(**{k: raw[k] for k in vars(TinyConfig()) if k in raw})
         model = FakeCausalLM(cfg)
         weights = os.path.join(path, "weights.pt")
         if os.path.exists(weights):
@@ -114,7 +120,7 @@ class HfPlumbingTest(unittest.TestCase):
                 lp = F.log_softmax(logits, -1).gather(1, ids[0, 1:, None]).squeeze(1)[len(p) - 1:]
                 for a, b in zip(lp.tolist(), s.logprobs):
                     self.assertAlmostEqual(a, b, places=5)
-        trainer = Trainer(lm, lr=1e-2, checkpoint_dir=self.tmp.name)
+        trainer = Trainer(lm, lr=1e-2, checkpoint_dir=self.tmp.name, publish_dtype="float32")
         req, answers, rolled = helpers.rollout(lm, count=2, n=4, seed=1)
         res = trainer.update({"step": 1, "samples": helpers.to_samples(req, answers, rolled, kl="dense",
                                                                        rewards=[[1.0, 0.0, 1.0, 0.0]] * 2),

