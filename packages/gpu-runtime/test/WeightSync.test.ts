@@ -7,10 +7,11 @@ import * as Layer from "effect/Layer"
 import { describe, expect, it } from "vitest"
 import * as HttpInference from "../src/HttpInference.ts"
 import * as WeightSync from "../src/WeightSync.ts"
-import { runHttp, trackServers } from "./servers.ts"
+import { runHttp, type TestServer, trackServers } from "./servers.ts"
 import { fakeSglangServer, fakeVllmEngine, fakeZpdWorker, type Journal } from "./syncServers.ts"
 
-const track = trackServers()
+const tracked = trackServers()
+const track = <S extends TestServer>(server: Promise<S>): Promise<S> => tracked(server) as Promise<S>
 const fast = { timeout: "5 seconds", retries: 1, backoff: "5 millis", maxBackoff: "20 millis" } as const
 const weights = { policyVersion: 7, path: "/shared/weights/policy-v7" }
 const sampling = { temperature: 1, topP: 1, topK: 0, maxTokens: 8, seed: 3 }
