@@ -68,7 +68,8 @@ export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
     switch (path) {
       case "/health":
         res.writeHead(200, { "content-length": "0" })
-        return res.end()
+        res.end()
+        return
       case "/pause": {
         const mode = url.searchParams.get("mode") ?? "abort"
         if (!["abort", "wait", "keep"].includes(mode)) return json(res, 400, { error: `Invalid pause mode: '${mode}'` })
@@ -87,13 +88,15 @@ export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
       case "/reset_prefix_cache":
         state.cacheMatchesWeights = true
         res.writeHead(200, { "content-length": "0" })
-        return res.end()
+        res.end()
+        return
       case "/collective_rpc": {
         if (body?.method !== "reload_weights") return json(res, 200, { results: [null] })
         const path = body.kwargs?.weights_path
         if (path !== undefined && options.reloadTakesNoPath) {
           res.writeHead(500, { "content-type": "text/plain" })
-          return res.end("Internal Server Error")
+          res.end("Internal Server Error")
+          return
         }
         if (!state.paused) violations.push("reload_weights while the engine was serving (not paused)")
         state.weights = typeof path === "string" ? path : options.model
