@@ -9,6 +9,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Pipeline, Stages } from "@zpd/core"
+import type { Verifier } from "@zpd/core/Stages"
 import { InferenceRuntime, TrainerRuntime, type TrainStepResult } from "@zpd/core/Runtime"
 import { HttpInference, HttpTrainer, TinyTask, Worker, WeightSync } from "@zpd/gpu-runtime"
 import { Sec } from "@zpd/plugins"
@@ -16,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import process from "node:process"
 import { describe, expect, it } from "vitest"
+import { fakeSglangServer, fakeVllmEngine, fakeZpdWorker } from "../packages/gpu-runtime/test/syncServers.ts"
 import { tempDir } from "./helpers.ts"
 
 const python = process.env.ZPD_PYTHON ?? "/usr/bin/python3"
@@ -84,5 +86,74 @@ describe("WeightSync with real zpd workers", () => {
     expect(synced.inferenceDigest).toBe(synced.trainerDigest)
     expect(synced.inferenceVersion).toBe(3)
     expect(stale.inferenceDigest).not.toBe(stale.trainerDigest)
+  })
+})
+
+/** Rewards the fakes' first sample of each group, so every group has variance. */
+const firstSample: Verifier = (_, completion) => {
+  const correct = completion.endsWith("-0")
+  return { reward: correct ? 1 : 0, correct, formatted: true }
+}
+
+const fleetPipeline = Pipeline.withHooks(
+  Pipeline.make("sec", Stages.standard({ verifier: firstSample, kl: "sparse" })),
+  WeightSync.afterUpdate(1)
+)
+
+const runFleet = (runtime: Layer.Layer<any, any, any>) =>
+  Effect.runPromise(Effect.provide(
+    Pipeline.run(fleetPipeline, Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }), {
+      dataset: suite.train,
+      batchSize: 2,
+      groupSize: 2,
+      sampling: { temperature: 1, maxTokens: 4 },
+      seed: 1,
+      steps: 3
+    }).pipe(Effect.provide(runtime)),
+    platform
+  ) as Effect.Effect<unknown, unknown, never>)
+
+describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protocol fakes", () => {
+  it("vLLM: after each update every engine reloads the published path; rollouts of step k come from policy-v(k-1)", async () => {
+    const trainer = await fakeZpdWorker()
+    const engines = [await fakeVllmEngine({ model: "/shared/weights/base" }), await fakeVllmEngine({ model: "/shared/weights/base" })]
+    try {
+      await runFleet(WeightSync.fleet({
+        servers: "vllm",
+        inference: { endpoints: engines.map((e) => e.url), logprobSemantics: "processed" },
+        trainer: { url: trainer.url },
+        publishDir: "/shared/weights"
+      }))
+      const updates = trainer.requests.filter((r) => r.path === "/trainer/update").map((r) => r.body)
+      expect(updates.map((u: any) => [...new Set(u.samples.map((s: any) => s.policyVersion))])).toEqual([[0], [1], [2]])
+      for (const engine of engines) {
+        expect(engine.violations).toEqual([])
+        expect(engine.state).toEqual({ paused: false, weights: "/shared/weights/policy-v3", cacheMatchesWeights: true })
+      }
+      const served = engines.flatMap((e) => e.servedWith)
+      expect(new Set(served)).toEqual(new Set(["/shared/weights/base", "/shared/weights/policy-v1", "/shared/weights/policy-v2"]))
+    } finally {
+      await Promise.all([trainer, ...engines].map((s) => s.close()))
+    }
+  })
+
+  it("SGLang: completions carry metadata.weight_version, so samples carry the synced version", async () => {
+    const trainer = await fakeZpdWorker()
+    const server = await fakeSglangServer({ model: "/shared/weights/base" })
+    try {
+      await runFleet(WeightSync.fleet({
+        servers: "sglang",
+        inference: { endpoints: [server.url], logprobSemantics: "processed" },
+        trainer: { url: trainer.url },
+        publishDir: "/shared/weights"
+      }))
+      const updates = trainer.requests.filter((r) => r.path === "/trainer/update").map((r) => r.body)
+      // before the first sync SGLang's label is "default" (not a number): the client's fallback 0
+      expect(updates.map((u: any) => [...new Set(u.samples.map((s: any) => s.policyVersion))])).toEqual([[0], [1], [2]])
+      expect(server.state).toEqual({ weights: "/shared/weights/policy-v3", weightVersion: "3" })
+      expect(server.violations).toEqual([])
+    } finally {
+      await Promise.all([trainer.close(), server.close()])
+    }
   })
 })

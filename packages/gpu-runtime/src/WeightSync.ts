@@ -27,12 +27,15 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import { RuntimeError } from "@zpd/core/Errors"
+import { InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
 import * as Sync from "@zpd/core/WeightSync"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as HttpInference from "./HttpInference.ts"
+import * as HttpTrainer from "./HttpTrainer.ts"
 import * as Http from "./internal/http.ts"
 
 /**
@@ -414,3 +417,62 @@ export const publisherLayer = (
   options: PublisherOptions
 ): Layer.Layer<Sync.WeightPublisher, never, HttpClient.HttpClient> =>
   Layer.effect(Sync.WeightPublisher, trainerPublisher(options))
+
+/**
+ * Options of {@link fleet}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FleetOptions {
+  /** What serves rollouts: vLLM engines, SGLang servers, or inference-only zpd workers. */
+  readonly servers: "vllm" | "sglang" | "zpd"
+  /** The inference client; its `endpoints` are also the sync's targets. */
+  readonly inference: HttpInference.Options
+  /** The trainer (PROTOCOL.md), e.g. a zpd worker under torchrun. */
+  readonly trainer: Omit<HttpTrainer.Options, "publishDir" | "syncTo">
+  /** Where the trainer publishes, on a filesystem every server reads at the same path. */
+  readonly publishDir: string
+  /** The sync's transport and server-specific options. */
+  readonly sync?: Omit<AdminOptions, "endpoints" | "onSynced"> & Omit<VllmOptions, "endpoints"> & Omit<SglangOptions, "endpoints">
+}
+
+/**
+ * The whole disaggregated runtime in one layer: `InferenceRuntime` over the
+ * servers, `TrainerRuntime` over the trainer, and the publisher and sync
+ * that {@link afterUpdate} uses. Completions carry the synced version
+ * (vLLM: stamped after each sync; SGLang: `metadata.weight_version`; zpd
+ * workers: `policy_version`).
+ *
+ * **Example**
+ * ```ts
+ * const runtime = WeightSync.fleet({
+ *   servers: "vllm",
+ *   inference: { endpoints: ["http://gpu0:8000", "http://gpu1:8000"], model: "policy", logprobSemantics: "processed" },
+ *   trainer: { url: "http://gpu2:8001" },
+ *   publishDir: "/shared/weights"
+ * })
+ * const pipeline = Pipeline.withHooks(Pipeline.make("sec", step), WeightSync.afterUpdate(1))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const fleet = (
+  options: FleetOptions
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Sync.WeightPublisher | Sync.WeightSync, RuntimeError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const inference = yield* HttpInference.make(options.inference)
+    const syncOptions = { ...options.sync, endpoints: options.inference.endpoints }
+    const sync = options.servers === "vllm"
+      ? vllm({ ...syncOptions, onSynced: inference.setPolicyVersion })
+      : options.servers === "sglang"
+      ? sglang(syncOptions)
+      : zpdWorkers(syncOptions)
+    return Layer.mergeAll(
+      Layer.succeed(InferenceRuntime, inference),
+      HttpTrainer.layer(options.trainer),
+      publisherLayer({ ...options.sync, url: options.trainer.url, publishDir: options.publishDir }),
+      layer(sync)
+    )
+  }))

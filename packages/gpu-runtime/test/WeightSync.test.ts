@@ -196,7 +196,7 @@ describe("WeightSync.zpdWorkers and the afterUpdate hook", () => {
     )
     await runHttp(Effect.provide(Effect.forEach([1, 2, 3], (s) => hook.onStepEnd(end(s))), runtime))
     expect(trainer.requests.map((r) => r.body)).toEqual([{ dir: "/shared/w" }])
-    expect(engine.state.weights).toBe("/shared/w/policy-v5")
+    expect(engine.state.weights).toBe("/shared/w/policy-v4")
     expect(engine.violations).toEqual([])
   })
 

@@ -171,15 +171,22 @@ export interface FakeZpdWorker extends TestServer {
 }
 
 /**
- * A zpd worker speaking PROTOCOL.md's publish/load routes. `staleReply`
+ * A zpd worker speaking PROTOCOL.md's update/publish/load routes (an update
+ * adds one to the version; publishing writes `dir/policy-v<version>`). `staleReply`
  * answers `load_weights` with the version it had before (a broken worker).
  */
 export const fakeZpdWorker = (options: { readonly staleReply?: boolean; readonly policyVersion?: number } = {}) => {
   const state = { weights: undefined as string | undefined, policyVersion: options.policyVersion ?? 0 }
   return serve((req, body, res) => {
     switch (req.url) {
-      case "/trainer/publish_weights": {
+      case "/trainer/update":
         state.policyVersion++
+        return json(res, 200, {
+          step: body.step,
+          policyVersion: state.policyVersion,
+          metrics: { loss: 0, kl_mean: 0, clipfrac: 0, grad_norm: 0 }
+        })
+      case "/trainer/publish_weights": {
         const path = body?.dir === undefined ? null : `${body.dir}/policy-v${state.policyVersion}`
         if (path !== null) state.weights = path
         return json(res, 200, { policyVersion: state.policyVersion, path })
