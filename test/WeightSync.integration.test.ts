@@ -100,7 +100,7 @@ const fleetPipeline = Pipeline.withHooks(
   WeightSync.afterUpdate(1)
 )
 
-const runFleet = (runtime: Layer.Layer<any, any, any>) =>
+const runFleet = (runtime: Layer.Layer<any, any, any>, more: { steps?: number; out?: string; resume?: string } = {}) =>
   Effect.runPromise(Effect.provide(
     Pipeline.run(fleetPipeline, Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }), {
       dataset: suite.train,
@@ -108,7 +108,8 @@ const runFleet = (runtime: Layer.Layer<any, any, any>) =>
       groupSize: 2,
       sampling: { temperature: 1, maxTokens: 4 },
       seed: 1,
-      steps: 3
+      steps: 3,
+      ...more
     }).pipe(Effect.provide(runtime)),
     platform
   ) as Effect.Effect<unknown, unknown, never>)
@@ -154,6 +155,34 @@ describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protoc
       expect(server.violations).toEqual([])
     } finally {
       await Promise.all([trainer.close(), server.close()])
+    }
+  })
+
+  it("a resumed run syncs the restored weights before its first rollouts", async () => {
+    const out = tempDir("fleet-resume")
+    const vllmFleet = (trainerUrl: string, engineUrl: string) =>
+      WeightSync.fleet({
+        servers: "vllm",
+        inference: { endpoints: [engineUrl], logprobSemantics: "processed" },
+        trainer: { url: trainerUrl, checkpointDir: "/shared/ckpt" },
+        publishDir: "/shared/weights"
+      })
+    const first = await fakeZpdWorker()
+    const engine = await fakeVllmEngine({ model: "/shared/weights/base" })
+    // a fresh trainer and a fresh engine (back on the base weights), as after a crash
+    let second: Awaited<ReturnType<typeof fakeZpdWorker>> | undefined
+    let restarted: Awaited<ReturnType<typeof fakeVllmEngine>> | undefined
+    try {
+      await runFleet(vllmFleet(first.url, engine.url), { steps: 2, out })
+      second = await fakeZpdWorker({ restored: first.checkpoints })
+      restarted = await fakeVllmEngine({ model: "/shared/weights/base" })
+      await runFleet(vllmFleet(second.url, restarted.url), { steps: 3, resume: out })
+      const updates = second.requests.filter((r) => r.path === "/trainer/update").map((r) => r.body)
+      expect(updates.map((u: any) => [u.step, [...new Set(u.samples.map((s: any) => s.policyVersion))]])).toEqual([[3, [2]]])
+      expect(restarted.servedWith.every((w) => w === "/shared/weights/policy-v2")).toBe(true)
+      expect(restarted.violations).toEqual([])
+    } finally {
+      await Promise.all([first, engine, second, restarted].flatMap((s) => (s === undefined ? [] : [s.close()])))
     }
   })
 })

@@ -464,15 +464,35 @@ export const fleet = (
   Layer.unwrapEffect(Effect.gen(function*() {
     const inference = yield* HttpInference.make(options.inference)
     const syncOptions = { ...options.sync, endpoints: options.inference.endpoints }
-    const sync = options.servers === "vllm"
+    const sync = yield* (options.servers === "vllm"
       ? vllm({ ...syncOptions, onSynced: inference.setPolicyVersion })
       : options.servers === "sglang"
       ? sglang(syncOptions)
-      : zpdWorkers(syncOptions)
+      : zpdWorkers(syncOptions))
+    const publisher = yield* trainerPublisher({ ...options.sync, url: options.trainer.url, publishDir: options.publishDir })
+    const trainer = yield* HttpTrainer.make(options.trainer)
     return Layer.mergeAll(
       Layer.succeed(InferenceRuntime, inference),
-      HttpTrainer.layer(options.trainer),
-      publisherLayer({ ...options.sync, url: options.trainer.url, publishDir: options.publishDir }),
-      layer(sync)
+      Layer.succeed(TrainerRuntime, syncOnRestore(trainer, publisher, sync)),
+      Layer.succeed(Sync.WeightPublisher, publisher),
+      Layer.succeed(Sync.WeightSync, sync)
     )
   }))
+
+/**
+ * A trainer whose `restore` (a resumed run) also publishes the restored
+ * weights and syncs the inference servers, so the first resumed step samples
+ * from the restored policy rather than from whatever the servers held.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const syncOnRestore = (
+  trainer: TrainerRuntime.Service,
+  publisher: Sync.WeightPublisher.Service,
+  sync: Sync.WeightSync.Service
+): TrainerRuntime.Service => ({
+  ...trainer,
+  restore: (checkpoint) =>
+    Effect.tap(trainer.restore(checkpoint), () => Effect.flatMap(publisher.publish, sync.sync))
+})

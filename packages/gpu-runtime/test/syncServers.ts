@@ -168,6 +168,7 @@ export const fakeSglangServer = (options: FakeSglangOptions): Promise<FakeSglang
 
 export interface FakeZpdWorker extends TestServer {
   readonly state: { weights: string | undefined; policyVersion: number }
+  readonly checkpoints: ReadonlyMap<string, number>
 }
 
 /**
@@ -175,8 +176,16 @@ export interface FakeZpdWorker extends TestServer {
  * adds one to the version; publishing writes `dir/policy-v<version>`). `staleReply`
  * answers `load_weights` with the version it had before (a broken worker).
  */
-export const fakeZpdWorker = (options: { readonly staleReply?: boolean; readonly policyVersion?: number } = {}) => {
+export const fakeZpdWorker = (
+  options: {
+    readonly staleReply?: boolean
+    readonly policyVersion?: number
+    /** Checkpoints written by an earlier fake (path → version), for resume tests. */
+    readonly restored?: ReadonlyMap<string, number>
+  } = {}
+) => {
   const state = { weights: undefined as string | undefined, policyVersion: options.policyVersion ?? 0 }
+  const checkpoints = new Map<string, number>()
   return serve((req, body, res) => {
     switch (req.url) {
       case "/trainer/update":
@@ -191,6 +200,17 @@ export const fakeZpdWorker = (options: { readonly staleReply?: boolean; readonly
         if (path !== null) state.weights = path
         return json(res, 200, { policyVersion: state.policyVersion, path })
       }
+      case "/trainer/checkpoint": {
+        const path = `${body?.dir ?? "/ckpt"}/${body.tag}.pt`
+        checkpoints.set(path, state.policyVersion)
+        return json(res, 200, { policyVersion: state.policyVersion, path })
+      }
+      case "/trainer/restore": {
+        const version = checkpoints.get(body.path) ?? options.restored?.get(body.path)
+        if (version === undefined) return json(res, 400, { error: { message: `path: no checkpoint at ${body.path}` } })
+        state.policyVersion = version
+        return json(res, 200, { policyVersion: version, referenceVersion: version })
+      }
       case "/trainer/load_weights": {
         const before = state.policyVersion
         state.weights = body.path
@@ -200,5 +220,5 @@ export const fakeZpdWorker = (options: { readonly staleReply?: boolean; readonly
       default:
         return json(res, 404, { error: { message: `no route ${req.url}` } })
     }
-  }).then((server): FakeZpdWorker => Object.assign(server, { state }))
+  }).then((server): FakeZpdWorker => Object.assign(server, { state, checkpoints }))
 }
