@@ -111,8 +111,15 @@ const urlsOf = (options: AdminOptions, who: string): Effect.Effect<ReadonlyArray
     ? Effect.fail(new RuntimeError({ endpoint: who, reason: "Refused", description: "expected at least one endpoint URL" }))
     : Effect.succeed(options.endpoints.map(Http.normalizeUrl))
 
-const onAll = <A>(urls: ReadonlyArray<string>, f: (url: string) => Effect.Effect<A, RuntimeError>) =>
-  Effect.forEach(urls, f, { concurrency: "unbounded" })
+/** Runs `f` on every server at once and waits for all of them; fails with the first failure, in `urls` order. */
+const onAll = <A>(
+  urls: ReadonlyArray<string>,
+  f: (url: string) => Effect.Effect<A, RuntimeError>
+): Effect.Effect<Array<A>, RuntimeError> =>
+  Effect.flatMap(
+    Effect.forEach(urls, (url) => Effect.either(f(url)), { concurrency: "unbounded" }),
+    (results) => Effect.all(results)
+  )
 
 const annotate = (e: RuntimeError, extra: string): RuntimeError =>
   new RuntimeError({ endpoint: e.endpoint, reason: e.reason, description: `${e.description}; ${extra}` })
@@ -204,7 +211,8 @@ const devModeHint = "start vLLM with VLLM_SERVER_DEV_MODE=1: /pause, /resume, /c
  * 4. `POST /resume`, then `onSynced(version)` (vLLM's replies carry no
  *    version: pass the inference client's `setPolicyVersion`).
  *
- * A failure in 2 or 3 leaves the engines paused and says so.
+ * A failure in 2 or 3 leaves the engines paused and says so; a failure in 1
+ * resumes the engines (nothing was reloaded).
  *
  * @since 0.1.0
  * @category constructors
@@ -223,7 +231,11 @@ export const vllm = (options: VllmOptions): Effect.Effect<Sync.WeightSync.Servic
       sync: (weights) =>
         Effect.gen(function*() {
           const urls = yield* urlsOf(options, "WeightSync.vllm")
-          yield* onAll(urls, (url) => post(url, `/pause${pauseQuery}`, {}, AnyReply, "a pause reply"))
+          const resumeAll = onAll(urls, (url) => post(url, "/resume", {}, AnyReply, "a resume reply"))
+          // nothing was reloaded yet: engines this call paused go back to serving what they served
+          yield* onAll(urls, (url) => post(url, `/pause${pauseQuery}`, {}, AnyReply, "a pause reply")).pipe(
+            Effect.tapError(() => Effect.ignore(resumeAll))
+          )
           const leftPaused = (e: RuntimeError) =>
             annotate(
               e,
@@ -240,7 +252,7 @@ export const vllm = (options: VllmOptions): Effect.Effect<Sync.WeightSync.Servic
             )).pipe(Effect.mapError(leftPaused))
           yield* onAll(urls, (url) => post(url, "/reset_prefix_cache", {}, AnyReply, "a reset_prefix_cache reply"))
             .pipe(Effect.mapError(leftPaused))
-          yield* onAll(urls, (url) => post(url, "/resume", {}, AnyReply, "a resume reply"))
+          yield* resumeAll
           yield* finish(options, weights.policyVersion)
         })
     }

@@ -110,6 +110,15 @@ describe("WeightSync.vllm", () => {
     expect(e.message).toMatch(/HTTP 404.*VLLM_SERVER_DEV_MODE=1/)
   })
 
+  it("a failed pause (one engine without dev mode) resumes the engines it paused: nothing was reloaded", async () => {
+    const ok = await track(fakeVllmEngine({ model: "/models/base" }))
+    const off = await track(fakeVllmEngine({ model: "/models/base", devMode: false }))
+    const e = await failure(Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [ok.url, off.url] }), (s) => s.sync(weights)))
+    expect(e.endpoint).toContain(off.url)
+    expect(ok.state).toEqual({ paused: false, weights: "/models/base", cacheMatchesWeights: true })
+    expect(ok.requests.map((r) => r.path)).toEqual(["/pause?mode=wait&wait_for_inflight_requests=true", "/resume"])
+  })
+
   it("a vLLM whose reload_weights takes no path: the sync fails and leaves the engines paused", async () => {
     const engine = await track(fakeVllmEngine({ model: "/models/base", reloadTakesNoPath: true }))
     const e = await failure(Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [engine.url] }), (s) => s.sync(weights)))
