@@ -6,7 +6,7 @@
  * | server | sequence, on every engine | needs |
  * |---|---|---|
  * | zpd workers ({@link zpdWorkers}) | `POST /trainer/load_weights {path, policyVersion}`, reply must carry that version | a filesystem shared with the trainer |
- * | vLLM ({@link vllm}) | all engines: `POST /pause` → `POST /collective_rpc {"method": "reload_weights", "kwargs": {"weights_path"}}` → `POST /reset_prefix_cache` → `POST /resume` | `VLLM_SERVER_DEV_MODE=1`; a vLLM whose `reload_weights` takes `weights_path` (GPU.md §2) |
+ * | vLLM ({@link vllm}) | all engines: `POST /pause` → `POST /collective_rpc {"method": "reload_weights", "kwargs": {"weights_path"}}` → `POST /reset_prefix_cache` → `POST /resume` | `VLLM_SERVER_DEV_MODE=1`; a vLLM whose `reload_weights` takes `weights_path` (GPU.md §3) |
  * | SGLang ({@link sglang}) | `POST /update_weights_from_disk {model_path, weight_version, flush_cache: true}` → `GET /model_info` must report that `weight_version` | a filesystem shared with the trainer |
  *
  * Routes and payloads were read in vLLM's sources
@@ -20,8 +20,12 @@
  * `weights_path`, vLLM's `reload_weights` reloads the checkpoint it was
  * started from: rollouts would silently use stale weights.
  *
- * A sync that fails leaves vLLM engines **paused** (the error says which):
- * resuming them would serve stale weights.
+ * A vLLM sync that fails in the reload or the cache reset leaves the engines
+ * **paused** (the error says which): resuming them would serve stale weights.
+ *
+ * {@link fleet} builds the whole disaggregated runtime (inference client,
+ * trainer client, publisher, sync) and re-syncs after a trainer `restore`,
+ * so a resumed run does not sample from whatever the servers held.
  *
  * @since 0.1.0
  */
