@@ -93,7 +93,10 @@ export declare namespace WeightSync {
 
 /**
  * A pipeline hook: every `every` steps (after the policy update), publish the
- * trainer's weights and sync every inference server to them.
+ * trainer's weights and sync every inference server to them. With `every`
+ * above 1 the servers lag up to `every − 1` versions behind the trainer, so
+ * those rollouts are off-policy (the PPO clip bounds, but does not undo, the
+ * mismatch). A failed sync fails the step before its checkpoint is written.
  *
  * **Example**
  * ```ts
