@@ -6,7 +6,8 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type { ConfigError, RuntimeError } from "@zpd/core/Errors"
-import { type Completion, type GenerateRequest, InferenceRuntime } from "@zpd/core/Runtime"
+import type { Problem } from "@zpd/core/Problem"
+import { type Completion, Evaluator, type GenerateRequest, InferenceRuntime } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -127,6 +128,22 @@ describe("ChatTemplate.layer: prompts are rendered before generate", () => {
     const [a, b] = rec.seen[0]!.prompts
     expect(a).toEqual({ promptId: "a", text: fixture.cases.find((c) => c.name === "thinking disabled")!.text })
     expect(b).toEqual({ promptId: "b", text: "raw", tokenIds: [1, 2] })
+  })
+})
+
+describe("ChatTemplate and the sampled evaluator", () => {
+  it("an evaluator built on the wrapped runtime samples from rendered prompts", async () => {
+    const rec = recorder()
+    const runtime = ChatTemplate.layer({ dir: models, tokenize: "server" }).pipe(
+      Layer.provide(Layer.merge(rec.layer, NodeFileSystem.layer))
+    )
+    const evaluator = HttpInference.evaluator({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }).pipe(
+      Layer.provide(runtime)
+    )
+    const problem = { id: "e1", prompt: "What is 17 * 23?", answer: "391" } as unknown as Problem
+    const accuracy = await Effect.runPromise(Effect.provide(Effect.flatMap(Evaluator, (e) => e.accuracy([problem])), evaluator))
+    expect(accuracy).toBe(1)
+    expect(rec.seen[0]!.prompts[0]!.text).toBe(fixture.cases[0]!.text)
   })
 })
 
