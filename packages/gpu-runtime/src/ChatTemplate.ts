@@ -6,16 +6,17 @@
  * optional system turn); the model's Jinja chat template (Hugging Face's
  * `chat_template`, from `chat_template.jinja` or `tokenizer_config.json` in
  * the model directory) renders it with the assistant turn opened
- * (`add_generation_prompt`), exactly as `transformers`'
- * `apply_chat_template` does. The rendered text is then tokenized here
+ * (`add_generation_prompt`), as `transformers`' `apply_chat_template`
+ * does (checked on Qwen3, below). The rendered text is then tokenized here
  * (`tokenize: "client"`, the default, from the model's `tokenizer.json`
  * without adding special tokens: the template already wrote them) and sent
  * as token ids, or sent as text for the server to tokenize
  * (`tokenize: "server"`).
  *
  * Rendering runs in {@link layer}, a wrapper around any `InferenceRuntime`:
- * the rollout and the sampled evaluator both get rendered prompts, and the
- * completions' `promptTokenIds` are the tokens the policy actually read.
+ * the rollouts, difficulty estimation and the sampled evaluator all get
+ * rendered prompts, and the completions' `promptTokenIds` are the tokens the
+ * policy actually read.
  *
  * Rendering is `@huggingface/jinja`; tokenization is `@lenml/tokenizers`
  * (a dependency-free port of transformers.js' tokenizers). Both are checked
