@@ -45,3 +45,5 @@ export * as Task from "./Task.ts"
 export * as Tasks from "./tasks/index.ts"
 /** @since 0.1.0 */
 export * as ValueModel from "./ValueModel.ts"
+/** @since 0.1.0 */
+export * as WeightSync from "./WeightSync.ts"

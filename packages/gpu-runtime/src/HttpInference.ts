@@ -148,15 +148,21 @@ export const CompletionChoice = Schema.Struct({
 })
 
 /**
- * A `/v1/completions` reply. `policy_version` is the zpd worker's extension.
+ * A `/v1/completions` reply. `policy_version` is the zpd worker's extension;
+ * SGLang labels replies with `metadata.weight_version` (a string; zpd's
+ * `WeightSync.sglang` sets it to the policy version).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const CompletionsReply = Schema.Struct({
   choices: Schema.Array(CompletionChoice),
-  policy_version: Schema.optional(Schema.Int)
+  policy_version: Schema.optional(Schema.Int),
+  metadata: Schema.optional(Schema.NullOr(Schema.Struct({ weight_version: Schema.optional(Schema.NullOr(Schema.String)) })))
 })
+
+const labelledVersion = (label: string | null | undefined): number | undefined =>
+  label !== null && label !== undefined && /^\d+$/.test(label) ? Number(label) : undefined
 
 const decodeReply = Schema.decodeUnknownEither(CompletionsReply)
 
@@ -279,7 +285,7 @@ const toCompletions = (
       )
     }
     const choices = [...reply.choices].sort((a, b) => a.index - b.index)
-    const version = reply.policy_version ?? fallbackVersion
+    const version = reply.policy_version ?? labelledVersion(reply.metadata?.weight_version) ?? fallbackVersion
     const out: Array<Completion & { readonly at: number }> = []
     for (let c = 0; c < choices.length; c++) {
       const choice = choices[c]!

@@ -29,6 +29,22 @@ export * as HttpInference from "./HttpInference.ts"
 export * as HttpTrainer from "./HttpTrainer.ts"
 
 /**
+ * Prompts rendered with the model's chat template (and tokenized) before generation.
+ *
+ * @since 0.1.0
+ * @category runtimes
+ */
+export * as ChatTemplate from "./ChatTemplate.ts"
+
+/**
+ * Weight sync after each policy update: zpd workers, vLLM, SGLang.
+ *
+ * @since 0.1.0
+ * @category runtimes
+ */
+export * as WeightSync from "./WeightSync.ts"
+
+/**
  * Spawns the PyTorch worker and serves both ports from it.
  *
  * @since 0.1.0

@@ -123,7 +123,9 @@ const fromStatus = (status: number, text: string, retryAfter: string | undefined
 
 /**
  * One JSON request: sends `body` (POST) or nothing (GET), reads the whole
- * reply, checks the status and parses JSON, all within `timeout`.
+ * reply, checks the status and parses JSON, all within `timeout`. With
+ * `emptyBody` set, a 2xx reply with an empty body succeeds with `emptyBody`
+ * (vLLM's admin routes answer `200` with no body).
  *
  * @internal
  */
@@ -133,7 +135,8 @@ export const requestJson = (
   url: string,
   body: unknown,
   headers: Readonly<Record<string, string>>,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  emptyBody?: { readonly value: unknown }
 ): Effect.Effect<unknown, Failure> =>
   Effect.gen(function*() {
     const base = method === "GET" ? HttpClientRequest.get(url) : HttpClientRequest.post(url)
@@ -152,6 +155,7 @@ export const requestJson = (
     if (response.status < 200 || response.status >= 300) {
       return yield* Effect.fail(fromStatus(response.status, text, response.headers["retry-after"]))
     }
+    if (emptyBody !== undefined && text.trim().length === 0) return emptyBody.value
     return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (e): Failure => ({
