@@ -14,12 +14,13 @@ import { HttpTrainer, TinyTask, WeightSync, Worker } from "@zpd/gpu-runtime"
 import { Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { existsSync } from "node:fs"
 import process from "node:process"
 import { describe, expect, it } from "vitest"
 import { fakeSglangServer, fakeVllmEngine, fakeZpdWorker } from "../packages/gpu-runtime/test/syncServers.ts"
 import { tempDir } from "./helpers.ts"
 
-const python = process.env.ZPD_PYTHON ?? "/usr/bin/python3"
+const python = process.env.ZPD_PYTHON ?? (existsSync(Worker.venvPython) ? Worker.venvPython : "python3")
 const platform = Layer.merge(NodeContext.layer, FetchHttpClient.layer)
 const suite = TinyTask.suite()
 
@@ -34,13 +35,20 @@ interface Observed {
 const fleetRun = (sync: boolean): Promise<Observed> =>
   Effect.runPromise(Effect.provide(
     Effect.scoped(Effect.gen(function*() {
-      const trainerWorker = yield* Worker.spawn({ python, threads: 1, seed: 1, lr: 3e-3 })
-      const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 1 })
+      // one token for the fleet; float32 publishing, so the inference worker samples exactly the trainer's policy
+      const token = "weightsync-" + Math.random().toString(36).slice(2)
+      const publishDir = tempDir("weightsync")
+      const trainerWorker = yield* Worker.spawn({
+        python, threads: 1, seed: 1, lr: 3e-3, token, publishDir, args: ["--publish-dtype", "float32"]
+      })
+      const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 1, token, readDirs: [publishDir] })
+      const headers = Worker.authHeaders(token)
       const runtime = WeightSync.fleet({
         servers: "zpd",
         inference: { endpoints: [inferenceWorker.url] },
         trainer: { url: trainerWorker.url },
-        publishDir: tempDir("weightsync")
+        publishDir,
+        headers
       })
       const base = Pipeline.make("sec", Stages.standard({ verifier: TinyTask.verifier, kl: "sparse" }))
       const pipeline = sync ? Pipeline.withHooks(base, WeightSync.afterUpdate(1)) : base
@@ -52,7 +60,7 @@ const fleetRun = (sync: boolean): Promise<Observed> =>
         seed: 1,
         steps: 3
       }).pipe(Effect.provide(runtime))
-      const digest = (url: string) => HttpTrainer.make({ url }).pipe(Effect.flatMap((c) => c.digest))
+      const digest = (url: string) => HttpTrainer.make({ url, headers }).pipe(Effect.flatMap((c) => c.digest))
       const t = yield* digest(trainerWorker.url)
       const i = yield* digest(inferenceWorker.url)
       return {
@@ -174,6 +182,28 @@ describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protoc
       expect(restarted.violations).toEqual([])
     } finally {
       await Promise.all([first, engine, second, restarted].flatMap((s) => (s === undefined ? [] : [s.close()])))
+    }
+  })
+
+  it("headers go where they belong: the vLLM key to the engines, the worker token to the trainer (update and publish)", async () => {
+    const trainer = await fakeZpdWorker({ token: "worker-secret" })
+    const engine = await fakeVllmEngine({ model: "/shared/weights/base", apiKey: "vllm-key" })
+    try {
+      await runFleet(WeightSync.fleet({
+        servers: "vllm",
+        inference: { endpoints: [engine.url], logprobSemantics: "processed", headers: { authorization: "Bearer vllm-key" } },
+        trainer: { url: trainer.url, headers: { authorization: "Bearer worker-secret" } },
+        publishDir: "/shared/weights"
+      }), { steps: 2 })
+      expect(trainer.requests.map((r) => r.path)).toEqual([
+        "/trainer/update",
+        "/trainer/publish_weights",
+        "/trainer/update",
+        "/trainer/publish_weights"
+      ])
+      expect(engine.state.weights).toBe("/shared/weights/policy-v2")
+    } finally {
+      await Promise.all([trainer.close(), engine.close()])
     }
   })
 })

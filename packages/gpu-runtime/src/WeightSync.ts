@@ -451,6 +451,13 @@ export interface FleetOptions {
   readonly publishDir: string
   /** The sync's transport and server-specific options. */
   readonly sync?: Omit<AdminOptions, "endpoints" | "onSynced"> & Omit<VllmOptions, "endpoints"> & Omit<SglangOptions, "endpoints">
+  /**
+   * Headers for every call: inference, trainer, publish and sync, e.g.
+   * `Worker.authHeaders(token)` for a fleet of zpd workers sharing one token.
+   * Per-part headers (`inference.headers`, `trainer.headers`, `sync.headers`)
+   * are added on top; publishing uses the trainer's.
+   */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -478,15 +485,23 @@ export const fleet = (
   options: FleetOptions
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | Sync.WeightPublisher | Sync.WeightSync, RuntimeError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(Effect.gen(function*() {
-    const inference = yield* HttpInference.make(options.inference)
-    const syncOptions = { ...options.sync, endpoints: options.inference.endpoints }
+    const withHeaders = <O extends { readonly headers?: Readonly<Record<string, string>> | undefined }>(o: O): O =>
+      options.headers === undefined ? o : { ...o, headers: { ...options.headers, ...o.headers } }
+    const inference = yield* HttpInference.make(withHeaders(options.inference))
+    const syncOptions = withHeaders({ ...options.sync, endpoints: options.inference.endpoints })
     const sync = yield* (options.servers === "vllm"
       ? vllm({ ...syncOptions, onSynced: inference.setPolicyVersion })
       : options.servers === "sglang"
       ? sglang(syncOptions)
       : zpdWorkers(syncOptions))
-    const publisher = yield* trainerPublisher({ ...options.sync, url: options.trainer.url, publishDir: options.publishDir })
-    const trainer = yield* HttpTrainer.make(options.trainer)
+    // the publisher talks to the trainer: the trainer's headers, not the servers'
+    const publisher = yield* trainerPublisher(withHeaders({
+      ...options.sync,
+      url: options.trainer.url,
+      publishDir: options.publishDir,
+      headers: options.trainer.headers ?? {}
+    }))
+    const trainer = yield* HttpTrainer.make(withHeaders(options.trainer))
     return Layer.mergeAll(
       Layer.succeed(InferenceRuntime, inference),
       Layer.succeed(TrainerRuntime, syncOnRestore(trainer, publisher, sync)),

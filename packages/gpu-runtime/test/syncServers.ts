@@ -50,6 +50,8 @@ export interface FakeVllmOptions {
   readonly reloadTakesNoPath?: boolean
   readonly journal?: Journal
   readonly name?: string
+  /** `vllm serve --api-key`: guards the `/v1` routes only, as vLLM's middleware does. */
+  readonly apiKey?: string
 }
 
 export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
@@ -61,6 +63,9 @@ export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
   return serve((req, body, res) => {
     const url = new URL(req.url ?? "/", "http://fake")
     const path = url.pathname
+    if (options.apiKey !== undefined && path.startsWith("/v1") && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return json(res, 401, { error: "Unauthorized" })
+    }
     if (admin.has(path)) {
       options.journal?.push(`${name} ${path}`)
       if (options.devMode === false) return json(res, 404, { detail: "Not Found" })
@@ -182,11 +187,16 @@ export const fakeZpdWorker = (
     readonly policyVersion?: number
     /** Checkpoints written by an earlier fake (path → version), for resume tests. */
     readonly restored?: ReadonlyMap<string, number>
+    /** `ZPD_WORKER_TOKEN`: every route needs `Authorization: Bearer <token>`. */
+    readonly token?: string
   } = {}
 ) => {
   const state = { weights: undefined as string | undefined, policyVersion: options.policyVersion ?? 0 }
   const checkpoints = new Map<string, number>()
   return serve((req, body, res) => {
+    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+      return json(res, 401, { error: { message: "missing or wrong bearer token" } })
+    }
     switch (req.url) {
       case "/trainer/update":
         state.policyVersion++
