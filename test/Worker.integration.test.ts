@@ -14,7 +14,7 @@ import { Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import process from "node:process"
@@ -22,6 +22,16 @@ import { describe, expect, it } from "vitest"
 import { tempDir } from "./helpers.ts"
 
 const python = process.env.ZPD_PYTHON ?? (existsSync(Worker.venvPython) ? Worker.venvPython : "python3")
+
+/**
+ * Runs a command to its end without blocking this test worker's event loop (a long spawnSync
+ * starves vitest's RPC: "Timeout calling onTaskUpdate").
+ */
+const execAsync = (file: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
+  new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(file, args, { encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+  )
 
 const platform = Layer.merge(NodeContext.layer, FetchHttpClient.layer)
 const run = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
@@ -295,9 +305,9 @@ describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokeniz
   it("trains 2 SEC steps end to end through zpd and the worker (2 prompts × 4)", async () => {
     const dir = tempDir("hf")
     const started = Date.now()
-    const made = spawnSync(python, ["-m", "zpd_worker.tiny_hf", join(dir, "model")], {
-      encoding: "utf8",
-      env: { ...process.env, PYTHONPATH: Worker.defaultWorkerDir }
+    const made = await execAsync(python, ["-m", "zpd_worker.tiny_hf", join(dir, "model")], {
+      ...process.env,
+      PYTHONPATH: Worker.defaultWorkerDir
     })
     expect(made.status, made.stderr).toBe(0)
     const built = Date.now()
@@ -335,14 +345,14 @@ describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokeniz
 })
 
 describe("examples/torch-worker.ts", () => {
-  it("runs, writes its run directory, and resumes", () => {
+  it("runs, writes its run directory, and resumes", async () => {
     const out = tempDir("torch-example")
     const tsx = join(process.cwd(), "node_modules", ".bin", "tsx")
     const env = { ...process.env, ZPD_PYTHON: python }
-    const first = spawnSync(tsx, ["examples/torch-worker.ts", "--steps", "3", "--out", out, "--quiet"], { encoding: "utf8", env })
+    const first = await execAsync(tsx, ["examples/torch-worker.ts", "--steps", "3", "--out", out, "--quiet"], env)
     expect(first.status, first.stderr).toBe(0)
     expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(3)
-    const second = spawnSync(tsx, ["examples/torch-worker.ts", "--steps", "5", "--resume", out], { encoding: "utf8", env })
+    const second = await execAsync(tsx, ["examples/torch-worker.ts", "--steps", "5", "--resume", out], env)
     expect(second.status, second.stderr).toBe(0)
     expect(second.stdout).toContain("sec (torch worker)")
     expect(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n")).toHaveLength(5)
