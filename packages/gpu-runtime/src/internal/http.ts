@@ -13,9 +13,10 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { RuntimeError } from "@zpd/core/Errors"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 
 /** @internal */
 export interface RetryPolicy {
@@ -23,6 +24,8 @@ export interface RetryPolicy {
   readonly timeout: Duration.Duration
   /** Further attempts after the first, on retryable failures only. */
   readonly retries: number
+  /** Of those, at most this many after a timeout (a server that never answers is reported after `1 + timeoutRetries` timeouts). */
+  readonly timeoutRetries: number
   /** First backoff; doubles per attempt up to `maxBackoff` (a server's `Retry-After` wins, capped the same). */
   readonly backoff: Duration.Duration
   readonly maxBackoff: Duration.Duration
@@ -34,12 +37,14 @@ export interface RetryPolicy {
 export const retryPolicy = (options: {
   readonly timeout?: Duration.DurationInput | undefined
   readonly retries?: number | undefined
+  readonly timeoutRetries?: number | undefined
   readonly backoff?: Duration.DurationInput | undefined
   readonly maxBackoff?: Duration.DurationInput | undefined
   readonly cooldown?: Duration.DurationInput | undefined
 }, defaults: { readonly timeout: Duration.DurationInput; readonly retries: number }): RetryPolicy => ({
   timeout: Duration.decode(options.timeout ?? defaults.timeout),
   retries: Math.max(0, Math.floor(options.retries ?? defaults.retries)),
+  timeoutRetries: Math.max(0, Math.floor(options.timeoutRetries ?? 1)),
   backoff: Duration.decode(options.backoff ?? "200 millis"),
   maxBackoff: Duration.decode(options.maxBackoff ?? "10 seconds"),
   cooldown: Duration.decode(options.cooldown ?? "5 seconds")
@@ -239,10 +244,48 @@ export class Balancer {
 export const normalizeUrl = (url: string): string => url.replace(/\/+$/, "").replace(/\/v1$/, "")
 
 /**
- * Runs `attempt` on balanced endpoints until it succeeds, fails with a
- * non-retryable failure, or `policy.retries` retries are spent; then fails
- * with a {@link RuntimeError} naming the last endpoint (`url + path`) and
- * every attempt's failure.
+ * One failed attempt, as the retry schedule sees it: the failure, the
+ * endpoint it happened on, and how many timeouts the request has seen.
+ *
+ * @internal
+ */
+export interface AttemptFailure {
+  readonly failure: Failure
+  readonly endpoint: Endpoint
+  readonly timeouts: number
+}
+
+/**
+ * The backoff between attempts: exponential from `policy.backoff` (factor 2)
+ * with ±20% jitter, a server's `Retry-After` taking precedence, capped at
+ * `policy.maxBackoff`; at most `policy.retries` retries, of which at most
+ * `policy.timeoutRetries` after timeouts; non-retryable failures stop at once.
+ *
+ * @internal
+ */
+export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<unknown, AttemptFailure> =>
+  Schedule.exponential(policy.backoff, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.identity<AttemptFailure>()),
+    Schedule.modifyDelay(([, last], delay) => {
+      const wanted = last.failure.retryAfterMs === undefined ? delay : Duration.millis(last.failure.retryAfterMs)
+      return Duration.min(wanted, policy.maxBackoff)
+    }),
+    Schedule.intersect(Schedule.recurs(policy.retries)),
+    Schedule.whileInput((last: AttemptFailure) =>
+      last.failure.retryable && (last.failure.reason !== "Timeout" || last.timeouts <= policy.timeoutRetries)
+    )
+  )
+
+/**
+ * Runs `attempt` on balanced endpoints with `Effect.retry` over
+ * {@link retrySchedule} until it succeeds, fails with a non-retryable
+ * failure, or the retries are spent; then fails with a {@link RuntimeError}
+ * naming the last endpoint (`url + path`) and every attempt's failure.
+ *
+ * `serverExited`, when given, is asked after every retryable failure: once it
+ * reports that the server's process has ended, the request fails at once
+ * with that explanation instead of retrying a dead server.
  *
  * @internal
  */
@@ -250,37 +293,56 @@ export const withRetries = <A>(
   balancer: Balancer,
   policy: RetryPolicy,
   path: string,
-  attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>
+  attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>,
+  serverExited?: Effect.Effect<Option.Option<string>>
 ): Effect.Effect<A, RuntimeError> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const history: Array<string> = []
-    for (let k = 0;; k++) {
-      const ep = balancer.pick(yield* Clock.currentTimeMillis)
-      ep.inFlight++
-      const result = yield* Effect.either(attempt(ep)).pipe(Effect.ensuring(Effect.sync(() => ep.inFlight--)))
-      if (result._tag === "Right") {
-        balancer.succeeded(ep)
-        return result.right
-      }
-      const failure = result.left
-      if (failure.retryable) balancer.failed(ep, yield* Clock.currentTimeMillis)
-      history.push(`${ep.url}${path}: ${failure.description}`)
-      if (!failure.retryable || k >= policy.retries) {
+    let timeouts = 0
+    const fail = (endpoint: Endpoint, failure: Failure): Effect.Effect<never, AttemptFailure> => {
+      history.push(`${endpoint.url}${path}: ${failure.description}`)
+      if (failure.reason === "Timeout") timeouts++
+      return Effect.fail({ failure, endpoint, timeouts })
+    }
+    const once = Effect.clockWith((clock) => {
+      const endpoint = balancer.pick(clock.unsafeCurrentTimeMillis())
+      endpoint.inFlight++
+      return Effect.onExit(attempt(endpoint), () =>
+        Effect.sync(() => {
+          endpoint.inFlight--
+        })).pipe(
+          Effect.matchEffect({
+            onSuccess: (a) => {
+              balancer.succeeded(endpoint)
+              return Effect.succeed(a)
+            },
+            onFailure: (failure): Effect.Effect<never, AttemptFailure> => {
+              if (!failure.retryable) return fail(endpoint, failure)
+              balancer.failed(endpoint, clock.unsafeCurrentTimeMillis())
+              if (serverExited === undefined) return fail(endpoint, failure)
+              return Effect.flatMap(serverExited, (exited) =>
+                fail(
+                  endpoint,
+                  Option.isNone(exited)
+                    ? failure
+                    : { ...failure, retryable: false, description: `${failure.description}; ${exited.value}` }
+                ))
+            }
+          })
+        )
+    })
+    return Effect.retry(once, retrySchedule(policy)).pipe(
+      Effect.mapError(({ endpoint, failure }) => {
         const attempts = history.length
         const tail = failure.retryable ? ` (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"})` : ""
         const earlier = attempts > 1 ? `; earlier attempts: ${history.slice(0, -1).join("; ")}` : ""
-        return yield* new RuntimeError({
-          endpoint: `${ep.url}${path}`,
+        return new RuntimeError({
+          endpoint: `${endpoint.url}${path}`,
           reason: failure.reason,
           description: `${failure.description}${tail}${earlier}`
         })
-      }
-      const backoff = Math.min(
-        Duration.toMillis(policy.maxBackoff),
-        failure.retryAfterMs ?? Duration.toMillis(policy.backoff) * 2 ** k
-      )
-      yield* Effect.sleep(Duration.millis(backoff))
-    }
+      })
+    )
   })
 
 /**
