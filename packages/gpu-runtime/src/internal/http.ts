@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -106,14 +107,22 @@ const parseRetryAfter = (value: string | undefined): number | undefined => {
   return undefined
 }
 
-const fromStatus = (status: number, text: string, retryAfter: string | undefined): Failure => {
+const fromStatus = (status: number, text: string, retryAfter: string | undefined, location: string | undefined): Failure => {
   const message = serverMessage(text)
   const retryAfterMs = parseRetryAfter(retryAfter)
   const extra = retryAfterMs === undefined ? {} : { retryAfterMs }
   if (status === 429) {
     return { retryable: true, reason: "Unavailable", description: `HTTP 429 Too Many Requests: ${message}`, status, ...extra }
   }
-  if (status === 408) return { retryable: true, reason: "Timeout", description: `HTTP 408: ${message}`, status }
+  if (status >= 300 && status < 400) {
+    return {
+      retryable: false,
+      reason: "Refused",
+      description: `HTTP ${status} redirect to ${location === undefined ? "(no Location header)" : JSON.stringify(location)}; ` +
+        `expected a reply from the endpoint itself (zpd does not follow redirects: set the endpoint to the server's own address)`,
+      status
+    }
+  }
   if (status >= 500) {
     return {
       retryable: true,
@@ -127,10 +136,75 @@ const fromStatus = (status: number, text: string, retryAfter: string | undefined
 }
 
 /**
- * One JSON request: sends `body` (POST) or nothing (GET), reads the whole
- * reply, checks the status and parses JSON, all within `timeout`. With
- * `emptyBody` set, a 2xx reply with an empty body succeeds with `emptyBody`
- * (vLLM's admin routes answer `200` with no body).
+ * Sends one request and reads one JSON reply within `timeout`: the status is
+ * classified (429 and 5xx transient; 3xx, other 4xx and a 200 whose body is
+ * not JSON are not), the body parsed.
+ *
+ * @internal
+ */
+export type Transport = (
+  method: "GET" | "POST",
+  url: string,
+  body: string | undefined,
+  timeout: Duration.Duration
+) => Effect.Effect<unknown, Failure>
+
+/**
+ * The {@link Transport} over the application's `HttpClient`, with the given
+ * headers on every request. Per-request tracing spans are off: at thousands
+ * of requests per step they cost more CPU than the request itself.
+ *
+ * @internal
+ */
+export const transport = (client: HttpClient.HttpClient, headers: Readonly<Record<string, string>>): Transport => {
+  const plain = HttpClient.withTracerDisabledWhen(client, () => true)
+  const options = { headers: { accept: "application/json", ...headers } }
+  return (method, url, body, timeout) => {
+    const request = method === "GET"
+      ? HttpClientRequest.get(url, options)
+      : HttpClientRequest.post(url, { ...options, body: HttpBody.raw(body, { contentType: "application/json" }) })
+    return Effect.flatMap(Effect.mapError(plain.execute(request), fromClientError), (response) =>
+      Effect.flatMap(
+        Effect.mapError(response.text, (e): Failure => ({
+          retryable: true,
+          reason: "Unavailable",
+          description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
+        })),
+        (text): Effect.Effect<unknown, Failure> => {
+          if (response.status < 200 || response.status >= 300) {
+            return Effect.fail(
+              fromStatus(response.status, text, response.headers["retry-after"], response.headers["location"])
+            )
+          }
+          try {
+            return Effect.succeed(JSON.parse(text))
+          } catch (e) {
+            return Effect.fail({
+              retryable: false,
+              reason: "BadResponse",
+              description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
+                JSON.stringify(text.slice(0, 120))
+              }`
+            })
+          }
+        }
+      )).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: (): Failure => ({
+            retryable: true,
+            reason: "Timeout",
+            description: `no complete reply within ${Duration.format(timeout)}`
+          })
+        })
+      )
+  }
+}
+
+/**
+ * One JSON request (a one-off {@link transport}): sends `body` (POST, as JSON)
+ * or nothing (GET), reads the whole reply, checks the status and parses JSON,
+ * all within `timeout`.
  *
  * @internal
  */
@@ -140,47 +214,9 @@ export const requestJson = (
   url: string,
   body: unknown,
   headers: Readonly<Record<string, string>>,
-  timeout: Duration.Duration,
-  emptyBody?: { readonly value: unknown }
+  timeout: Duration.Duration
 ): Effect.Effect<unknown, Failure> =>
-  Effect.gen(function*() {
-    const base = method === "GET" ? HttpClientRequest.get(url) : HttpClientRequest.post(url)
-    const request = HttpClientRequest.setHeaders(
-      method === "GET" ? base : HttpClientRequest.bodyUnsafeJson(base, body),
-      { accept: "application/json", ...headers }
-    )
-    const response = yield* client.execute(request).pipe(Effect.mapError(fromClientError))
-    const text = yield* response.text.pipe(
-      Effect.mapError((e): Failure => ({
-        retryable: true,
-        reason: "Unavailable",
-        description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
-      }))
-    )
-    if (response.status < 200 || response.status >= 300) {
-      return yield* Effect.fail(fromStatus(response.status, text, response.headers["retry-after"]))
-    }
-    if (emptyBody !== undefined && text.trim().length === 0) return emptyBody.value
-    return yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e): Failure => ({
-        retryable: true,
-        reason: "BadResponse",
-        description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
-          JSON.stringify(text.slice(0, 120))
-        }`
-      })
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: (): Failure => ({
-        retryable: true,
-        reason: "Timeout",
-        description: `no complete reply within ${Duration.format(timeout)}`
-      })
-    })
-  )
+  transport(client, headers)(method, url, method === "GET" ? undefined : JSON.stringify(body), timeout)
 
 /**
  * One upstream server as the balancer sees it.
@@ -352,3 +388,68 @@ export const withRetries = <A>(
  * @internal
  */
 export const client: Effect.Effect<HttpClient.HttpClient, never, HttpClient.HttpClient> = HttpClient.HttpClient
+
+/**
+ * A counting semaphore whose release hands the permit to the longest waiter
+ * only (first in, first out), so a queue of W waiters costs O(1) per
+ * release, not O(W) as a wake-all semaphore does. Bounds the requests in
+ * flight over every concurrent call of one client.
+ *
+ * @internal
+ */
+export class Permits {
+  private available: number
+  private waiters: Array<Waiter> = []
+  private head = 0
+  constructor(size: number) {
+    this.available = size
+  }
+  private readonly release: Effect.Effect<void> = Effect.sync(() => {
+    while (this.head < this.waiters.length) {
+      const waiter = this.waiters[this.head++]!
+      if (this.head === this.waiters.length) {
+        this.waiters = []
+        this.head = 0
+      }
+      if (!waiter.cancelled) return waiter.wake!()
+    }
+    this.available++
+  })
+  /** Runs `effect` holding one permit; interruptible while waiting for it. */
+  with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.uninterruptibleMask((restore) => {
+      const waiter: Waiter = { wake: undefined, granted: false, cancelled: false }
+      const take = Effect.async<void>((resume) => {
+        if (this.available > 0) {
+          this.available--
+          waiter.granted = true
+          return resume(Effect.void)
+        }
+        waiter.wake = () => {
+          waiter.granted = true
+          resume(Effect.void)
+        }
+        this.waiters.push(waiter)
+        return Effect.sync(() => {
+          waiter.cancelled = true
+        })
+      })
+      return restore(take).pipe(
+        Effect.onInterrupt(() =>
+          Effect.suspend(() => {
+            if (waiter.granted) return this.release
+            waiter.cancelled = true
+            return Effect.void
+          })
+        ),
+        Effect.flatMap(() => Effect.ensuring(restore(effect), this.release))
+      )
+    })
+  }
+}
+
+interface Waiter {
+  wake: (() => void) | undefined
+  granted: boolean
+  cancelled: boolean
+}
