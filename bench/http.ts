@@ -65,6 +65,8 @@ const reps = Number(arg("reps") ?? "5")
 const linearReps = Number(arg("reps-linear") ?? "1")
 const delayMs = Number(arg("delay") ?? "20")
 const endpointCount = Number(arg("endpoints") ?? "1")
+/** `--only zpd|raw`: run one client (for `node --cpu-prof`). */
+const only = arg("only")
 
 const startServer = (): Promise<{ url: string; stop: () => void }> =>
   new Promise((resolve, reject) => {
@@ -157,7 +159,8 @@ const main = async () => {
         logprobSemantics: "processed",
         maxConcurrency: row.C,
         promptsPerRequest: row.perRequest,
-        groupMode: row.mode
+        groupMode: row.mode,
+        warnTruncatedAbove: 1 // every bench completion stops at max_tokens by construction
       }))
       const zpd = () =>
         run(client.generate({ requestId: "bench", prompts, n: row.n, sampling: s })).then((out) => out.length)
@@ -174,7 +177,13 @@ const main = async () => {
       const z: Array<{ wall: number; cpu: number }> = []
       const count = row.linear ? linearReps : reps
       for (let k = 0; k < count; k++) {
-        if (k % 2 === 0) {
+        if (only === "zpd") {
+          z.push(await measure(zpd))
+          r.push({ wall: Number.NaN, cpu: Number.NaN })
+        } else if (only === "raw") {
+          r.push(await measure(raw))
+          z.push({ wall: Number.NaN, cpu: Number.NaN })
+        } else if (k % 2 === 0) {
           r.push(await measure(raw))
           z.push(await measure(zpd))
         } else {

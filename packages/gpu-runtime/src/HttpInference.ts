@@ -434,9 +434,7 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         if (request.prompts.length === 0) return Effect.succeed([])
         const parts = Completions.chunkPrompts(request.prompts, n, perRequest, groupMode)
         const timeout = Duration.sum(policy.timeout, Duration.millis(perToken * sampling.maxTokens))
-        return Effect.forEach(parts, (part) => runPart(part, sampling, timeout), {
-          concurrency: Math.min(maxConcurrency, parts.length)
-        }).pipe(
+        return Http.pool(parts, Math.min(maxConcurrency, parts.length), (part) => runPart(part, sampling, timeout)).pipe(
           Effect.flatMap((results) => {
             const all = placeInOrder(results, request.prompts.length, n)
             return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))

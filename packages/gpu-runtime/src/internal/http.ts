@@ -16,6 +16,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { RuntimeError } from "@zpd/core/Errors"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 
@@ -136,6 +137,35 @@ const fromStatus = (status: number, text: string, retryAfter: string | undefined
 }
 
 /**
+ * Fails with `onTimeout()` when `effect` has not finished within `ms`, and
+ * interrupts it (which aborts the fetch). Cheaper than `Effect.timeoutFail`
+ * (one fiber and one timer instead of a race of two fibers and a sleep),
+ * which matters at thousands of requests per step.
+ *
+ * @internal
+ */
+export const withDeadline = <E2>(ms: number, onTimeout: () => E2) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
+  Effect.flatMap(Effect.fork(effect), (fiber) =>
+    Effect.async<A, E | E2>((resume) => {
+      const timer = setTimeout(() => {
+        fiber.removeObserver(observe)
+        fiber.unsafeInterruptAsFork(fiber.id())
+        resume(Effect.fail(onTimeout()))
+      }, ms)
+      const observe = (exit: Exit.Exit<A, E>) => {
+        clearTimeout(timer)
+        resume(exit)
+      }
+      fiber.addObserver(observe)
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        fiber.removeObserver(observe)
+        fiber.unsafeInterruptAsFork(fiber.id())
+      })
+    }))
+
+/**
  * Sends one request and reads one JSON reply within `timeout`: the status is
  * classified (429 and 5xx transient; 3xx, other 4xx and a 200 whose body is
  * not JSON are not), the body parsed.
@@ -189,14 +219,11 @@ export const transport = (client: HttpClient.HttpClient, headers: Readonly<Recor
           }
         }
       )).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: (): Failure => ({
-            retryable: true,
-            reason: "Timeout",
-            description: `no complete reply within ${Duration.format(timeout)}`
-          })
-        })
+        withDeadline(Duration.toMillis(timeout), (): Failure => ({
+          retryable: true,
+          reason: "Timeout",
+          description: `no complete reply within ${Duration.format(timeout)}`
+        }))
       )
   }
 }
@@ -367,7 +394,18 @@ export const withRetries = <A>(
           })
         )
     })
-    return Effect.retry(once, retrySchedule(policy)).pipe(
+    // the schedule is built only after a first failure (which it then sees first): the common path pays nothing
+    const retried = (first: AttemptFailure) => {
+      let replay: AttemptFailure | undefined = first
+      const again = Effect.suspend(() => {
+        if (replay === undefined) return once
+        const failed = replay
+        replay = undefined
+        return Effect.fail(failed)
+      })
+      return Effect.retry(again, retrySchedule(policy))
+    }
+    return Effect.catchAll(once, retried).pipe(
       Effect.mapError(({ endpoint, failure }) => {
         const attempts = history.length
         const tail = failure.retryable ? ` (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"})` : ""
@@ -453,3 +491,33 @@ interface Waiter {
   granted: boolean
   cancelled: boolean
 }
+
+/**
+ * `Effect.forEach(items, f, { concurrency: workers })` with `workers` fibers
+ * that each take the next item in turn, instead of a fiber per item: the
+ * cost stays linear in the items and flat in the concurrency. Results are in
+ * item order; the first failure interrupts the other workers.
+ *
+ * @internal
+ */
+export const pool = <T, A, E, R>(
+  items: ReadonlyArray<T>,
+  workers: number,
+  f: (item: T) => Effect.Effect<A, E, R>
+): Effect.Effect<Array<A>, E, R> =>
+  Effect.suspend(() => {
+    const out: Array<A> = new Array(items.length)
+    let next = 0
+    const worker: Effect.Effect<void, E, R> = Effect.suspend(() => {
+      if (next >= items.length) return Effect.void
+      const k = next++
+      return Effect.flatMap(f(items[k]!), (a) => {
+        out[k] = a
+        return worker
+      })
+    })
+    return Effect.as(
+      Effect.all(Array.from({ length: Math.max(1, workers) }, () => worker), { concurrency: "unbounded", discard: true }),
+      out
+    )
+  })
