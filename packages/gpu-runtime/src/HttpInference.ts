@@ -333,22 +333,22 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         (ep) =>
           Effect.flatMap(transport("POST", `${ep.url}/v1/completions`, body, timeout), (json) => {
             const out = Completions.readReply(part, json, read)
-            if (!Array.isArray(out)) return Effect.fail(forPrompts(part, out as Http.Failure))
+            if (!Array.isArray(out)) return Effect.fail(out as Http.Failure)
             const replied = out[0]!.policyVersion
             if (replied < floor) {
-              return Effect.fail(forPrompts(part, {
+              return Effect.fail({
                 retryable: false,
                 reason: "BadResponse",
                 description: `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
                   `never to go backwards (was the server restarted from older weights? after a deliberate restore, ` +
                   `call setPolicyVersion)`
-              }))
+              })
             }
             floor = replied
             return Effect.succeed(out)
           }),
         options.serverExited
-      ))
+      )).pipe(Effect.mapError((e) => new RuntimeError({ ...e, description: `${e.description}${forPrompts(part)}` })))
     }
 
     /** One part, with its aborted samples regenerated one by one (each `n: 1`, its own seed). */
@@ -370,7 +370,7 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
           const first = out[aborted[0]!]!
           return Effect.fail(
             new RuntimeError({
-              endpoint: `${balancer.endpoints.map((e) => e.url).join(", ")} /v1/completions`,
+              endpoint: balancer.endpoints.map((e) => `${e.url}/v1/completions`).join(", "),
               reason: "Unavailable",
               description: `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
                 `still finished with "abort" after ${abortRetries} regeneration(s); expected "stop" or "length" ` +
@@ -494,11 +494,11 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
 
 const noRedirects: RequestInit = { redirect: "manual" }
 
-/** Names the prompts of a request in a failure, so a refused prompt can be found. */
-const forPrompts = (part: Completions.Part, failure: Http.Failure): Http.Failure => {
+/** The prompts of a request, for its errors (so a refused prompt can be found). */
+const forPrompts = (part: Completions.Part): string => {
   const ids = part.prompts.map((p) => JSON.stringify(p.input.promptId))
   const list = ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} and ${ids.length - 4} more`
-  return { ...failure, description: `${failure.description} (request for prompt${ids.length === 1 ? "" : "s"} ${list})` }
+  return ` (request for prompt${ids.length === 1 ? "" : "s"} ${list})`
 }
 
 /** Completions ordered by prompt, then sample index, without sorting (each has a known slot). */

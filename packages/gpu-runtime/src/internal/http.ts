@@ -273,13 +273,19 @@ export class Balancer {
     this.cooldownMs = cooldownMs
     this.endpoints = urls.map((u) => ({ url: normalizeUrl(u), inFlight: 0, downUntil: 0, failures: 0, served: 0 }))
   }
-  pick(now: number): Endpoint {
+  /** `avoid`: the endpoint this request just failed on, skipped while another is available. */
+  pick(now: number, avoid?: Endpoint): Endpoint {
     const n = this.endpoints.length
     let best: Endpoint | undefined
     for (let k = 0; k < n; k++) {
       const ep = this.endpoints[(this.turn + k) % n]!
-      if (ep.downUntil > now) continue
+      if (ep.downUntil > now || (ep === avoid && n > 1)) continue
       if (best === undefined || ep.inFlight < best.inFlight) best = ep
+    }
+    if (best === undefined) {
+      for (const ep of this.endpoints) {
+        if (ep !== avoid && ep.downUntil <= now && (best === undefined || ep.inFlight < best.inFlight)) best = ep
+      }
     }
     if (best === undefined) {
       for (const ep of this.endpoints) if (best === undefined || ep.downUntil < best.downUntil) best = ep
@@ -362,13 +368,15 @@ export const withRetries = <A>(
   Effect.suspend(() => {
     const history: Array<string> = []
     let timeouts = 0
+    let lastFailed: Endpoint | undefined
     const fail = (endpoint: Endpoint, failure: Failure): Effect.Effect<never, AttemptFailure> => {
+      lastFailed = endpoint
       history.push(`${endpoint.url}${path}: ${failure.description}`)
       if (failure.reason === "Timeout") timeouts++
       return Effect.fail({ failure, endpoint, timeouts })
     }
     const once = Effect.clockWith((clock) => {
-      const endpoint = balancer.pick(clock.unsafeCurrentTimeMillis())
+      const endpoint = balancer.pick(clock.unsafeCurrentTimeMillis(), lastFailed)
       endpoint.inFlight++
       return Effect.onExit(attempt(endpoint), () =>
         Effect.sync(() => {
