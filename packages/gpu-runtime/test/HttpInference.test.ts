@@ -460,3 +460,68 @@ describe("HttpInference scale-out", () => {
     expect(await run(client.health)).toMatchObject({ ready: true, policyVersion: 7 })
   })
 })
+
+describe("HttpInference rollout safety in a pipeline step", () => {
+  it("records frac_truncated and rollouts_aborted; aborted samples are regenerated, not trained on", async () => {
+    const dataset = Problem.make("t", Array.from({ length: 4 }, (_, i) => ({
+      id: `q${i}`,
+      prompt: `question ${i}`,
+      answer: "x",
+      level: 1,
+      family: "f",
+      metadata: {}
+    })))
+    const plugin = Curriculum.plugin("all", () =>
+      Effect.sync(() =>
+        Curriculum.make({
+          name: "all",
+          state: Schema.mutable(Schema.Struct({ n: Schema.Number })),
+          initial: { n: 0 },
+          select: (_s, { batchSize }) => Array.from({ length: batchSize }, (_, i) => i),
+          observe: () => {}
+        })
+      ))
+    const trained: Array<number> = []
+    const trainer = Layer.succeed(TrainerRuntime, {
+      update: (r) =>
+        Effect.sync(() => {
+          trained.push(r.samples.length)
+          return { step: r.step, policyVersion: 1, metrics: { loss: 0 } }
+        }),
+      resetReference: Effect.void,
+      publishWeights: Effect.succeed(1),
+      checkpoint: () => Effect.succeed({ _tag: "Inline" as const, state: null }),
+      restore: () => Effect.succeed(1)
+    })
+    // the first reply aborts choice 1; choices 0 of every request stop at max_tokens ("length")
+    const server = await track(serve((req, body, res, n) => {
+      if (req.url !== "/v1/completions") return json(res, 404, {})
+      const reply = fakeCompletions(body) as { choices: Array<any> }
+      reply.choices.forEach((c, k) => {
+        c.finish_reason = k % 2 === 0 ? "length" : "stop"
+        if (n === 0 && k === 1) c.finish_reason = "abort"
+      })
+      json(res, 200, reply)
+    }))
+    const pipeline = Pipeline.make("p", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
+    const events = await run(Stream.runCollect(Pipeline.stream(pipeline, plugin, {
+      dataset,
+      seed: 1,
+      steps: 1,
+      batchSize: 2,
+      groupSize: 2
+    })).pipe(
+      Effect.provide(Layer.merge(
+        trainer,
+        Layer.effect(InferenceRuntime, HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, promptsPerRequest: 2, warnTruncatedAbove: 1 }))
+      ))
+    ))
+    const record = [...events][0]!.record
+    // one request for 2 prompts × n = 2, then one n = 1 regeneration of the aborted sample (which stops at "length")
+    const sent = completionsRequests(server)
+    expect(sent.map((r) => r.body.n)).toEqual([2, 1])
+    expect(record.rollouts_aborted).toBe(1)
+    expect(record.frac_truncated).toBe(3 / 4)
+    expect(trained).toEqual([4])
+  })
+})

@@ -127,3 +127,56 @@ describe("withRetries (Effect.retry over a Schedule)", () => {
       expect(e.message).toContain("exited with code 1")
     }))
 })
+
+describe("Permits (FIFO, one waiter woken per release) and pool", () => {
+  it.effect("bounds the holders, wakes waiters in arrival order, and loses no permit to an interrupted waiter", () =>
+    Effect.gen(function*() {
+      const permits = new Http.Permits(2)
+      const order: Array<number> = []
+      let holding = 0
+      let most = 0
+      const job = (k: number) =>
+        permits.with(Effect.gen(function*() {
+          holding++
+          most = Math.max(most, holding)
+          order.push(k)
+          yield* Effect.sleep("10 millis")
+          holding--
+        }))
+      const fibers = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (k) => Effect.fork(job(k)))
+      yield* Effect.yieldNow()
+      // interrupt a waiter: its place is skipped, nothing leaks
+      yield* Fiber.interrupt(fibers[3]!)
+      for (let t = 0; t < 10; t++) yield* TestClock.adjust("10 millis")
+      yield* Effect.forEach([0, 1, 2, 4, 5], (k) => Fiber.join(fibers[k]!))
+      expect(most).toBe(2)
+      expect(order).toEqual([0, 1, 2, 4, 5])
+      // both permits are free again
+      const free = yield* Effect.fork(Effect.all([permits.with(Effect.void), permits.with(Effect.void)], { concurrency: 2 }))
+      yield* Fiber.join(free)
+    }))
+
+  it.effect("pool keeps item order, runs at most `workers` at once, and stops at the first failure", () =>
+    Effect.gen(function*() {
+      let running = 0
+      let most = 0
+      const out = yield* Http.pool(Array.from({ length: 50 }, (_, i) => i), 4, (i) =>
+        Effect.gen(function*() {
+          running++
+          most = Math.max(most, running)
+          yield* Effect.yieldNow()
+          running--
+          return i * 2
+        }))
+      expect(out).toEqual(Array.from({ length: 50 }, (_, i) => i * 2))
+      expect(most).toBe(4)
+      let started = 0
+      const e = yield* Effect.flip(Http.pool(Array.from({ length: 50 }, (_, i) => i), 2, (i) =>
+        Effect.suspend(() => {
+          started++
+          return i === 3 ? Effect.fail("boom") : Effect.yieldNow()
+        })))
+      expect(e).toBe("boom")
+      expect(started).toBeLessThan(50)
+    }))
+})
