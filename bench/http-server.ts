@@ -96,7 +96,11 @@ const server = createServer((req, res) => {
     }, delayMs)
   })
 })
-server.keepAliveTimeout = 60_000
+// keep idle connections open for the whole run (no keep-alive, header or request timeouts): a socket the
+// server closes while a client reuses it would fail the raw client and be retried silently by zpd
+server.keepAliveTimeout = 0
+server.headersTimeout = 0
+server.requestTimeout = 0
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`listening http://127.0.0.1:${(server.address() as AddressInfo).port}\n`)
 })
