@@ -20,30 +20,46 @@
  * **Logprob semantics.** vLLM returns pre-temperature ("raw") logprobs unless
  * started with `--logprobs-mode processed_logprobs`, and has no endpoint that
  * reports the mode. So `capabilities.logprobSemantics` comes from the
- * `logprobSemantics` option: `"processed"` is the user's assertion, `"probe"`
- * (default) asks each endpoint's `GET /health` and accepts only a JSON reply
- * with `logprobsMode: "processed_logprobs"` (the zpd worker's), anything else
- * counts as raw. With raw logprobs, or with `topP < 1` / `topK > 0`,
+ * `logprobSemantics` option: `"processed"` is the user's assertion (checked
+ * against `GET /health` where a server reports `logprobsMode`, as the zpd
+ * worker does: a contradiction fails the build), `"probe"` (default) asks each
+ * endpoint's `GET /health` and accepts `logprobsMode: "processed_logprobs"` or
+ * an SGLang server (its logprobs follow the temperature, spec §2); anything
+ * else counts as raw. With raw logprobs, or with `topP < 1` / `topK > 0`,
  * `generate` refuses (a `RuntimeError` with reason `Refused`) unless
  * `allowRawLogprobs` / `allowTruncatedSampling` is set (evaluation-only use).
  *
- * **Scale and faults.** Prompts are split into requests of at most
- * `promptsPerRequest` prompts; requests are spread over `endpoints` by
- * least-outstanding-requests with round-robin ties (an endpoint that failed is
- * avoided for `cooldown`), at most `maxConcurrency` in flight in total. Each
- * attempt has its own `timeout`; connection errors, timeouts, bodies cut off
- * mid-way, malformed JSON, 408, 429 and 5xx are retried up to `retries` times
- * with exponential backoff (a `Retry-After` header wins), on the next endpoint
- * the balancer picks. Other 4xx replies and replies that are JSON but not a
- * completions reply fail at once. Interrupting `generate` aborts every request
- * in flight.
+ * **Scale.** Prompts are split into requests of at most `promptsPerRequest`
+ * prompts; a pool of at most `maxConcurrency` fibers sends them (a FIFO
+ * permit queue bounds the requests in flight over concurrent calls too, so
+ * the cost is linear in the number of requests); requests are spread over
+ * `endpoints` by least-outstanding-requests with round-robin ties (an
+ * endpoint that failed is avoided for `cooldown`, a retry avoids the endpoint
+ * it just failed on). Replies are checked field by field, without copies.
+ *
+ * **Faults.** Each attempt's limit is `timeout + timeoutPerToken × maxTokens`.
+ * Connection errors, timeouts (at most `timeoutRetries` times), bodies cut
+ * off mid-way, 429 and 5xx are retried up to `retries` times (`Effect.retry`
+ * over an exponential, jittered `Schedule`; a `Retry-After` header wins);
+ * redirects, other 4xx, a 200 that is not JSON and replies that are JSON but
+ * not a valid completions reply fail at once, naming the endpoint, the choice
+ * and field, what was expected, and the request's prompts. Policy versions
+ * may not go backwards between replies; returned `prompt_token_ids` must
+ * equal the ids sent (`checkPromptTokenIds`). Completions that finish with
+ * `abort` are dropped and regenerated (`n: 1`, their own seed, up to
+ * `abortRetries` times; counted in `abortedAttempts`, the pipeline's
+ * `rollouts_aborted` metric). More than `warnTruncatedAbove` of a call's
+ * completions stopping at `maxTokens` logs a warning (the pipeline records
+ * `frac_truncated`). Token-id prompts longer than `contextLength − maxTokens`
+ * are refused before sending. Interrupting `generate` aborts every request in
+ * flight.
  *
  * **Seeds.** Request `k` of a call (in prompt order) carries
  * `Rng.deriveSeed(sampling.seed, k, "http-request")`, so results depend on the
  * seed and on `promptsPerRequest` but not on which endpoint served them.
  * `groupMode: "fanout"` sends each sample as its own `n: 1` request (slime's
- * pattern; use it where a server gives identical samples for one seed and
- * `n > 1`, spec §1.4).
+ * pattern, spec §1.4); `"auto"` (default) does so on SGLang, whose n samples of
+ * one request can share a seed.
  *
  * @since 0.1.0
  */

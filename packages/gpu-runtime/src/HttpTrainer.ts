@@ -13,10 +13,16 @@
  * | `restore` | `POST /trainer/restore {path}` | `{policyVersion}` |
  * | `health` | `GET /health` | `{ready, policyVersion, …}` |
  *
- * Every reply carries the policy version. Failed attempts (connection errors,
- * timeouts, 429, 5xx) are retried with backoff: an `update` is safe to retry
- * because the protocol makes a repeated update (same `step`, same body) a
- * replay of the recorded result, not a second optimiser step.
+ * Every reply carries the policy version, which may not go backwards (a
+ * `restore` resets it). An update reply must be for the step sent and its
+ * metrics finite (a `null` or infinite `grad_norm` is an error, not a NaN in
+ * metrics.jsonl). Paths a reply names, and paths and tags sent, may not hold
+ * `..` segments. Failed attempts (connection errors, timeouts, 429, 5xx) are
+ * retried with backoff (`Effect.retry` over a jittered exponential
+ * `Schedule`): an `update` is safe to retry because the protocol makes a
+ * repeated update (same `step`, same body) a replay of the recorded result,
+ * not a second optimiser step. An update's limit grows with its tokens
+ * (`timeout + timeoutPerToken × tokens`).
  *
  * @since 0.1.0
  */
