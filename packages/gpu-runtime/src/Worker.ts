@@ -401,7 +401,8 @@ export const layer = (
       resetReference: explain(trainer.resetReference),
       publishWeights: explain(trainer.publishWeights),
       checkpoint: (tag) => explain(trainer.checkpoint(tag)),
-      restore: (cp) => explain(trainer.restore(cp))
+      // a restore may lower the version: the inference client must accept it from now on
+      restore: (cp) => explain(trainer.restore(cp)).pipe(Effect.tap((v) => inference.setPolicyVersion(v)))
     }
     return Context.make(InferenceRuntime, inferenceService).pipe(
       Context.add(TrainerRuntime, trainerService),
