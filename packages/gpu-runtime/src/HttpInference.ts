@@ -194,14 +194,17 @@ export const CompletionChoice = Schema.Struct({
 })
 
 /**
- * A `/v1/completions` reply. `policy_version` is the zpd worker's extension.
+ * A `/v1/completions` reply. `policy_version` is the zpd worker's extension;
+ * SGLang labels replies with `metadata.weight_version` (a string; zpd's
+ * `WeightSync.sglang` sets it to the policy version).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const CompletionsReply = Schema.Struct({
   choices: Schema.Array(CompletionChoice),
-  policy_version: Schema.optional(Schema.NonNegativeInt)
+  policy_version: Schema.optional(Schema.NonNegativeInt),
+  metadata: Schema.optional(Schema.NullOr(Schema.Struct({ weight_version: Schema.optional(Schema.NullOr(Schema.String)) })))
 })
 
 const refused = (endpoint: string, description: string) => new RuntimeError({ endpoint, reason: "Refused", description })

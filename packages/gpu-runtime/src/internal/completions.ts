@@ -144,6 +144,12 @@ const badTokenId = (ids: ReadonlyArray<unknown>, field: string): string | undefi
   return undefined
 }
 
+/** SGLang labels replies with `metadata.weight_version` (a string; `WeightSync.sglang` sets it to the policy version). */
+const labelledVersion = (metadata: unknown): number | undefined => {
+  const label = isObject(metadata) ? metadata.weight_version : undefined
+  return typeof label === "string" && /^\d+$/.test(label) ? Number(label) : undefined
+}
+
 const TOKEN_ID = "token_id:"
 
 /** Completion token ids: `token_ids`, else the `token_id:<id>` logprob tokens (`return_tokens_as_token_ids`). */
@@ -190,7 +196,7 @@ export const readReply = (part: Part, json: unknown, options: ReadOptions): Arra
   if (!isObject(json) || !Array.isArray(json.choices)) {
     return bad(`expected a completions reply ({choices: [...]}), got ${show(json)}`)
   }
-  const version = json.policy_version
+  const version = json.policy_version ?? labelledVersion(json.metadata)
   if (version !== undefined && (typeof version !== "number" || !Number.isInteger(version) || version < 0)) {
     return bad(`policy_version is ${show(version)}; expected an integer ≥ 0`)
   }

@@ -181,12 +181,16 @@ export type Transport = (
 
 /**
  * The {@link Transport} over the application's `HttpClient`, with the given
- * headers on every request. Per-request tracing spans are off: at thousands
+ * headers on every request (and `emptyBody.value` for an empty 2xx body, when set). Per-request tracing spans are off: at thousands
  * of requests per step they cost more CPU than the request itself.
  *
  * @internal
  */
-export const transport = (client: HttpClient.HttpClient, headers: Readonly<Record<string, string>>): Transport => {
+export const transport = (
+  client: HttpClient.HttpClient,
+  headers: Readonly<Record<string, string>>,
+  emptyBody?: { readonly value: unknown }
+): Transport => {
   const plain = HttpClient.withTracerDisabledWhen(client, () => true)
   const options = { headers: { accept: "application/json", ...headers } }
   return (method, url, body, timeout) => {
@@ -206,6 +210,7 @@ export const transport = (client: HttpClient.HttpClient, headers: Readonly<Recor
               fromStatus(response.status, text, response.headers["retry-after"], response.headers["location"])
             )
           }
+          if (emptyBody !== undefined && text.trim().length === 0) return Effect.succeed(emptyBody.value)
           try {
             return Effect.succeed(JSON.parse(text))
           } catch (e) {
@@ -231,7 +236,8 @@ export const transport = (client: HttpClient.HttpClient, headers: Readonly<Recor
 /**
  * One JSON request (a one-off {@link transport}): sends `body` (POST, as JSON)
  * or nothing (GET), reads the whole reply, checks the status and parses JSON,
- * all within `timeout`.
+ * all within `timeout`. With `emptyBody` set, a 2xx reply with an empty body
+ * succeeds with `emptyBody.value` (vLLM's admin routes answer `200` with no body).
  *
  * @internal
  */
@@ -241,9 +247,10 @@ export const requestJson = (
   url: string,
   body: unknown,
   headers: Readonly<Record<string, string>>,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  emptyBody?: { readonly value: unknown }
 ): Effect.Effect<unknown, Failure> =>
-  transport(client, headers)(method, url, method === "GET" ? undefined : JSON.stringify(body), timeout)
+  transport(client, headers, emptyBody)(method, url, method === "GET" ? undefined : JSON.stringify(body), timeout)
 
 /**
  * One upstream server as the balancer sees it.
