@@ -86,7 +86,9 @@ export const Completion = Schema.Struct({
   tokenIds: Schema.Array(Schema.Int),
   logprobs: Schema.Array(Schema.Number),
   finishReason: Schema.Literal("stop", "length", "abort"),
-  policyVersion: Schema.Int
+  policyVersion: Schema.Int,
+  /** How many times the server aborted this sample (`finish_reason: "abort"`) before it was regenerated. */
+  abortedAttempts: Schema.optional(Schema.Int)
 }).pipe(
   Schema.filter((c) =>
     c.logprobs.length === c.tokenIds.length || `logprobs has ${c.logprobs.length} entries for ${c.tokenIds.length} tokens`

@@ -176,6 +176,16 @@ export const rollout = Stage.make(
       ctx.metrics.set("rollouts_generated", groups.length * ctx.settings.groupSize)
       ctx.metrics.set("rollouts_discarded", 0)
       ctx.metrics.set("gen_rounds", 1)
+      let truncated = 0
+      let aborted = 0
+      for (const g of groups) {
+        for (const c of g.completions) {
+          if (c.finishReason === "length") truncated++
+          aborted += c.abortedAttempts ?? 0
+        }
+      }
+      ctx.metrics.set("frac_truncated", truncated / Math.max(1, groups.length * ctx.settings.groupSize))
+      ctx.metrics.set("rollouts_aborted", aborted)
       return { groups }
     })
 )

@@ -20,33 +20,50 @@
  * **Logprob semantics.** vLLM returns pre-temperature ("raw") logprobs unless
  * started with `--logprobs-mode processed_logprobs`, and has no endpoint that
  * reports the mode. So `capabilities.logprobSemantics` comes from the
- * `logprobSemantics` option: `"processed"` is the user's assertion, `"probe"`
- * (default) asks each endpoint's `GET /health` and accepts only a JSON reply
- * with `logprobsMode: "processed_logprobs"` (the zpd worker's), anything else
- * counts as raw. With raw logprobs, or with `topP < 1` / `topK > 0`,
+ * `logprobSemantics` option: `"processed"` is the user's assertion (checked
+ * against `GET /health` where a server reports `logprobsMode`, as the zpd
+ * worker does: a contradiction fails the build), `"probe"` (default) asks each
+ * endpoint's `GET /health` and accepts `logprobsMode: "processed_logprobs"` or
+ * an SGLang server (its logprobs follow the temperature, spec §2); anything
+ * else counts as raw. With raw logprobs, or with `topP < 1` / `topK > 0`,
  * `generate` refuses (a `RuntimeError` with reason `Refused`) unless
  * `allowRawLogprobs` / `allowTruncatedSampling` is set (evaluation-only use).
  *
- * **Scale and faults.** Prompts are split into requests of at most
- * `promptsPerRequest` prompts; requests are spread over `endpoints` by
- * least-outstanding-requests with round-robin ties (an endpoint that failed is
- * avoided for `cooldown`), at most `maxConcurrency` in flight in total. Each
- * attempt has its own `timeout`; connection errors, timeouts, bodies cut off
- * mid-way, malformed JSON, 408, 429 and 5xx are retried up to `retries` times
- * with exponential backoff (a `Retry-After` header wins), on the next endpoint
- * the balancer picks. Other 4xx replies and replies that are JSON but not a
- * completions reply fail at once. Interrupting `generate` aborts every request
- * in flight.
+ * **Scale.** Prompts are split into requests of at most `promptsPerRequest`
+ * prompts; a pool of at most `maxConcurrency` fibers sends them (a FIFO
+ * permit queue bounds the requests in flight over concurrent calls too, so
+ * the cost is linear in the number of requests); requests are spread over
+ * `endpoints` by least-outstanding-requests with round-robin ties (an
+ * endpoint that failed is avoided for `cooldown`, a retry avoids the endpoint
+ * it just failed on). Replies are checked field by field, without copies.
+ *
+ * **Faults.** Each attempt's limit is `timeout + timeoutPerToken × maxTokens`.
+ * Connection errors, timeouts (at most `timeoutRetries` times), bodies cut
+ * off mid-way, 429 and 5xx are retried up to `retries` times (`Effect.retry`
+ * over an exponential, jittered `Schedule`; a `Retry-After` header wins);
+ * redirects, other 4xx, a 200 that is not JSON and replies that are JSON but
+ * not a valid completions reply fail at once, naming the endpoint, the choice
+ * and field, what was expected, and the request's prompts. Policy versions
+ * may not go backwards between replies; returned `prompt_token_ids` must
+ * equal the ids sent (`checkPromptTokenIds`). Completions that finish with
+ * `abort` are dropped and regenerated (`n: 1`, their own seed, up to
+ * `abortRetries` times; counted in `abortedAttempts`, the pipeline's
+ * `rollouts_aborted` metric). More than `warnTruncatedAbove` of a call's
+ * completions stopping at `maxTokens` logs a warning (the pipeline records
+ * `frac_truncated`). Token-id prompts longer than `contextLength − maxTokens`
+ * are refused before sending. Interrupting `generate` aborts every request in
+ * flight.
  *
  * **Seeds.** Request `k` of a call (in prompt order) carries
  * `Rng.deriveSeed(sampling.seed, k, "http-request")`, so results depend on the
  * seed and on `promptsPerRequest` but not on which endpoint served them.
  * `groupMode: "fanout"` sends each sample as its own `n: 1` request (slime's
- * pattern; use it where a server gives identical samples for one seed and
- * `n > 1`, spec §1.4).
+ * pattern, spec §1.4); `"auto"` (default) does so on SGLang, whose n samples of
+ * one request can share a seed.
  *
  * @since 0.1.0
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
@@ -65,8 +82,9 @@ import type { Verifier } from "@zpd/core/Stages"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Completions from "./internal/completions.ts"
 import * as Http from "./internal/http.ts"
 
 /**
@@ -80,21 +98,32 @@ export interface Options {
   readonly endpoints: ReadonlyArray<string>
   /** The `model` field. vLLM serves one model per process; omit it for the zpd worker. */
   readonly model?: string
-  /** `"processed"`: you assert the server returns post-temperature logprobs; `"probe"` (default): ask `GET /health`. */
+  /**
+   * `"probe"` (default): ask each endpoint's info routes; `"processed"`: you assert the server returns
+   * post-temperature logprobs (still checked against an info route that reports a mode); `"raw"`.
+   */
   readonly logprobSemantics?: "processed" | "raw" | "probe"
-  /** Requests in flight at once, over all endpoints. Default 8 per endpoint. */
+  /** Requests in flight at once, over all endpoints and concurrent calls. Default 8 per endpoint. */
   readonly maxConcurrency?: number
   /** Prompts per `/v1/completions` request. Default 8. */
   readonly promptsPerRequest?: number
-  /** `"n"` (default): one request carries the whole group; `"fanout"`: one `n: 1` request per sample. */
-  readonly groupMode?: "n" | "fanout"
-  /** Per-attempt limit. Default 120 s. */
+  /**
+   * `"n"`: one request carries the whole group; `"fanout"`: one `n: 1` request per sample, each with its own
+   * seed; `"auto"` (default): fanout on servers whose n samples share one seed (SGLang, found by its
+   * `GET /get_server_info`), else `"n"` (spec/runtime.md §1.4).
+   */
+  readonly groupMode?: "n" | "fanout" | "auto"
+  /** Per-attempt limit before the completion tokens are counted. Default 30 s. */
   readonly timeout?: Duration.DurationInput
+  /** Added to `timeout` per requested token (`maxTokens`), so long generations get long limits. Default 20 ms. */
+  readonly timeoutPerToken?: Duration.DurationInput
   /** Retries after the first attempt, on retryable failures. Default 4. */
   readonly retries?: number
-  /** First retry delay, doubling per retry. Default 200 ms. */
+  /** Of those, retries after a timeout. Default 1: a server that never answers is reported after two limits. */
+  readonly timeoutRetries?: number
+  /** First retry delay, doubling per retry (±20% jitter). Default 200 ms. */
   readonly backoff?: Duration.DurationInput
-  /** Longest retry delay. Default 10 s. */
+  /** Longest retry delay (also caps `Retry-After`). Default 10 s. */
   readonly maxBackoff?: Duration.DurationInput
   /** How long a failed endpoint is avoided. Default 5 s. */
   readonly cooldown?: Duration.DurationInput
@@ -108,6 +137,19 @@ export interface Options {
   readonly allowRawLogprobs?: boolean
   /** Policy version stamped on completions when the server does not report one (vLLM). Default 0. */
   readonly policyVersion?: number
+  /** The server's context length (vLLM `--max-model-len`): token-id prompts with `maxTokens` beyond it are refused before sending. */
+  readonly contextLength?: number
+  /** Check that the returned `prompt_token_ids` equal the token ids sent. Default true. */
+  readonly checkPromptTokenIds?: boolean
+  /** Completions that finish with `abort` (partial) are dropped and regenerated up to this many times each. Default 3. */
+  readonly abortRetries?: number
+  /** Log a warning when more than this fraction of a call's completions stop at `maxTokens`. Default 0.5. */
+  readonly warnTruncatedAbove?: number
+  /**
+   * Says why the server's process has ended, once it has (set by `Worker.layer`): a failed request to a
+   * dead server is then reported at once instead of retried.
+   */
+  readonly serverExited?: Effect.Effect<Option.Option<string>>
 }
 
 /**
@@ -120,6 +162,8 @@ export interface Client extends InferenceRuntime.Service {
   readonly endpoints: ReadonlyArray<string>
   /** Requests served per endpoint so far (for load-balancing checks). */
   readonly served: () => ReadonlyArray<number>
+  /** The group mode in use (`"auto"` resolved by the probe). */
+  readonly groupMode: "n" | "fanout"
   /** Sets the version stamped on completions of servers that report none (after you sync their weights). */
   readonly setPolicyVersion: (version: number) => Effect.Effect<void>
 }
@@ -129,8 +173,10 @@ export interface Client extends InferenceRuntime.Service {
 // ---------------------------------------------------------------------------
 
 /**
- * One choice of a `/v1/completions` reply (the fields zpd reads; vLLM's
- * `CompletionResponseChoice`).
+ * One choice of a `/v1/completions` reply: the fields zpd reads (vLLM's
+ * `CompletionResponseChoice`). Replies are checked field by field against
+ * this shape without a Schema decode (it is the hot path at fleet scale);
+ * the Schema documents the shape for implementers of other servers.
  *
  * @since 0.1.0
  * @category schemas
@@ -139,8 +185,8 @@ export const CompletionChoice = Schema.Struct({
   index: Schema.Int,
   text: Schema.String,
   finish_reason: Schema.NullOr(Schema.String),
-  token_ids: Schema.optional(Schema.NullOr(Schema.Array(Schema.Int))),
-  prompt_token_ids: Schema.optional(Schema.NullOr(Schema.Array(Schema.Int))),
+  token_ids: Schema.optional(Schema.NullOr(Schema.Array(Schema.NonNegativeInt))),
+  prompt_token_ids: Schema.optional(Schema.NullOr(Schema.Array(Schema.NonNegativeInt))),
   logprobs: Schema.optional(Schema.NullOr(Schema.Struct({
     tokens: Schema.Array(Schema.String),
     token_logprobs: Schema.Array(Schema.NullOr(Schema.Number))
@@ -157,185 +203,9 @@ export const CompletionChoice = Schema.Struct({
  */
 export const CompletionsReply = Schema.Struct({
   choices: Schema.Array(CompletionChoice),
-  policy_version: Schema.optional(Schema.Int),
+  policy_version: Schema.optional(Schema.NonNegativeInt),
   metadata: Schema.optional(Schema.NullOr(Schema.Struct({ weight_version: Schema.optional(Schema.NullOr(Schema.String)) })))
 })
-
-const labelledVersion = (label: string | null | undefined): number | undefined =>
-  label !== null && label !== undefined && /^\d+$/.test(label) ? Number(label) : undefined
-
-const decodeReply = Schema.decodeUnknownEither(CompletionsReply)
-
-type Choice = Schema.Schema.Type<typeof CompletionChoice>
-
-// ---------------------------------------------------------------------------
-// requests
-// ---------------------------------------------------------------------------
-
-interface Part {
-  /** Index of the part in the call (seeds derive from it). */
-  readonly k: number
-  /** The prompts of this part, with their positions in the call. */
-  readonly prompts: ReadonlyArray<{ readonly at: number; readonly input: PromptInput }>
-  readonly n: number
-  /** For fanout: the sample index this part produces. */
-  readonly sampleIndex: number
-}
-
-const chunkPrompts = (
-  prompts: ReadonlyArray<PromptInput>,
-  n: number,
-  perRequest: number,
-  mode: "n" | "fanout"
-): Array<Part> => {
-  const parts: Array<Part> = []
-  if (mode === "fanout") {
-    prompts.forEach((input, at) => {
-      for (let j = 0; j < n; j++) parts.push({ k: parts.length, prompts: [{ at, input }], n: 1, sampleIndex: j })
-    })
-    return parts
-  }
-  let current: Array<{ at: number; input: PromptInput }> = []
-  const flush = () => {
-    if (current.length > 0) parts.push({ k: parts.length, prompts: current, n, sampleIndex: 0 })
-    current = []
-  }
-  prompts.forEach((input, at) => {
-    // a request carries either token-id prompts or text prompts, not both
-    const kind = input.tokenIds !== undefined
-    if (current.length > 0 && (current.length >= perRequest || (current[0]!.input.tokenIds !== undefined) !== kind)) {
-      flush()
-    }
-    current.push({ at, input })
-  })
-  flush()
-  return parts
-}
-
-const requestBody = (
-  part: Part,
-  sampling: SamplingParams,
-  seed: number | undefined,
-  model: string | undefined,
-  extraBody: Readonly<Record<string, unknown>>
-): Record<string, unknown> => {
-  const byIds = part.prompts[0]!.input.tokenIds !== undefined
-  const body: Record<string, unknown> = {
-    ...(model === undefined ? {} : { model }),
-    prompt: byIds ? part.prompts.map((p) => [...p.input.tokenIds!]) : part.prompts.map((p) => p.input.text),
-    n: part.n,
-    max_tokens: sampling.maxTokens,
-    temperature: sampling.temperature,
-    top_p: sampling.topP,
-    top_k: sampling.topK > 0 ? sampling.topK : -1,
-    min_p: 0,
-    presence_penalty: 0,
-    frequency_penalty: 0,
-    repetition_penalty: 1,
-    logprobs: 0,
-    return_token_ids: true,
-    return_tokens_as_token_ids: true,
-    stream: false
-  }
-  if (seed !== undefined) body.seed = seed
-  if (sampling.stop !== undefined && sampling.stop.length > 0) body.stop = [...sampling.stop]
-  return { ...body, ...extraBody }
-}
-
-const bad = (description: string): Http.Failure => ({ retryable: false, reason: "BadResponse", description })
-
-const tokenIdsOf = (choice: Choice): ReadonlyArray<number> | Http.Failure => {
-  if (choice.token_ids !== undefined && choice.token_ids !== null) return choice.token_ids
-  const tokens = choice.logprobs?.tokens
-  if (tokens !== undefined) {
-    const ids: Array<number> = []
-    for (const t of tokens) {
-      const m = /^token_id:(\d+)$/.exec(t)
-      if (m === null) {
-        return bad(
-          `choice ${choice.index}: expected token_ids (return_token_ids) or logprob tokens rendered as ` +
-            `"token_id:<id>" (return_tokens_as_token_ids), got token ${JSON.stringify(t)}`
-        )
-      }
-      ids.push(Number(m[1]))
-    }
-    return ids
-  }
-  return bad(`choice ${choice.index}: expected token_ids; send return_token_ids: true to a server that supports it`)
-}
-
-/** Turns one part's reply into completions, checking counts, ids and logprobs. */
-const toCompletions = (
-  part: Part,
-  json: unknown,
-  fallbackVersion: number
-): Effect.Effect<Array<Completion & { readonly at: number }>, Http.Failure> =>
-  Effect.suspend(() => {
-    const decoded = decodeReply(json)
-    if (decoded._tag === "Left") {
-      return Effect.fail(
-        bad(`expected a completions reply ({choices: [...]}): ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
-      )
-    }
-    const reply = decoded.right
-    const expected = part.prompts.length * part.n
-    if (reply.choices.length !== expected) {
-      return Effect.fail(
-        bad(`expected ${expected} choices (${part.prompts.length} prompts × n=${part.n}), got ${reply.choices.length}`)
-      )
-    }
-    const choices = [...reply.choices].sort((a, b) => a.index - b.index)
-    const version = reply.policy_version ?? labelledVersion(reply.metadata?.weight_version) ?? fallbackVersion
-    const out: Array<Completion & { readonly at: number }> = []
-    for (let c = 0; c < choices.length; c++) {
-      const choice = choices[c]!
-      if (choice.index !== c) {
-        return Effect.fail(bad(`expected choice indexes 0..${expected - 1}, got index ${choice.index}`))
-      }
-      const i = Math.floor(c / part.n)
-      const j = part.n === 1 ? part.sampleIndex : c % part.n
-      const prompt = part.prompts[i]!
-      const ids = tokenIdsOf(choice)
-      if (!Array.isArray(ids)) return Effect.fail(ids as Http.Failure)
-      const lps = choice.logprobs?.token_logprobs
-      if (lps === undefined) {
-        return Effect.fail(bad(`choice ${c}: expected logprobs.token_logprobs (the request sent logprobs: 0)`))
-      }
-      if (lps.length !== ids.length) {
-        return Effect.fail(bad(`choice ${c}: ${lps.length} logprobs for ${ids.length} completion tokens`))
-      }
-      const logprobs: Array<number> = []
-      for (let t = 0; t < lps.length; t++) {
-        const lp = lps[t]
-        if (typeof lp !== "number" || !Number.isFinite(lp) || lp > 1e-6) {
-          return Effect.fail(bad(`choice ${c}: token ${t} has logprob ${String(lp)}; expected a finite number ≤ 0`))
-        }
-        logprobs.push(Math.min(lp, 0))
-      }
-      const promptTokenIds = choice.prompt_token_ids ?? prompt.input.tokenIds
-      if (promptTokenIds === undefined || promptTokenIds === null) {
-        return Effect.fail(
-          bad(`choice ${c}: expected prompt_token_ids for a text prompt (the request sent return_token_ids: true)`)
-        )
-      }
-      const reason = choice.finish_reason
-      if (reason !== "stop" && reason !== "length" && reason !== "abort") {
-        return Effect.fail(bad(`choice ${c}: expected finish_reason "stop", "length" or "abort", got ${JSON.stringify(reason)}`))
-      }
-      out.push({
-        at: prompt.at,
-        promptId: prompt.input.promptId,
-        sampleIndex: j,
-        text: choice.text,
-        promptTokenIds: [...promptTokenIds],
-        tokenIds: [...ids],
-        logprobs,
-        finishReason: reason,
-        policyVersion: version
-      })
-    }
-    return Effect.succeed(out)
-  })
 
 const refused = (endpoint: string, description: string) => new RuntimeError({ endpoint, reason: "Refused", description })
 
@@ -349,10 +219,26 @@ const HealthReply = Schema.Struct({
   ready: Schema.optional(Schema.Boolean)
 })
 
+/** What the info routes of one endpoint said. */
+interface Probed {
+  readonly url: string
+  /** `logprobsMode` from `GET /health` (the zpd worker reports it; vLLM reports nothing). */
+  readonly logprobsMode: string | undefined
+  /** `GET /get_server_info` answered as SGLang does. */
+  readonly sglang: boolean
+}
+
+const isSglangInfo = (json: unknown): boolean =>
+  typeof json === "object" && json !== null && typeof (json as { version?: unknown }).version === "string" &&
+  ("model_path" in json || "server_args" in json || "tokenizer_path" in json)
+
 /**
- * Builds the client. With `logprobSemantics: "probe"` (the default) it asks
- * every endpoint's `GET /health` once (with retries) and fails with an
- * `Unavailable` error naming the endpoint when one cannot be reached.
+ * Builds the client. Unless `logprobSemantics` and `groupMode` are both set
+ * explicitly it asks every endpoint's `GET /health` once (with retries; an
+ * endpoint that cannot be reached fails the build with `Unavailable` naming
+ * it) and `GET /get_server_info` (SGLang's; any failure means "not SGLang").
+ * A logprob mode that an endpoint reports and that contradicts
+ * `logprobSemantics: "processed"` fails the build with `Refused`.
  *
  * **Example**
  * ```ts
@@ -368,92 +254,212 @@ const HealthReply = Schema.Struct({
  */
 export const make = (options: Options): Effect.Effect<Client, RuntimeError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
     if (options.endpoints.length === 0) {
       return yield* refused("HttpInference", "expected at least one endpoint URL")
     }
-    const policy = Http.retryPolicy(options, { timeout: "120 seconds", retries: 4 })
+    const transport = Http.transport(yield* HttpClient.HttpClient, options.headers ?? {})
+    const policy = Http.retryPolicy(options, { timeout: "30 seconds", retries: 4 })
+    const perToken = Duration.toMillis(Duration.decode(options.timeoutPerToken ?? "20 millis"))
     const balancer = new Http.Balancer(options.endpoints, Duration.toMillis(policy.cooldown))
-    const headers = options.headers ?? {}
     const extraBody = options.extraBody ?? {}
     const perRequest = Math.max(1, Math.floor(options.promptsPerRequest ?? 8))
-    const groupMode = options.groupMode ?? "n"
     const maxConcurrency = Math.max(1, Math.floor(options.maxConcurrency ?? 8 * balancer.endpoints.length))
-    const semaphore = yield* Effect.makeSemaphore(maxConcurrency)
+    const permits = new Http.Permits(maxConcurrency)
+    const abortRetries = Math.max(0, Math.floor(options.abortRetries ?? 3))
+    const warnTruncatedAbove = options.warnTruncatedAbove ?? 0.5
+    const checkPromptTokenIds = options.checkPromptTokenIds ?? true
     let version = options.policyVersion ?? 0
+    /** The newest policy version any reply carried: replies may not go below it. */
+    let floor = version
 
-    const probeOne = (ep: Http.Endpoint) =>
-      Http.withRetries(
-        new Http.Balancer([ep.url], 0),
-        { ...policy, timeout: Duration.min(policy.timeout, Duration.seconds(30)) },
-        "/health",
-        (e) => Http.requestJson(client, "GET", `${e.url}/health`, undefined, headers, policy.timeout).pipe(
-          Effect.catchIf((f) => f.reason === "BadResponse", () => Effect.succeed({}))
-        )
-      ).pipe(Effect.map((json) => {
-        const decoded = Schema.decodeUnknownOption(HealthReply)(json)
-        return decoded._tag === "Some" ? decoded.value.logprobsMode : undefined
+    const asserted = options.logprobSemantics === "processed" || options.logprobSemantics === "raw"
+    const autoGroups = options.groupMode !== "n" && options.groupMode !== "fanout"
+    const quick = Duration.min(policy.timeout, Duration.seconds(2))
+    /** A route that may not exist: one attempt, any failure is "no answer". */
+    const ask = (url: string) => transport("GET", url, undefined, quick).pipe(Effect.option)
+    const probeOne = (ep: Http.Endpoint): Effect.Effect<Probed, RuntimeError> =>
+      Effect.all([
+        // unasserted: the mode decides whether training may run, so the endpoint must answer
+        !asserted
+          ? Http.withRetries(
+            new Http.Balancer([ep.url], 0),
+            { ...policy, timeout: Duration.min(policy.timeout, Duration.seconds(30)) },
+            "/health",
+            (e) =>
+              transport("GET", `${e.url}/health`, undefined, Duration.min(policy.timeout, Duration.seconds(30))).pipe(
+                Effect.catchIf((f) => f.reason === "BadResponse", () => Effect.succeed({}))
+              ),
+            options.serverExited
+          ).pipe(Effect.map(Option.some))
+          : options.logprobSemantics === "processed"
+          ? ask(`${ep.url}/health`)
+          : Effect.succeedNone,
+        autoGroups ? Effect.map(ask(`${ep.url}/get_server_info`), Option.exists(isSglangInfo)) : Effect.succeed(false)
+      ], { concurrency: 2 }).pipe(Effect.map(([health, sglang]) => {
+        const decoded = Option.flatMap(health, Schema.decodeUnknownOption(HealthReply))
+        return { url: ep.url, logprobsMode: Option.getOrUndefined(decoded)?.logprobsMode, sglang }
       }))
 
+    const needProbe = !asserted || autoGroups || options.logprobSemantics === "processed"
+    const probed = needProbe
+      ? yield* Effect.forEach(balancer.endpoints, probeOne, { concurrency: "unbounded" })
+      : []
+    const processedBy = (p: Probed) => p.logprobsMode === "processed_logprobs" || (p.logprobsMode === undefined && p.sglang)
     let semantics: InferenceCapabilities["logprobSemantics"]
     let why = ""
-    if (options.logprobSemantics === "processed" || options.logprobSemantics === "raw") {
-      semantics = options.logprobSemantics
+    if (asserted) {
+      semantics = options.logprobSemantics as "processed" | "raw"
       why = `logprobSemantics: "${semantics}" was set in the options`
+      const contradicting = semantics === "processed"
+        ? probed.find((p) => p.logprobsMode !== undefined && p.logprobsMode !== "processed_logprobs")
+        : undefined
+      if (contradicting !== undefined) {
+        return yield* refused(
+          `${contradicting.url}/health`,
+          `logprobSemantics: "processed" was asserted, but the server reports logprobsMode ` +
+            `${JSON.stringify(contradicting.logprobsMode)}; expected "processed_logprobs" ` +
+            `(restart it with --logprobs-mode processed_logprobs, or set logprobSemantics: "raw" for evaluation)`
+        )
+      }
     } else {
-      const modes = yield* Effect.forEach(balancer.endpoints, probeOne, { concurrency: "unbounded" })
-      const notProcessed = balancer.endpoints.filter((_, i) => modes[i] !== "processed_logprobs")
+      const notProcessed = probed.filter((p) => !processedBy(p))
       semantics = notProcessed.length === 0 ? "processed" : "raw"
       why = notProcessed.length === 0
-        ? "every endpoint reported logprobsMode processed_logprobs"
+        ? "every endpoint reported processed logprobs"
         : `${notProcessed.map((e) => e.url).join(", ")} did not report logprobsMode "processed_logprobs" on GET /health ` +
           `(vLLM reports nothing: start it with --logprobs-mode processed_logprobs and set logprobSemantics: "processed")`
     }
+    const groupMode: "n" | "fanout" = options.groupMode === "n" || options.groupMode === "fanout"
+      ? options.groupMode
+      : probed.some((p) => p.sglang)
+      ? "fanout"
+      : "n"
     const capabilities: InferenceCapabilities = { logprobSemantics: semantics, maxConcurrency }
 
-    const runPart = (part: Part, sampling: SamplingParams, seed: number | undefined) => {
-      const body = requestBody(part, sampling, seed, options.model, extraBody)
-      return semaphore.withPermits(1)(
-        Http.withRetries(balancer, policy, "/v1/completions", (ep) =>
-          Http.requestJson(client, "POST", `${ep.url}/v1/completions`, body, headers, policy.timeout).pipe(
-            Effect.flatMap((json) => toCompletions(part, json, version))
-          ))
-      )
+    /** One request with retries, holding a permit; its completions in choice order. */
+    const request = (
+      part: Completions.Part,
+      sampling: SamplingParams,
+      seed: number | undefined,
+      timeout: Duration.Duration
+    ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
+      const body = JSON.stringify(Completions.requestBody(part, sampling, seed, options.model, extraBody))
+      const read = { fallbackVersion: version, checkPromptTokenIds }
+      return permits.with(Http.withRetries(
+        balancer,
+        policy,
+        "/v1/completions",
+        (ep) =>
+          Effect.flatMap(transport("POST", `${ep.url}/v1/completions`, body, timeout), (json) => {
+            const out = Completions.readReply(part, json, read)
+            if (!Array.isArray(out)) return Effect.fail(out as Http.Failure)
+            const replied = out[0]!.policyVersion
+            if (replied < floor) {
+              return Effect.fail({
+                retryable: false,
+                reason: "BadResponse",
+                description: `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
+                  `never to go backwards (was the server restarted from older weights? after a deliberate restore, ` +
+                  `call setPolicyVersion)`
+              })
+            }
+            floor = replied
+            return Effect.succeed(out)
+          }),
+        options.serverExited
+      )).pipe(Effect.mapError((e) => new RuntimeError({ ...e, description: `${e.description}${forPrompts(part)}` })))
+    }
+
+    /** One part, with its aborted samples regenerated one by one (each `n: 1`, its own seed). */
+    const runPart = (
+      part: Completions.Part,
+      sampling: SamplingParams,
+      timeout: Duration.Duration
+    ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
+      const seedOf = (label: string) =>
+        sampling.seed === undefined ? undefined : Rng.deriveSeed(sampling.seed, part.k, label)
+      const regenerate = (
+        out: Array<Completions.Placed>,
+        round: number
+      ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
+        const aborted: Array<number> = []
+        for (let c = 0; c < out.length; c++) if (out[c]!.finishReason === "abort") aborted.push(c)
+        if (aborted.length === 0) return Effect.succeed(out)
+        if (round >= abortRetries) {
+          const first = out[aborted[0]!]!
+          return Effect.fail(
+            new RuntimeError({
+              endpoint: balancer.endpoints.map((e) => `${e.url}/v1/completions`).join(", "),
+              reason: "Unavailable",
+              description: `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
+                `still finished with "abort" after ${abortRetries} regeneration(s); expected "stop" or "length" ` +
+                `(is the server being paused or restarted? raise abortRetries to wait longer)`
+            })
+          )
+        }
+        return Effect.forEach(aborted, (c) => {
+          const old = out[c]!
+          const one: Completions.Part = {
+            k: part.k,
+            prompts: [part.prompts.find((p) => p.at === old.at)!],
+            n: 1,
+            sampleIndex: old.sampleIndex
+          }
+          return Effect.map(
+            request(one, sampling, seedOf(`http-regenerate-${old.sampleIndex}-${round}`), timeout),
+            ([fresh]) => {
+              out[c] = { ...fresh!, abortedAttempts: (old.abortedAttempts ?? 0) + 1 }
+            }
+          )
+        }, { concurrency: aborted.length, discard: true }).pipe(Effect.flatMap(() => regenerate(out, round + 1)))
+      }
+      return Effect.flatMap(request(part, sampling, seedOf("http-request"), timeout), (out) => regenerate(out, 0))
     }
 
     const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         const endpoint = `${balancer.endpoints[0]!.url}/v1/completions`
         const { sampling, n } = request
-        if (!Number.isInteger(n) || n < 1) return yield* refused(endpoint, `n must be an integer ≥ 1, got ${n}`)
+        if (!Number.isInteger(n) || n < 1) return Effect.fail(refused(endpoint, `n must be an integer ≥ 1, got ${n}`))
+        if (!Number.isInteger(sampling.maxTokens) || sampling.maxTokens < 1) {
+          return Effect.fail(refused(endpoint, `sampling.maxTokens must be an integer ≥ 1, got ${sampling.maxTokens}`))
+        }
         if (!options.allowTruncatedSampling && (sampling.topP !== 1 || sampling.topK > 0)) {
-          return yield* refused(
+          return Effect.fail(refused(
             endpoint,
             `training rollouts need topP = 1 and topK = 0 (got topP ${sampling.topP}, topK ${sampling.topK}); ` +
               `set allowTruncatedSampling for evaluation-only use`
-          )
+          ))
         }
         if (!options.allowRawLogprobs && semantics !== "processed") {
-          return yield* refused(
+          return Effect.fail(refused(
             endpoint,
             `training needs processed (post-temperature) logprobs, but ${why}; set allowRawLogprobs for evaluation-only use`
-          )
+          ))
         }
-        if (request.prompts.length === 0) return []
-        const parts = chunkPrompts(request.prompts, n, perRequest, groupMode)
-        const results = yield* Effect.forEach(
-          parts,
-          (part) =>
-            runPart(
-              part,
-              sampling,
-              sampling.seed === undefined ? undefined : Rng.deriveSeed(sampling.seed, part.k, "http-request")
-            ),
-          { concurrency: "unbounded" }
+        if (options.contextLength !== undefined) {
+          const over = request.prompts.find((p) =>
+            p.tokenIds !== undefined && p.tokenIds.length + sampling.maxTokens > options.contextLength!
+          )
+          if (over !== undefined) {
+            return Effect.fail(refused(
+              endpoint,
+              `prompt "${over.promptId}" has ${over.tokenIds!.length} tokens; with maxTokens ${sampling.maxTokens} ` +
+                `it needs ${over.tokenIds!.length + sampling.maxTokens}, expected at most the context length ` +
+                `${options.contextLength} (shorten the prompt or lower maxTokens)`
+            ))
+          }
+        }
+        if (request.prompts.length === 0) return Effect.succeed([])
+        const parts = Completions.chunkPrompts(request.prompts, n, perRequest, groupMode)
+        const timeout = Duration.sum(policy.timeout, Duration.millis(perToken * sampling.maxTokens))
+        return Http.pool(parts, Math.min(maxConcurrency, parts.length), (part) => runPart(part, sampling, timeout)).pipe(
+          Effect.flatMap((results) => {
+            const all = placeInOrder(results, request.prompts.length, n)
+            return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))
+          }),
+          Effect.provideService(FetchHttpClient.RequestInit, noRedirects)
         )
-        const all = results.flat()
-        all.sort((a, b) => a.at - b.at || a.sampleIndex - b.sampleIndex)
-        return all.map(({ at: _at, ...c }) => c)
       })
 
     const health: Effect.Effect<RuntimeHealth, RuntimeError> = Effect.gen(function*() {
@@ -461,7 +467,7 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         balancer.endpoints,
         (ep) =>
           Effect.either(
-            Http.requestJson(client, "GET", `${ep.url}/health`, undefined, headers, Duration.seconds(10)).pipe(
+            transport("GET", `${ep.url}/health`, undefined, Duration.seconds(10)).pipe(
               Effect.catchIf((f) => f.reason === "BadResponse", () => Effect.succeed({}))
             )
           ),
@@ -490,14 +496,65 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
       generate,
       health,
       capabilities,
+      groupMode,
       endpoints: balancer.endpoints.map((e) => e.url),
       served: () => balancer.endpoints.map((e) => e.served),
       setPolicyVersion: (v) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
+          if (!Number.isInteger(v) || v < 0) {
+            return Effect.dieMessage(`HttpInference.setPolicyVersion: expected an integer ≥ 0, got ${v}`)
+          }
           version = v
+          floor = v
+          return Effect.void
         })
     }
   })
+
+const noRedirects: RequestInit = { redirect: "manual" }
+
+/** The prompts of a request, for its errors (so a refused prompt can be found). */
+const forPrompts = (part: Completions.Part): string => {
+  const ids = part.prompts.map((p) => JSON.stringify(p.input.promptId))
+  const list = ids.length <= 4 ? ids.join(", ") : `${ids.slice(0, 4).join(", ")} and ${ids.length - 4} more`
+  return ` (request for prompt${ids.length === 1 ? "" : "s"} ${list})`
+}
+
+/** Completions ordered by prompt, then sample index, without sorting (each has a known slot). */
+const placeInOrder = (
+  results: ReadonlyArray<ReadonlyArray<Completions.Placed>>,
+  prompts: number,
+  n: number
+): Array<Completion> => {
+  const all: Array<Completion> = new Array(prompts * n)
+  for (const out of results) {
+    for (const c of out) {
+      const { at, ...completion } = c
+      all[at * n + c.sampleIndex] = completion
+    }
+  }
+  return all
+}
+
+/** The truncation warning: share of completions that stopped at `maxTokens` (spec issue: silent truncation). */
+const warnIfTruncated = (
+  all: ReadonlyArray<Completion>,
+  maxTokens: number,
+  above: number,
+  endpoint: string
+): Effect.Effect<void> => {
+  let truncated = 0
+  for (const c of all) if (c.finishReason === "length") truncated++
+  const fraction = truncated / all.length
+  if (fraction <= above) return Effect.void
+  return Effect.logWarning(
+    truncated === all.length
+      ? `every one of ${all.length} completions stopped at maxTokens = ${maxTokens} (${endpoint}): rewards ` +
+        `and advantages see only cut-off answers; raise sampling.maxTokens`
+      : `${(100 * fraction).toFixed(1)}% of ${all.length} completions stopped at maxTokens = ${maxTokens} (${endpoint}), ` +
+        `above the warning threshold ${above}; consider raising sampling.maxTokens`
+  )
+}
 
 /**
  * The client as the {@link InferenceRuntime} layer.

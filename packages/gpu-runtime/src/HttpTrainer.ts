@@ -13,10 +13,16 @@
  * | `restore` | `POST /trainer/restore {path}` | `{policyVersion}` |
  * | `health` | `GET /health` | `{ready, policyVersion, …}` |
  *
- * Every reply carries the policy version. Failed attempts (connection errors,
- * timeouts, 429, 5xx) are retried with backoff: an `update` is safe to retry
- * because the protocol makes a repeated update (same `step`, same body) a
- * replay of the recorded result, not a second optimiser step.
+ * Every reply carries the policy version, which may not go backwards (a
+ * `restore` resets it). An update reply must be for the step sent and its
+ * metrics finite (a `null` or infinite `grad_norm` is an error, not a NaN in
+ * metrics.jsonl). Paths a reply names, and paths and tags sent, may not hold
+ * `..` segments. Failed attempts (connection errors, timeouts, 429, 5xx) are
+ * retried with backoff (`Effect.retry` over a jittered exponential
+ * `Schedule`): an `update` is safe to retry because the protocol makes a
+ * repeated update (same `step`, same body) a replay of the recorded result,
+ * not a second optimiser step. An update's limit grows with its tokens
+ * (`timeout + timeoutPerToken × tokens`).
  *
  * @since 0.1.0
  */
@@ -33,6 +39,7 @@ import {
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Http from "./internal/http.ts"
@@ -44,10 +51,14 @@ import * as Http from "./internal/http.ts"
 export interface Options {
   /** The trainer's base URL, e.g. `http://127.0.0.1:8000`. */
   readonly url: string
-  /** Per-attempt limit. Default 10 minutes (an update on a large batch is long). */
+  /** Per-attempt limit before the batch's tokens are counted. Default 3 minutes (a checkpoint of a large model is slow). */
   readonly timeout?: Duration.DurationInput
+  /** Added to an update's limit per token of its samples. Default 0.5 ms (a 16M-token batch gets about 2.3 hours). */
+  readonly timeoutPerToken?: Duration.DurationInput
   /** Retries after the first attempt. Default 3. */
   readonly retries?: number
+  /** Of those, retries after a timeout. Default 1. */
+  readonly timeoutRetries?: number
   readonly backoff?: Duration.DurationInput
   readonly maxBackoff?: Duration.DurationInput
   readonly headers?: Readonly<Record<string, string>>
@@ -61,6 +72,8 @@ export interface Options {
    * weights. Needs `publishDir` on a filesystem they share.
    */
   readonly syncTo?: ReadonlyArray<string>
+  /** Says why the trainer's process has ended, once it has (set by `Worker.layer`): failures are then reported at once. */
+  readonly serverExited?: Effect.Effect<Option.Option<string>>
 }
 
 /**
@@ -127,6 +140,20 @@ const decode = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
 
 const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : x)
 
+const bad = (description: string): Http.Failure => ({ retryable: false, reason: "BadResponse", description })
+
+/**
+ * A checkpoint or weights path the trainer returned: absolute or relative,
+ * without `..` segments (a path that climbs out of the trainer's directories
+ * is refused) and without NUL bytes.
+ */
+const unsafePath = (path: string): string | undefined => {
+  if (path.length === 0) return "is empty"
+  if (path.includes("\0")) return "contains a NUL byte"
+  if (path.split(/[\\/]+/).includes("..")) return "contains a \"..\" segment"
+  return undefined
+}
+
 // ---------------------------------------------------------------------------
 // constructors
 // ---------------------------------------------------------------------------
@@ -140,38 +167,80 @@ const nanIfNull = (x: number | null): number => (x === null ? Number.NaN : x)
 export const make = (options: Options): Effect.Effect<Client, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const policy = Http.retryPolicy(options, { timeout: "10 minutes", retries: 3 })
+    const policy = Http.retryPolicy(options, { timeout: "3 minutes", retries: 3 })
+    const transport = Http.transport(client, options.headers ?? {})
     const balancer = new Http.Balancer([options.url], 0)
     const url = balancer.endpoints[0]!.url
-    const headers = options.headers ?? {}
 
-    const call = <A, I>(
+    /** The newest version any reply carried: replies may not go below it (a restore resets it). */
+    let floor = -1
+    const perToken = Duration.toMillis(Duration.decode(options.timeoutPerToken ?? "0.5 millis"))
+
+    const call = <A extends { readonly policyVersion: number }, I>(
       method: "GET" | "POST",
       path: string,
       body: unknown,
       schema: Schema.Schema<A, I>,
       what: string,
-      target: Http.Balancer = balancer
-    ): Effect.Effect<A, RuntimeError> =>
-      Http.withRetries(target, policy, path, (ep) =>
-        Http.requestJson(client, method, `${ep.url}${path}`, body, headers, policy.timeout).pipe(
-          Effect.flatMap(decode(schema, what))
-        ))
+      target: Http.Balancer = balancer,
+      check: (a: A) => string | undefined = () => undefined,
+      timeout: Duration.Duration = policy.timeout
+    ): Effect.Effect<A, RuntimeError> => {
+      const text = method === "GET" ? undefined : JSON.stringify(body)
+      const read = decode(schema, what)
+      return Http.withRetries(target, policy, path, (ep) =>
+        Effect.flatMap(transport(method, `${ep.url}${path}`, text, timeout), (json) =>
+          Effect.flatMap(read(json), (a) => {
+            const wrong = check(a)
+            if (wrong !== undefined) return Effect.fail(bad(wrong))
+            if (target === balancer && path !== "/trainer/restore") {
+              if (a.policyVersion < floor) {
+                return Effect.fail(bad(
+                  `policyVersion ${a.policyVersion} is older than version ${floor} seen before; expected versions ` +
+                    `never to go backwards (was the trainer restarted from older weights?)`
+                ))
+              }
+              floor = a.policyVersion
+            }
+            return Effect.succeed(a)
+          })), options.serverExited)
+    }
 
-    const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> =>
-      call("POST", "/trainer/update", request, UpdateReply, "an update reply {policyVersion, metrics}").pipe(
+    const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> => {
+      let tokens = 0
+      for (const sample of request.samples) tokens += sample.tokenIds.length
+      return call(
+        "POST",
+        "/trainer/update",
+        request,
+        UpdateReply,
+        "an update reply {step, policyVersion, metrics}",
+        balancer,
+        (r) => {
+          if (r.step !== undefined && r.step !== null && r.step !== request.step) {
+            return `the reply is for step ${r.step}; expected step ${request.step} (the step that was sent)`
+          }
+          for (const [k, v] of Object.entries(r.metrics)) {
+            if (v === null || !Number.isFinite(v)) {
+              return `metric ${JSON.stringify(k)} is ${v === null ? "null" : String(v)}; expected a finite number ` +
+                `(a non-finite ${k} means the update diverged: lower the learning rate or check the batch)`
+            }
+          }
+          return undefined
+        },
+        Duration.sum(policy.timeout, Duration.millis(perToken * tokens))
+      ).pipe(
         Effect.map((r) => {
-          const metrics: Record<string, number> = {}
-          for (const [k, v] of Object.entries(r.metrics)) metrics[k] = nanIfNull(v)
           const result: TrainStepResult = {
             step: request.step,
             policyVersion: r.policyVersion,
-            metrics,
+            metrics: r.metrics as Record<string, number>,
             ...(r.groupKl === undefined || r.groupKl === null ? {} : { groupKl: r.groupKl.map(nanIfNull) })
           }
           return result
         })
       )
+    }
 
     const resetReference = call(
       "POST",
@@ -181,6 +250,13 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
       "{policyVersion, referenceVersion}"
     ).pipe(Effect.asVoid)
 
+    const refused = (path: string, description: string) => new RuntimeError({ endpoint: `${url}${path}`, reason: "Refused", description })
+    const pathCheck = (r: { readonly path?: string | null | undefined }): string | undefined => {
+      if (r.path === undefined || r.path === null) return undefined
+      const wrong = unsafePath(r.path)
+      return wrong === undefined ? undefined : `the returned path ${JSON.stringify(r.path)} ${wrong}; expected a path inside the trainer's own directories`
+    }
+
     const syncTargets = (options.syncTo ?? []).map((u) => new Http.Balancer([u], 0))
     const publishWeights = Effect.gen(function*() {
       const published = yield* call(
@@ -188,7 +264,9 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
         "/trainer/publish_weights",
         options.publishDir === undefined ? {} : { dir: options.publishDir },
         VersionReply,
-        "{policyVersion, path}"
+        "{policyVersion, path}",
+        balancer,
+        pathCheck
       )
       if (syncTargets.length > 0) {
         if (published.path === undefined || published.path === null) {
@@ -209,12 +287,16 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
     })
 
     const checkpoint = (tag: string): Effect.Effect<TrainerCheckpoint, RuntimeError> =>
-      call(
+      !/^[A-Za-z0-9._-]+$/.test(tag) || tag === "." || tag === ".."
+        ? Effect.fail(refused("/trainer/checkpoint", `checkpoint tag ${JSON.stringify(tag)}: expected letters, digits, ".", "_" or "-" only`))
+        : call(
         "POST",
         "/trainer/checkpoint",
         { tag, ...(options.checkpointDir === undefined ? {} : { dir: options.checkpointDir }) },
         VersionReply,
-        "{policyVersion, path}"
+        "{policyVersion, path}",
+        balancer,
+        pathCheck
       ).pipe(
         Effect.flatMap((r) =>
           typeof r.path === "string"
@@ -234,8 +316,13 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
           reason: "Refused",
           description: "expected a Path checkpoint written by an HTTP trainer, got an Inline one (from the simulator?)"
         })
+        : unsafePath(cp.path) !== undefined
+        ? Effect.fail(refused("/trainer/restore", `checkpoint path ${JSON.stringify(cp.path)} ${unsafePath(cp.path)}; expected a path inside the trainer's checkpoint directory`))
         : call("POST", "/trainer/restore", { path: cp.path }, VersionReply, "{policyVersion}").pipe(
-          Effect.map((r) => r.policyVersion)
+          Effect.map((r) => {
+            floor = r.policyVersion
+            return r.policyVersion
+          })
         )
 
     const health = call("GET", "/health", undefined, HealthReply, "{ready, policyVersion}").pipe(

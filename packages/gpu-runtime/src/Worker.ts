@@ -361,17 +361,21 @@ export const layer = (
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | WorkerHandle, RuntimeError, CommandExecutor.CommandExecutor | HttpClient.HttpClient> =>
   Layer.scopedContext(Effect.gen(function*() {
     const process = yield* spawn(options)
+    // a request that fails after the worker exited is reported at once, not retried
+    const serverExited = Effect.map(process.exitCode, Option.map((code) => `the worker (pid ${process.pid}) ${describeExit(code)}`))
     const inference = yield* HttpInference.make({
       ...options.inference,
       headers: { ...options.inference?.headers, ...process.headers },
-      endpoints: [process.url]
+      endpoints: [process.url],
+      serverExited
     })
     const trainer = yield* HttpTrainer.make({
       ...(options.checkpointDir === undefined ? {} : { checkpointDir: options.checkpointDir }),
       ...(options.publishDir === undefined ? {} : { publishDir: options.publishDir }),
       ...options.trainer,
       headers: { ...options.trainer?.headers, ...process.headers },
-      url: process.url
+      url: process.url,
+      serverExited
     })
     const explain = <A>(effect: Effect.Effect<A, RuntimeError>): Effect.Effect<A, RuntimeError> =>
       Effect.catchAll(effect, (e) =>
@@ -397,7 +401,8 @@ export const layer = (
       resetReference: explain(trainer.resetReference),
       publishWeights: explain(trainer.publishWeights),
       checkpoint: (tag) => explain(trainer.checkpoint(tag)),
-      restore: (cp) => explain(trainer.restore(cp))
+      // a restore may lower the version: the inference client must accept it from now on
+      restore: (cp) => explain(trainer.restore(cp)).pipe(Effect.tap((v) => inference.setPolicyVersion(v)))
     }
     return Context.make(InferenceRuntime, inferenceService).pipe(
       Context.add(TrainerRuntime, trainerService),

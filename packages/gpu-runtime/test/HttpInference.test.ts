@@ -12,13 +12,31 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { describe, expect, it } from "vitest"
 import * as HttpInference from "../src/HttpInference.ts"
-import { fakeCompletions, fakeVllm, fixture, json, runHttp, serve, type TestServer, trackServers } from "./servers.ts"
+import {
+  completionsRequests,
+  fakeCompletions,
+  fakeVllm,
+  fixture,
+  json,
+  runHttp,
+  serve,
+  type TestServer,
+  trackServers
+} from "./servers.ts"
 
 const track = trackServers()
 const run = runHttp
 const runEither = <A, E>(effect: Effect.Effect<A, E, any>) => run(Effect.either(effect))
 
-const fast = { timeout: "2 seconds", retries: 2, backoff: "10 millis", maxBackoff: "50 millis", cooldown: "50 millis" } as const
+const fast = {
+  timeout: "2 seconds",
+  retries: 2,
+  backoff: "10 millis",
+  maxBackoff: "50 millis",
+  cooldown: "50 millis",
+  timeoutPerToken: 0,
+  groupMode: "n"
+} as const
 const sampling = (over: Partial<SamplingParams> = {}): SamplingParams => ({
   temperature: 1,
   topP: 1,
@@ -68,8 +86,8 @@ describe("HttpInference against recorded vLLM replies", () => {
     })
     expect(out[3]!.logprobs[3]).toBe(-9999) // vLLM's clamp is a valid (very small) logprob
     // what was sent: token ids, n, logprobs 0, token ids back, explicit untruncated sampling
-    const sent = server.requests[0]!.body
-    expect(server.requests[0]!.path).toBe("/v1/completions")
+    const sent = completionsRequests(server)[0]!.body
+    expect(completionsRequests(server)[0]!.path).toBe("/v1/completions")
     expect(sent).toMatchObject({
       model: f.response.model,
       prompt: f.request.prompt,
@@ -97,8 +115,8 @@ describe("HttpInference against recorded vLLM replies", () => {
       n: 3,
       sampling: sampling({ stop: ["</answer>"], maxTokens: 16 })
     }))
-    expect(server.requests[0]!.body.prompt).toEqual(f.request.prompt)
-    expect(server.requests[0]!.body.stop).toEqual(["</answer>"])
+    expect(completionsRequests(server)[0]!.body.prompt).toEqual(f.request.prompt)
+    expect(completionsRequests(server)[0]!.body.stop).toEqual(["</answer>"])
     expect(out).toHaveLength(3)
     expect(out.map((c) => c.sampleIndex)).toEqual([0, 1, 2])
     for (const [k, c] of out.entries()) {
@@ -134,7 +152,7 @@ describe("HttpInference against recorded vLLM replies", () => {
       expect(e.endpoint).toBe(`${server.url}/v1/completions`)
       expect(e.message).toContain(f.response.error?.message ?? f.response.message)
       expect(e.message).toContain(`HTTP ${f.status}`)
-      expect(server.requests).toHaveLength(1)
+      expect(completionsRequests(server)).toHaveLength(1)
     }
   })
 
@@ -162,7 +180,7 @@ describe("HttpInference against recorded vLLM replies", () => {
       expect(e.reason).toBe("BadResponse")
       expect(e.message).toContain(needle)
       expect(e.endpoint).toBe(`${server.url}/v1/completions`)
-      expect(server.requests).toHaveLength(1)
+      expect(completionsRequests(server)).toHaveLength(1)
     }
   })
 })
@@ -186,7 +204,9 @@ describe("HttpInference capabilities", () => {
 
   it("accepts a server that reports processed logprobs on /health, and refuses truncated sampling", async () => {
     const server = await track(serve((req, body, res) =>
-      req.url === "/health" ? json(res, 200, { logprobsMode: "processed_logprobs", policyVersion: 3 }) : json(res, 200, fakeCompletions(body))
+      req.url === "/health"
+        ? json(res, 200, { logprobsMode: "processed_logprobs", policyVersion: 3 })
+        : json(res, 200, fakeCompletions(body))
     ))
     const client = await run(HttpInference.make({ endpoints: [server.url], ...fast }))
     expect(client.capabilities.logprobSemantics).toBe("processed")
@@ -224,19 +244,19 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
     expect(e.message).toContain("no complete reply within")
     expect(e.message).toContain("gave up after 2 attempts")
     expect(Date.now() - started).toBeLessThan(3000)
-    expect(server.requests).toHaveLength(2)
+    expect(completionsRequests(server)).toHaveLength(2)
     await new Promise((r) => setTimeout(r, 50))
-    expect(server.aborted()).toBe(2) // timed-out requests are aborted, not left hanging
+    expect(server.aborted()).toBe(server.requests.length) // timed-out requests (and probes) are aborted, not left hanging
   })
 
   it("500 and 429 are retried (Retry-After honoured) and then succeed", async () => {
     for (const [status, headers] of [[500, {}], [503, {}], [429, { "retry-after": "0" }]] as const) {
-      const server = await track(serve((_req, body, res, n) =>
-        n === 0 ? json(res, status, { error: { message: "busy" } }, headers) : json(res, 200, fakeCompletions(body))
+      const server = await track(serve((req, body, res, n) =>
+        req.url !== "/v1/completions" ? json(res, 404, {}) : n === 0 ? json(res, status, { error: { message: "busy" } }, headers) : json(res, 200, fakeCompletions(body))
       ))
       const out = await run(gen(await client(server.url)))
       expect(out).toHaveLength(4)
-      expect(server.requests).toHaveLength(2)
+      expect(completionsRequests(server)).toHaveLength(2)
     }
   })
 
@@ -247,7 +267,7 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
     expect(e.endpoint).toBe(`${server.url}/v1/completions`)
     expect(e.message).toContain("HTTP 500: CUDA error: device-side assert")
     expect(e.message).toContain("gave up after 3 attempts")
-    expect(server.requests).toHaveLength(3)
+    expect(completionsRequests(server)).toHaveLength(3)
   })
 
   it("a connection closed mid-body is retried; if it persists the error says so", async () => {
@@ -257,17 +277,19 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
       res.write(data.slice(0, 40))
       setTimeout(() => res.socket?.destroy(), 10)
     }
-    const flaky = await track(serve((_req, body, res, n) => n === 0 ? cutter(res, body) : json(res, 200, fakeCompletions(body))))
+    const flaky = await track(serve((req, body, res, n) =>
+      req.url !== "/v1/completions" ? json(res, 404, {}) : n === 0 ? cutter(res, body) : json(res, 200, fakeCompletions(body))
+    ))
     expect(await run(gen(await client(flaky.url)))).toHaveLength(4)
-    expect(flaky.requests).toHaveLength(2)
-    const broken = await track(serve((_req, body, res) => cutter(res, body)))
+    expect(completionsRequests(flaky)).toHaveLength(2)
+    const broken = await track(serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body)))
     const e = failure(await runEither(gen(await client(broken.url))))
     expect(e.reason).toBe("Unavailable")
     expect(e.endpoint).toBe(`${broken.url}/v1/completions`)
-    expect(broken.requests).toHaveLength(3)
+    expect(completionsRequests(broken)).toHaveLength(3)
   })
 
-  it("malformed JSON is retried, then reported as BadResponse with the start of the body", async () => {
+  it("malformed JSON in a complete 200 reply is not retried: BadResponse with the start of the body", async () => {
     const server = await track(serve((_req, _body, res) => {
       res.writeHead(200, { "content-type": "application/json" })
       res.end("{\"choices\": [{\"index\": 0, \"text\": ")
@@ -277,7 +299,7 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
     expect(e.endpoint).toBe(`${server.url}/v1/completions`)
     expect(e.message).toContain("malformed JSON")
     expect(e.message).toContain("{\\\"choices\\\"")
-    expect(server.requests).toHaveLength(3)
+    expect(completionsRequests(server)).toHaveLength(1)
   })
 
   it("a refused connection is retried on the next endpoint (failover)", async () => {
@@ -300,7 +322,7 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
       yield* Fiber.interrupt(fiber)
     }))
     await new Promise((r) => setTimeout(r, 100))
-    expect(server.requests.length).toBeGreaterThan(0)
+    expect(completionsRequests(server).length).toBeGreaterThan(0)
     expect(server.aborted()).toBe(server.requests.length)
     expect(server.inFlight()).toBe(0)
   })
@@ -419,10 +441,10 @@ describe("HttpInference scale-out", () => {
 
   it("fanout mode sends one n=1 request per sample, each with its own seed", async () => {
     const server = await track(fakeVllm())
-    const client = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", groupMode: "fanout", ...fast }))
+    const client = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, groupMode: "fanout" }))
     const out = await run(client.generate({ requestId: "r", prompts: prompts(2, false), n: 3, sampling: sampling() }))
     expect(out.map((c) => `${c.promptId}/${c.sampleIndex}`)).toEqual(["p0/0", "p0/1", "p0/2", "p1/0", "p1/1", "p1/2"])
-    const bodies = server.requests.map((r) => r.body)
+    const bodies = completionsRequests(server).map((r) => r.body)
     expect(bodies).toHaveLength(6)
     expect(bodies.every((b) => b.n === 1)).toBe(true)
     expect(new Set(bodies.map((b) => b.seed)).size).toBe(6)
@@ -436,5 +458,70 @@ describe("HttpInference scale-out", () => {
     const out = await run(client.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling() }))
     expect(out[0]!.policyVersion).toBe(7)
     expect(await run(client.health)).toMatchObject({ ready: true, policyVersion: 7 })
+  })
+})
+
+describe("HttpInference rollout safety in a pipeline step", () => {
+  it("records frac_truncated and rollouts_aborted; aborted samples are regenerated, not trained on", async () => {
+    const dataset = Problem.make("t", Array.from({ length: 4 }, (_, i) => ({
+      id: `q${i}`,
+      prompt: `question ${i}`,
+      answer: "x",
+      level: 1,
+      family: "f",
+      metadata: {}
+    })))
+    const plugin = Curriculum.plugin("all", () =>
+      Effect.sync(() =>
+        Curriculum.make({
+          name: "all",
+          state: Schema.mutable(Schema.Struct({ n: Schema.Number })),
+          initial: { n: 0 },
+          select: (_s, { batchSize }) => Array.from({ length: batchSize }, (_, i) => i),
+          observe: () => {}
+        })
+      ))
+    const trained: Array<number> = []
+    const trainer = Layer.succeed(TrainerRuntime, {
+      update: (r) =>
+        Effect.sync(() => {
+          trained.push(r.samples.length)
+          return { step: r.step, policyVersion: 1, metrics: { loss: 0 } }
+        }),
+      resetReference: Effect.void,
+      publishWeights: Effect.succeed(1),
+      checkpoint: () => Effect.succeed({ _tag: "Inline" as const, state: null }),
+      restore: () => Effect.succeed(1)
+    })
+    // the first reply aborts choice 1; choices 0 of every request stop at max_tokens ("length")
+    const server = await track(serve((req, body, res, n) => {
+      if (req.url !== "/v1/completions") return json(res, 404, {})
+      const reply = fakeCompletions(body) as { choices: Array<any> }
+      reply.choices.forEach((c, k) => {
+        c.finish_reason = k % 2 === 0 ? "length" : "stop"
+        if (n === 0 && k === 1) c.finish_reason = "abort"
+      })
+      json(res, 200, reply)
+    }))
+    const pipeline = Pipeline.make("p", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
+    const events = await run(Stream.runCollect(Pipeline.stream(pipeline, plugin, {
+      dataset,
+      seed: 1,
+      steps: 1,
+      batchSize: 2,
+      groupSize: 2
+    })).pipe(
+      Effect.provide(Layer.merge(
+        trainer,
+        Layer.effect(InferenceRuntime, HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, promptsPerRequest: 2, warnTruncatedAbove: 1 }))
+      ))
+    ))
+    const record = [...events][0]!.record
+    // one request for 2 prompts × n = 2, then one n = 1 regeneration of the aborted sample (which stops at "length")
+    const sent = completionsRequests(server)
+    expect(sent.map((r) => r.body.n)).toEqual([2, 1])
+    expect(record.rollouts_aborted).toBe(1)
+    expect(record.frac_truncated).toBe(3 / 4)
+    expect(trained).toEqual([4])
   })
 })

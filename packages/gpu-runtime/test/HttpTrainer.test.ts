@@ -43,7 +43,7 @@ const fakeTrainer = (fail: (path: string, n: number) => number | undefined = () 
         return json(res, 200, {
           step: body.step,
           policyVersion: version,
-          metrics: { loss: 0.5, kl_mean: 0.01, clipfrac: 0, grad_norm: 1.5, entropy: null },
+          metrics: { loss: 0.5, kl_mean: 0.01, clipfrac: 0, grad_norm: 1.5, entropy: 2.5 },
           groupKl: [0.01]
         })
       case "/trainer/reset_reference":
@@ -77,7 +77,7 @@ describe("HttpTrainer", () => {
     expect(r.step).toBe(3)
     expect(r.metrics.loss).toBe(0.5)
     expect(r.metrics.grad_norm).toBe(1.5)
-    expect(Number.isNaN(r.metrics.entropy)).toBe(true) // JSON null ⇒ NaN
+    expect(r.metrics.entropy).toBe(2.5)
     expect(r.groupKl).toEqual([0.01])
     expect(server.requests[0]).toEqual({ method: "POST", path: "/trainer/update", body: request })
     await run(t.resetReference)

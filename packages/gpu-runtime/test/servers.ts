@@ -28,7 +28,12 @@ export interface TestServer {
   readonly close: () => Promise<void>
 }
 
-export const serve = (handler: Handler): Promise<TestServer> =>
+/**
+ * Serves `handler` on an ephemeral port. `n` counts the requests to the same
+ * path before this one. `GET /get_server_info` (SGLang's info route, probed
+ * by HttpInference) answers 404 unless `sglang` is set.
+ */
+export const serve = (handler: Handler, options: { readonly sglang?: boolean } = {}): Promise<TestServer> =>
   new Promise((resolve) => {
     const requests: Array<Recorded> = []
     let aborted = 0
@@ -45,14 +50,16 @@ export const serve = (handler: Handler): Promise<TestServer> =>
         } catch {
           body = text
         }
-        const n = requests.length
-        requests.push({ method: req.method ?? "", path: req.url ?? "", body })
+        const path = req.url ?? ""
+        const n = requests.filter((r) => r.path === path).length
+        requests.push({ method: req.method ?? "", path, body })
         inFlight++
         maxInFlight = Math.max(maxInFlight, inFlight)
         res.on("close", () => {
           inFlight--
           if (!res.writableFinished) aborted++
         })
+        if (path === "/get_server_info" && !options.sglang) return json(res, 404, { detail: "Not Found" })
         void handler(req, body, res, n)
       })
     })
@@ -125,7 +132,7 @@ export const fakeCompletions = (body: any): unknown => {
   return { id: "cmpl-fake", object: "text_completion", created: 0, model: body.model ?? "fake", choices, usage: {} }
 }
 
-/** A fake vLLM server; `GET /health` answers 200 with an empty body, as vLLM does. */
+/** A fake vLLM server; `GET /health` answers 200 with an empty body, as vLLM does; unknown routes 404. */
 export const fakeVllm = (delayMs = 0): Promise<TestServer> =>
   serve((req, body, res) => {
     if (req.url === "/health") {
@@ -133,6 +140,7 @@ export const fakeVllm = (delayMs = 0): Promise<TestServer> =>
       res.end()
       return
     }
+    if (req.url !== "/v1/completions") return json(res, 404, { detail: "Not Found" })
     setTimeout(() => json(res, 200, fakeCompletions(body)), delayMs)
   })
 
@@ -153,5 +161,9 @@ export const trackServers = () => {
 }
 
 /** Runs an HTTP-client effect with the fetch client (Node 20 and Deno). */
+/** The `/v1/completions` requests a server received (info-route probes left out). */
+export const completionsRequests = (server: TestServer): Array<Recorded> =>
+  server.requests.filter((r) => r.path === "/v1/completions")
+
 export const runHttp = <A, E>(effect: Effect.Effect<A, E, any>): Promise<A> =>
   Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)

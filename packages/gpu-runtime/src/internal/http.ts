@@ -9,13 +9,16 @@
  *
  * @internal
  */
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { RuntimeError } from "@zpd/core/Errors"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 
 /** @internal */
 export interface RetryPolicy {
@@ -23,6 +26,8 @@ export interface RetryPolicy {
   readonly timeout: Duration.Duration
   /** Further attempts after the first, on retryable failures only. */
   readonly retries: number
+  /** Of those, at most this many after a timeout (a server that never answers is reported after `1 + timeoutRetries` timeouts). */
+  readonly timeoutRetries: number
   /** First backoff; doubles per attempt up to `maxBackoff` (a server's `Retry-After` wins, capped the same). */
   readonly backoff: Duration.Duration
   readonly maxBackoff: Duration.Duration
@@ -34,12 +39,14 @@ export interface RetryPolicy {
 export const retryPolicy = (options: {
   readonly timeout?: Duration.DurationInput | undefined
   readonly retries?: number | undefined
+  readonly timeoutRetries?: number | undefined
   readonly backoff?: Duration.DurationInput | undefined
   readonly maxBackoff?: Duration.DurationInput | undefined
   readonly cooldown?: Duration.DurationInput | undefined
 }, defaults: { readonly timeout: Duration.DurationInput; readonly retries: number }): RetryPolicy => ({
   timeout: Duration.decode(options.timeout ?? defaults.timeout),
   retries: Math.max(0, Math.floor(options.retries ?? defaults.retries)),
+  timeoutRetries: Math.max(0, Math.floor(options.timeoutRetries ?? 1)),
   backoff: Duration.decode(options.backoff ?? "200 millis"),
   maxBackoff: Duration.decode(options.maxBackoff ?? "10 seconds"),
   cooldown: Duration.decode(options.cooldown ?? "5 seconds")
@@ -101,14 +108,22 @@ const parseRetryAfter = (value: string | undefined): number | undefined => {
   return undefined
 }
 
-const fromStatus = (status: number, text: string, retryAfter: string | undefined): Failure => {
+const fromStatus = (status: number, text: string, retryAfter: string | undefined, location: string | undefined): Failure => {
   const message = serverMessage(text)
   const retryAfterMs = parseRetryAfter(retryAfter)
   const extra = retryAfterMs === undefined ? {} : { retryAfterMs }
   if (status === 429) {
     return { retryable: true, reason: "Unavailable", description: `HTTP 429 Too Many Requests: ${message}`, status, ...extra }
   }
-  if (status === 408) return { retryable: true, reason: "Timeout", description: `HTTP 408: ${message}`, status }
+  if (status >= 300 && status < 400) {
+    return {
+      retryable: false,
+      reason: "Refused",
+      description: `HTTP ${status} redirect to ${location === undefined ? "(no Location header)" : JSON.stringify(location)}; ` +
+        `expected a reply from the endpoint itself (zpd does not follow redirects: set the endpoint to the server's own address)`,
+      status
+    }
+  }
   if (status >= 500) {
     return {
       retryable: true,
@@ -122,10 +137,107 @@ const fromStatus = (status: number, text: string, retryAfter: string | undefined
 }
 
 /**
- * One JSON request: sends `body` (POST) or nothing (GET), reads the whole
- * reply, checks the status and parses JSON, all within `timeout`. With
- * `emptyBody` set, a 2xx reply with an empty body succeeds with `emptyBody`
- * (vLLM's admin routes answer `200` with no body).
+ * Fails with `onTimeout()` when `effect` has not finished within `ms`, and
+ * interrupts it (which aborts the fetch). Cheaper than `Effect.timeoutFail`
+ * (one fiber and one timer instead of a race of two fibers and a sleep),
+ * which matters at thousands of requests per step.
+ *
+ * @internal
+ */
+export const withDeadline = <E2>(ms: number, onTimeout: () => E2) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
+  Effect.flatMap(Effect.fork(effect), (fiber) =>
+    Effect.async<A, E | E2>((resume) => {
+      const timer = setTimeout(() => {
+        fiber.removeObserver(observe)
+        fiber.unsafeInterruptAsFork(fiber.id())
+        resume(Effect.fail(onTimeout()))
+      }, ms)
+      const observe = (exit: Exit.Exit<A, E>) => {
+        clearTimeout(timer)
+        resume(exit)
+      }
+      fiber.addObserver(observe)
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        fiber.removeObserver(observe)
+        fiber.unsafeInterruptAsFork(fiber.id())
+      })
+    }))
+
+/**
+ * Sends one request and reads one JSON reply within `timeout`: the status is
+ * classified (429 and 5xx transient; 3xx, other 4xx and a 200 whose body is
+ * not JSON are not), the body parsed.
+ *
+ * @internal
+ */
+export type Transport = (
+  method: "GET" | "POST",
+  url: string,
+  body: string | undefined,
+  timeout: Duration.Duration
+) => Effect.Effect<unknown, Failure>
+
+/**
+ * The {@link Transport} over the application's `HttpClient`, with the given
+ * headers on every request (and `emptyBody.value` for an empty 2xx body, when set). Per-request tracing spans are off: at thousands
+ * of requests per step they cost more CPU than the request itself.
+ *
+ * @internal
+ */
+export const transport = (
+  client: HttpClient.HttpClient,
+  headers: Readonly<Record<string, string>>,
+  emptyBody?: { readonly value: unknown }
+): Transport => {
+  const plain = HttpClient.withTracerDisabledWhen(client, () => true)
+  const options = { headers: { accept: "application/json", ...headers } }
+  return (method, url, body, timeout) => {
+    const request = method === "GET"
+      ? HttpClientRequest.get(url, options)
+      : HttpClientRequest.post(url, { ...options, body: HttpBody.raw(body, { contentType: "application/json" }) })
+    return Effect.flatMap(Effect.mapError(plain.execute(request), fromClientError), (response) =>
+      Effect.flatMap(
+        Effect.mapError(response.text, (e): Failure => ({
+          retryable: true,
+          reason: "Unavailable",
+          description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
+        })),
+        (text): Effect.Effect<unknown, Failure> => {
+          if (response.status < 200 || response.status >= 300) {
+            return Effect.fail(
+              fromStatus(response.status, text, response.headers["retry-after"], response.headers["location"])
+            )
+          }
+          if (emptyBody !== undefined && text.trim().length === 0) return Effect.succeed(emptyBody.value)
+          try {
+            return Effect.succeed(JSON.parse(text))
+          } catch (e) {
+            return Effect.fail({
+              retryable: false,
+              reason: "BadResponse",
+              description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
+                JSON.stringify(text.slice(0, 120))
+              }`
+            })
+          }
+        }
+      )).pipe(
+        withDeadline(Duration.toMillis(timeout), (): Failure => ({
+          retryable: true,
+          reason: "Timeout",
+          description: `no complete reply within ${Duration.format(timeout)}`
+        }))
+      )
+  }
+}
+
+/**
+ * One JSON request (a one-off {@link transport}): sends `body` (POST, as JSON)
+ * or nothing (GET), reads the whole reply, checks the status and parses JSON,
+ * all within `timeout`. With `emptyBody` set, a 2xx reply with an empty body
+ * succeeds with `emptyBody.value` (vLLM's admin routes answer `200` with no body).
  *
  * @internal
  */
@@ -138,44 +250,7 @@ export const requestJson = (
   timeout: Duration.Duration,
   emptyBody?: { readonly value: unknown }
 ): Effect.Effect<unknown, Failure> =>
-  Effect.gen(function*() {
-    const base = method === "GET" ? HttpClientRequest.get(url) : HttpClientRequest.post(url)
-    const request = HttpClientRequest.setHeaders(
-      method === "GET" ? base : HttpClientRequest.bodyUnsafeJson(base, body),
-      { accept: "application/json", ...headers }
-    )
-    const response = yield* client.execute(request).pipe(Effect.mapError(fromClientError))
-    const text = yield* response.text.pipe(
-      Effect.mapError((e): Failure => ({
-        retryable: true,
-        reason: "Unavailable",
-        description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
-      }))
-    )
-    if (response.status < 200 || response.status >= 300) {
-      return yield* Effect.fail(fromStatus(response.status, text, response.headers["retry-after"]))
-    }
-    if (emptyBody !== undefined && text.trim().length === 0) return emptyBody.value
-    return yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (e): Failure => ({
-        retryable: true,
-        reason: "BadResponse",
-        description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
-          JSON.stringify(text.slice(0, 120))
-        }`
-      })
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: (): Failure => ({
-        retryable: true,
-        reason: "Timeout",
-        description: `no complete reply within ${Duration.format(timeout)}`
-      })
-    })
-  )
+  transport(client, headers, emptyBody)(method, url, method === "GET" ? undefined : JSON.stringify(body), timeout)
 
 /**
  * One upstream server as the balancer sees it.
@@ -205,13 +280,19 @@ export class Balancer {
     this.cooldownMs = cooldownMs
     this.endpoints = urls.map((u) => ({ url: normalizeUrl(u), inFlight: 0, downUntil: 0, failures: 0, served: 0 }))
   }
-  pick(now: number): Endpoint {
+  /** `avoid`: the endpoint this request just failed on, skipped while another is available. */
+  pick(now: number, avoid?: Endpoint): Endpoint {
     const n = this.endpoints.length
     let best: Endpoint | undefined
     for (let k = 0; k < n; k++) {
       const ep = this.endpoints[(this.turn + k) % n]!
-      if (ep.downUntil > now) continue
+      if (ep.downUntil > now || (ep === avoid && n > 1)) continue
       if (best === undefined || ep.inFlight < best.inFlight) best = ep
+    }
+    if (best === undefined) {
+      for (const ep of this.endpoints) {
+        if (ep !== avoid && ep.downUntil <= now && (best === undefined || ep.inFlight < best.inFlight)) best = ep
+      }
     }
     if (best === undefined) {
       for (const ep of this.endpoints) if (best === undefined || ep.downUntil < best.downUntil) best = ep
@@ -239,10 +320,48 @@ export class Balancer {
 export const normalizeUrl = (url: string): string => url.replace(/\/+$/, "").replace(/\/v1$/, "")
 
 /**
- * Runs `attempt` on balanced endpoints until it succeeds, fails with a
- * non-retryable failure, or `policy.retries` retries are spent; then fails
- * with a {@link RuntimeError} naming the last endpoint (`url + path`) and
- * every attempt's failure.
+ * One failed attempt, as the retry schedule sees it: the failure, the
+ * endpoint it happened on, and how many timeouts the request has seen.
+ *
+ * @internal
+ */
+export interface AttemptFailure {
+  readonly failure: Failure
+  readonly endpoint: Endpoint
+  readonly timeouts: number
+}
+
+/**
+ * The backoff between attempts: exponential from `policy.backoff` (factor 2)
+ * with ±20% jitter, a server's `Retry-After` taking precedence, capped at
+ * `policy.maxBackoff`; at most `policy.retries` retries, of which at most
+ * `policy.timeoutRetries` after timeouts; non-retryable failures stop at once.
+ *
+ * @internal
+ */
+export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<unknown, AttemptFailure> =>
+  Schedule.exponential(policy.backoff, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.identity<AttemptFailure>()),
+    Schedule.modifyDelay(([, last], delay) => {
+      const wanted = last.failure.retryAfterMs === undefined ? delay : Duration.millis(last.failure.retryAfterMs)
+      return Duration.min(wanted, policy.maxBackoff)
+    }),
+    Schedule.intersect(Schedule.recurs(policy.retries)),
+    Schedule.whileInput((last: AttemptFailure) =>
+      last.failure.retryable && (last.failure.reason !== "Timeout" || last.timeouts <= policy.timeoutRetries)
+    )
+  )
+
+/**
+ * Runs `attempt` on balanced endpoints with `Effect.retry` over
+ * {@link retrySchedule} until it succeeds, fails with a non-retryable
+ * failure, or the retries are spent; then fails with a {@link RuntimeError}
+ * naming the last endpoint (`url + path`) and every attempt's failure.
+ *
+ * `serverExited`, when given, is asked after every retryable failure: once it
+ * reports that the server's process has ended, the request fails at once
+ * with that explanation instead of retrying a dead server.
  *
  * @internal
  */
@@ -250,37 +369,69 @@ export const withRetries = <A>(
   balancer: Balancer,
   policy: RetryPolicy,
   path: string,
-  attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>
+  attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>,
+  serverExited?: Effect.Effect<Option.Option<string>>
 ): Effect.Effect<A, RuntimeError> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const history: Array<string> = []
-    for (let k = 0;; k++) {
-      const ep = balancer.pick(yield* Clock.currentTimeMillis)
-      ep.inFlight++
-      const result = yield* Effect.either(attempt(ep)).pipe(Effect.ensuring(Effect.sync(() => ep.inFlight--)))
-      if (result._tag === "Right") {
-        balancer.succeeded(ep)
-        return result.right
-      }
-      const failure = result.left
-      if (failure.retryable) balancer.failed(ep, yield* Clock.currentTimeMillis)
-      history.push(`${ep.url}${path}: ${failure.description}`)
-      if (!failure.retryable || k >= policy.retries) {
+    let timeouts = 0
+    let lastFailed: Endpoint | undefined
+    const fail = (endpoint: Endpoint, failure: Failure): Effect.Effect<never, AttemptFailure> => {
+      lastFailed = endpoint
+      history.push(`${endpoint.url}${path}: ${failure.description}`)
+      if (failure.reason === "Timeout") timeouts++
+      return Effect.fail({ failure, endpoint, timeouts })
+    }
+    const once = Effect.clockWith((clock) => {
+      const endpoint = balancer.pick(clock.unsafeCurrentTimeMillis(), lastFailed)
+      endpoint.inFlight++
+      return Effect.onExit(attempt(endpoint), () =>
+        Effect.sync(() => {
+          endpoint.inFlight--
+        })).pipe(
+          Effect.matchEffect({
+            onSuccess: (a) => {
+              balancer.succeeded(endpoint)
+              return Effect.succeed(a)
+            },
+            onFailure: (failure): Effect.Effect<never, AttemptFailure> => {
+              if (!failure.retryable) return fail(endpoint, failure)
+              balancer.failed(endpoint, clock.unsafeCurrentTimeMillis())
+              if (serverExited === undefined) return fail(endpoint, failure)
+              return Effect.flatMap(serverExited, (exited) =>
+                fail(
+                  endpoint,
+                  Option.isNone(exited)
+                    ? failure
+                    : { ...failure, retryable: false, description: `${failure.description}; ${exited.value}` }
+                ))
+            }
+          })
+        )
+    })
+    // the schedule is built only after a first failure (which it then sees first): the common path pays nothing
+    const retried = (first: AttemptFailure) => {
+      let replay: AttemptFailure | undefined = first
+      const again = Effect.suspend(() => {
+        if (replay === undefined) return once
+        const failed = replay
+        replay = undefined
+        return Effect.fail(failed)
+      })
+      return Effect.retry(again, retrySchedule(policy))
+    }
+    return Effect.catchAll(once, retried).pipe(
+      Effect.mapError(({ endpoint, failure }) => {
         const attempts = history.length
         const tail = failure.retryable ? ` (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"})` : ""
         const earlier = attempts > 1 ? `; earlier attempts: ${history.slice(0, -1).join("; ")}` : ""
-        return yield* new RuntimeError({
-          endpoint: `${ep.url}${path}`,
+        return new RuntimeError({
+          endpoint: `${endpoint.url}${path}`,
           reason: failure.reason,
           description: `${failure.description}${tail}${earlier}`
         })
-      }
-      const backoff = Math.min(
-        Duration.toMillis(policy.maxBackoff),
-        failure.retryAfterMs ?? Duration.toMillis(policy.backoff) * 2 ** k
-      )
-      yield* Effect.sleep(Duration.millis(backoff))
-    }
+      })
+    )
   })
 
 /**
@@ -290,3 +441,98 @@ export const withRetries = <A>(
  * @internal
  */
 export const client: Effect.Effect<HttpClient.HttpClient, never, HttpClient.HttpClient> = HttpClient.HttpClient
+
+/**
+ * A counting semaphore whose release hands the permit to the longest waiter
+ * only (first in, first out), so a queue of W waiters costs O(1) per
+ * release, not O(W) as a wake-all semaphore does. Bounds the requests in
+ * flight over every concurrent call of one client.
+ *
+ * @internal
+ */
+export class Permits {
+  private available: number
+  private waiters: Array<Waiter> = []
+  private head = 0
+  constructor(size: number) {
+    this.available = size
+  }
+  private readonly release: Effect.Effect<void> = Effect.sync(() => {
+    while (this.head < this.waiters.length) {
+      const waiter = this.waiters[this.head++]!
+      if (this.head === this.waiters.length) {
+        this.waiters = []
+        this.head = 0
+      }
+      if (!waiter.cancelled) return waiter.wake!()
+    }
+    this.available++
+  })
+  /** Runs `effect` holding one permit; interruptible while waiting for it. */
+  with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.uninterruptibleMask((restore) => {
+      const waiter: Waiter = { wake: undefined, granted: false, cancelled: false }
+      const take = Effect.async<void>((resume) => {
+        if (this.available > 0) {
+          this.available--
+          waiter.granted = true
+          return resume(Effect.void)
+        }
+        waiter.wake = () => {
+          waiter.granted = true
+          resume(Effect.void)
+        }
+        this.waiters.push(waiter)
+        return Effect.sync(() => {
+          waiter.cancelled = true
+        })
+      })
+      return restore(take).pipe(
+        Effect.onInterrupt(() =>
+          Effect.suspend(() => {
+            if (waiter.granted) return this.release
+            waiter.cancelled = true
+            return Effect.void
+          })
+        ),
+        Effect.flatMap(() => Effect.ensuring(restore(effect), this.release))
+      )
+    })
+  }
+}
+
+interface Waiter {
+  wake: (() => void) | undefined
+  granted: boolean
+  cancelled: boolean
+}
+
+/**
+ * `Effect.forEach(items, f, { concurrency: workers })` with `workers` fibers
+ * that each take the next item in turn, instead of a fiber per item: the
+ * cost stays linear in the items and flat in the concurrency. Results are in
+ * item order; the first failure interrupts the other workers.
+ *
+ * @internal
+ */
+export const pool = <T, A, E, R>(
+  items: ReadonlyArray<T>,
+  workers: number,
+  f: (item: T) => Effect.Effect<A, E, R>
+): Effect.Effect<Array<A>, E, R> =>
+  Effect.suspend(() => {
+    const out: Array<A> = new Array(items.length)
+    let next = 0
+    const worker: Effect.Effect<void, E, R> = Effect.suspend(() => {
+      if (next >= items.length) return Effect.void
+      const k = next++
+      return Effect.flatMap(f(items[k]!), (a) => {
+        out[k] = a
+        return worker
+      })
+    })
+    return Effect.as(
+      Effect.all(Array.from({ length: Math.max(1, workers) }, () => worker), { concurrency: "unbounded", discard: true }),
+      out
+    )
+  })
