@@ -27,6 +27,8 @@ export * as Hook from "./Hook.ts"
 export * as Metrics from "./Metrics.ts"
 /** @since 0.1.0 */
 export * as OrderedIndex from "./OrderedIndex.ts"
+/** @since 0.2.0 */
+export * as Part from "./Part.ts"
 /** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */

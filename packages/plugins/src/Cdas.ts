@@ -39,7 +39,7 @@
  */
 import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Columns from "@zpd/core/Columns"
-import type * as Curriculum from "@zpd/core/Curriculum"
+import * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, type ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
 import { OrderedIndex } from "@zpd/core/OrderedIndex"
@@ -534,6 +534,7 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
   const config: Config = { ...defaults, ...options }
   return {
     name: "cdas",
+    identity: Curriculum.canonicalJson({ curriculum: "cdas", options: config }),
     hooks: [],
     build: ({ dataset, seed }) =>
       Effect.suspend(() => {

@@ -34,7 +34,7 @@
  */
 import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Columns from "@zpd/core/Columns"
-import type * as Curriculum from "@zpd/core/Curriculum"
+import * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, type ConfigError, requireConfig, type RuntimeError } from "@zpd/core/Errors"
 import type * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
@@ -342,6 +342,7 @@ export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
   const config: Config = { ...defaults, ...options }
   return {
     name: "pcl",
+    identity: Curriculum.canonicalJson({ curriculum: "pcl", options: config }),
     hooks: [],
     build: ({ batchSize, dataset, seed }) =>
       Effect.gen(function*() {
