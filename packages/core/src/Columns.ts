@@ -99,6 +99,58 @@ export const Queue = Schema.mutable(Schema.Struct({ items: Int32Column, cursor: 
 export type Queue = Schema.Schema.Type<typeof Queue>
 
 /**
+ * Pops-ready queue: refills `queue` with `refill()` appended after the unread
+ * remainder until at least `count` items are unread ("perpetual" mode; stops
+ * early if `refill` returns nothing). Used by uniform draws and SEC's per-arm
+ * queues.
+ *
+ * @since 0.1.0
+ * @category queues
+ */
+export const ensureAvailable = (queue: Queue, count: number, refill: () => Int32Array): Queue => {
+  let { cursor, items } = queue
+  while (items.length - cursor < count) {
+    const fresh = refill()
+    if (fresh.length === 0) break
+    const next = new Int32Array(items.length - cursor + fresh.length)
+    next.set(items.subarray(cursor), 0)
+    next.set(fresh, items.length - cursor)
+    items = next
+    cursor = 0
+  }
+  return { items, cursor }
+}
+
+/**
+ * Reads `count` items off `queue` in place, refilling it with `refill()`
+ * whenever it runs dry. With `distinct`, an item already read in this call is
+ * skipped (it is still consumed), so the result never repeats; the caller
+ * keeps `count` at most the number of distinct items.
+ *
+ * @since 0.2.0
+ * @category queues
+ */
+export const take = (queue: Queue, count: number, refill: () => Int32Array, distinct = false): Array<number> => {
+  const out: Array<number> = []
+  const seen = distinct ? new Set<number>() : undefined
+  while (out.length < count) {
+    if (queue.cursor >= queue.items.length) {
+      const next = ensureAvailable(queue, 1, refill)
+      if (next.cursor >= next.items.length) break
+      queue.items = next.items
+      queue.cursor = next.cursor
+    }
+    const i = queue.items[queue.cursor++]!
+    if (seen !== undefined) {
+      if (seen.has(i)) continue
+      seen.add(i)
+    }
+    out.push(i)
+  }
+  return out
+}
+
+/**
  * Bytes of per-problem state held in a set of columns, for the overhead
  * benchmark.
  *

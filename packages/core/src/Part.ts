@@ -45,6 +45,7 @@
  * @since 0.2.0
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
@@ -58,7 +59,7 @@ import {
   type SelectRequest,
   typedArrayBytes
 } from "./Curriculum.ts"
-import { CheckpointError, type ConfigError, type RuntimeError } from "./Errors.ts"
+import { CheckpointError, ConfigError, type RuntimeError } from "./Errors.ts"
 import type { CurriculumEvent, Hook } from "./Hook.ts"
 
 // ---------------------------------------------------------------------------
@@ -115,10 +116,7 @@ export type Result<A, E = never> = A | Effect.Effect<A, E>
  * @category models
  */
 export interface Common<S, D> {
-  readonly state: Schema.Schema<S, any>
   readonly initial: S
-  /** Derived data rebuilt from the state at build and on restore (default: `undefined`). */
-  readonly derive?: (state: S) => D
   /** A restored state that does not fit this run: the reason (the part is named for you). */
   readonly check?: (state: S) => string | undefined
   readonly observe?: (
@@ -192,6 +190,8 @@ export interface Part<K extends Kind, E = never, R = never> {
   readonly name: string
   readonly options: unknown
   readonly hooks: ReadonlyArray<Hook<E, R>>
+  readonly state: Schema.Schema<any, any>
+  readonly derive: (state: any) => unknown
   readonly build: (context: BuildContext, pool: Pool) => Effect.Effect<Spec<K, any, any>, E | ConfigError, R>
 }
 
@@ -301,7 +301,8 @@ const lift = <A, E>(result: Result<A, E>): Effect.Effect<A, E> =>
  * ```ts
  * const head = Part.make("sampler", {
  *   name: "head",
- *   build: () => ({ state: Schema.Struct({}), initial: {}, select: (_, pool, { batchSize }) => Array.from(pool.indices.subarray(0, batchSize)) })
+ *   state: Schema.Struct({}),
+ *   build: () => ({ initial: {}, select: (_, pool, { batchSize }) => Array.from(pool.indices.subarray(0, batchSize)) })
  * })
  * ```
  *
@@ -310,25 +311,49 @@ const lift = <A, E>(result: Result<A, E>): Effect.Effect<A, E> =>
  */
 export const make = <K extends Kind, S, D = undefined, E = never, R = never, HE = never, HR = never>(
   kind: K,
-  options: {
-    readonly name: string
-    /** Resolved options, for the plugin identity (JSON-safe; functions show by name). */
-    readonly options?: unknown
-    readonly hooks?: ReadonlyArray<Hook<HE, HR>>
-    readonly build: (
-      context: BuildContext,
-      pool: Pool
-    ) => Result<Spec<K, S, D>, E> | Effect.Effect<Spec<K, S, D>, E, R>
-  }
+  options: Options<K, S, D, E, R, HE, HR>
 ): Composition<K, K, Exclude<E, ConfigError> | HE, R | HR> => {
+  const checked = options.options
+  const invalid = Either.isEither(checked) && Either.isLeft(checked) && checked.left instanceof ConfigError
+    ? checked.left
+    : undefined
   const part: Part<K, any, any> = {
     kind,
     name: options.name,
-    options: options.options ?? {},
+    options: Either.isEither(checked) ? Either.getOrElse(checked, (e) => ({ invalid: String(e) })) : checked ?? {},
     hooks: options.hooks ?? [],
-    build: (context, pool) => lift(options.build(context, pool) as Result<Spec<K, S, D>, E>) as any
+    state: options.state,
+    derive: (options.derive ?? (() => undefined)) as (state: any) => unknown,
+    build: (context, pool) =>
+      invalid === undefined
+        ? lift(options.build(context, pool) as Result<Spec<K, S, D>, E>) as any
+        : Effect.fail(invalid)
   }
   return chainOf([part])
+}
+
+/**
+ * How a part is declared: its name, resolved options, hooks, state Schema,
+ * derived data, and its build.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options<K extends Kind, S, D, E, R, HE, HR> {
+  /** The part's state key and metric namespace. */
+  readonly name: string
+  /**
+   * The resolved options, for the plugin identity (functions show by name),
+   * usually as the plugin's `validate(config)`: a `Left` fails the build with
+   * its {@link ConfigError}.
+   */
+  readonly options?: unknown
+  readonly hooks?: ReadonlyArray<Hook<HE, HR>>
+  /** The checkpointed state's Schema. */
+  readonly state: Schema.Schema<S, any>
+  /** Derived data rebuilt from the state at build and on restore (default: `undefined`). */
+  readonly derive?: (state: S) => D
+  readonly build: (context: BuildContext, pool: Pool) => Result<Spec<K, S, D>, E> | Effect.Effect<Spec<K, S, D>, E, R>
 }
 
 /**
@@ -337,12 +362,9 @@ export const make = <K extends Kind, S, D = undefined, E = never, R = never, HE 
  * @since 0.2.0
  * @category constructors
  */
-export const gate = <S, D = undefined, E = never, R = never, HE = never, HR = never>(options: {
-  readonly name: string
-  readonly options?: unknown
-  readonly hooks?: ReadonlyArray<Hook<HE, HR>>
-  readonly build: (context: BuildContext, pool: Pool) => Result<GateSpec<S, D>, E> | Effect.Effect<GateSpec<S, D>, E, R>
-}) => make<"gate", S, D, E, R, HE, HR>("gate", options as any)
+export const gate = <S, D = undefined, E = never, R = never, HE = never, HR = never>(
+  options: Options<"gate", S, D, E, R, HE, HR>
+) => make("gate", options)
 
 /**
  * A pre-filter part ({@link make} with kind `"prefilter"`).
@@ -350,15 +372,9 @@ export const gate = <S, D = undefined, E = never, R = never, HE = never, HR = ne
  * @since 0.2.0
  * @category constructors
  */
-export const prefilter = <S, D = undefined, E = never, R = never, HE = never, HR = never>(options: {
-  readonly name: string
-  readonly options?: unknown
-  readonly hooks?: ReadonlyArray<Hook<HE, HR>>
-  readonly build: (
-    context: BuildContext,
-    pool: Pool
-  ) => Result<PrefilterSpec<S, D>, E> | Effect.Effect<PrefilterSpec<S, D>, E, R>
-}) => make<"prefilter", S, D, E, R, HE, HR>("prefilter", options as any)
+export const prefilter = <S, D = undefined, E = never, R = never, HE = never, HR = never>(
+  options: Options<"prefilter", S, D, E, R, HE, HR>
+) => make("prefilter", options)
 
 /**
  * A sampler part ({@link make} with kind `"sampler"`); alone it is already a
@@ -367,15 +383,9 @@ export const prefilter = <S, D = undefined, E = never, R = never, HE = never, HR
  * @since 0.2.0
  * @category constructors
  */
-export const sampler = <S, D = undefined, E = never, R = never, HE = never, HR = never>(options: {
-  readonly name: string
-  readonly options?: unknown
-  readonly hooks?: ReadonlyArray<Hook<HE, HR>>
-  readonly build: (
-    context: BuildContext,
-    pool: Pool
-  ) => Result<SamplerSpec<S, D>, E> | Effect.Effect<SamplerSpec<S, D>, E, R>
-}) => make<"sampler", S, D, E, R, HE, HR>("sampler", options as any)
+export const sampler = <S, D = undefined, E = never, R = never, HE = never, HR = never>(
+  options: Options<"sampler", S, D, E, R, HE, HR>
+) => make("sampler", options)
 
 // ---------------------------------------------------------------------------
 // combinators
@@ -519,15 +529,16 @@ const buildCurriculum = (
   Effect.gen(function*() {
     const keys = uniqueKeys(parts.map((p) => p.name))
     const start = everything(context.dataset.problems.length)
-    const joined: Array<Joined> = []
+    const joined: Array<Joined & { readonly part: Part<Kind, any, any> }> = []
     let pool = start
     for (const [j, part] of parts.entries()) {
       const spec = yield* part.build(context, pool)
-      const entry: Joined = {
+      const entry = {
+        part,
         key: keys[j]!,
         kind: part.kind,
         spec,
-        live: { state: spec.initial, derived: spec.derive?.(spec.initial) }
+        live: { state: spec.initial, derived: part.derive(spec.initial) }
       }
       joined.push(entry)
       if (part.kind === "gate") pool = (spec as GateSpec<unknown, unknown>).eligible(entry.live, pool)
@@ -539,7 +550,7 @@ const buildCurriculum = (
       gates.reduce((p, g) => (g.spec as GateSpec<unknown, unknown>).eligible(g.live, p), start)
     const schema = Schema.Struct(
       Object.fromEntries(
-        joined.map((p) => [p.key, Schema.Struct({ state: p.spec.state, external: Schema.optional(Schema.Unknown) })])
+        joined.map((p) => [p.key, Schema.Struct({ state: p.part.state, external: Schema.optional(Schema.Unknown) })])
       )
     )
     const encode = Schema.encodeSync(schema as Schema.Schema<any, any>)
@@ -603,7 +614,7 @@ const buildCurriculum = (
           }
           for (const p of joined) {
             const state = decoded[p.key]!.state
-            p.live = { state, derived: p.spec.derive?.(state) }
+            p.live = { state, derived: p.part.derive(state) }
           }
         })
     }

@@ -10,17 +10,20 @@ import * as Part from "../src/Part.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 import * as Stages from "../src/Stages.ts"
 
-const empty = { state: Schema.Struct({}), initial: {} }
-const gate = Part.gate({ name: "g", build: () => ({ ...empty, eligible: (_, pool) => pool }) })
+const state = Schema.Struct({})
+const empty = { initial: {} }
+const gate = Part.gate({ name: "g", state, build: () => ({ ...empty, eligible: (_, pool) => pool }) })
 const prefilter = Part.prefilter({
   name: "p",
+  state,
   build: () => ({ ...empty, widen: (b) => 2 * b, narrow: (_, xs, { batchSize }) => xs.slice(0, batchSize) })
 })
 const sampler = Part.sampler({
   name: "s",
+  state,
   build: () => ({ ...empty, select: (_, pool, { batchSize }) => Array.from(pool.indices.subarray(0, batchSize)) })
 })
-const other = Part.sampler({ name: "t", build: () => ({ ...empty, select: () => [] }) })
+const other = Part.sampler({ name: "t", state, build: () => ({ ...empty, select: () => [] }) })
 const pipeline = Pipeline.make("x", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
 const options = { dataset: { name: "d", problems: [] }, seed: 1, steps: 1, batchSize: 1, groupSize: 1 }
 
@@ -66,6 +69,7 @@ export const loneGate = Pipeline.run(pipeline, gate, options)
 // A part's select must return indices.
 export const badSelect = Part.sampler({
   name: "bad",
+  state,
   // @ts-expect-error select returns strings
   build: () => ({ ...empty, select: () => ["a"] })
 })

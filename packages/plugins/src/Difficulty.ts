@@ -28,12 +28,12 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import { ConfigError, requireConfig, RuntimeError } from "./Errors.ts"
-import * as ProblemModule from "./Problem.ts"
-import type { Dataset, Problem } from "./Problem.ts"
-import * as Rng from "./Rng.ts"
-import { defaultSampling, InferenceRuntime, type SamplingParams } from "./Runtime.ts"
-import type { Verifier } from "./Stages.ts"
+import { ConfigError, requireConfig, RuntimeError } from "@zpd/core/Errors"
+import * as ProblemModule from "@zpd/core/Problem"
+import type { Dataset, Problem } from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
+import { defaultSampling, InferenceRuntime, type SamplingParams } from "@zpd/core/Runtime"
+import type { Verifier } from "@zpd/core/Stages"
 
 /**
  * Options every estimation stage shares.
