@@ -8,7 +8,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Pipeline, Stages } from "@zpd/core"
-import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
+import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
@@ -55,7 +55,7 @@ const runs: ReadonlyArray<readonly [string, () => ExampleOptions<any, any>, stri
     "dapo",
     () => ({
       name: "dapo",
-      pipeline: Pipeline.make("dapo", Stages.dapo({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" })),
+      pipeline: Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }),
       plugin: Baselines.random()
     }),
     "9a229112d57641326a2502b1ab0938db78f7defd142218ac47bb3983922fd000"

@@ -496,6 +496,20 @@ export const members = (pool: Pool, n: number): Uint8Array => {
 // joining
 // ---------------------------------------------------------------------------
 
+const LiveTypeId: unique symbol = Symbol.for("@zpd/core/Part/Live")
+
+/**
+ * The live state of every part of a curriculum built from a composition, by
+ * part key (for tests and benchmarks; do not mutate). Empty for other
+ * curricula.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const inspect = (curriculum: Curriculum): ReadonlyMap<string, Live<any, any>> =>
+  (curriculum as { readonly [LiveTypeId]?: () => ReadonlyMap<string, Live<unknown, unknown>> })[LiveTypeId]?.() ??
+    new Map()
+
 interface Joined {
   readonly key: string
   readonly kind: Kind
@@ -555,7 +569,8 @@ const buildCurriculum = (
     )
     const encode = Schema.encodeSync(schema as Schema.Schema<any, any>)
     const decode = stateDecoder(schema as Schema.Schema<any, any>, `curriculum "${name}"`)
-    const curriculum: Curriculum = {
+    const curriculum: Curriculum & { readonly [LiveTypeId]: () => ReadonlyMap<string, Live<unknown, unknown>> } = {
+      [LiveTypeId]: () => new Map(joined.map((p) => [p.key, p.live])),
       name,
       select: (request) =>
         Effect.gen(function*() {
