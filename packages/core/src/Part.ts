@@ -192,6 +192,8 @@ export interface Part<K extends Kind, E = never, R = never> {
   readonly hooks: ReadonlyArray<Hook<E, R>>
   readonly state: Schema.Schema<any, any>
   readonly derive: (state: any) => unknown
+  /** The options' validation error, checked for every part before any part builds. */
+  readonly invalid: ConfigError | undefined
   readonly build: (context: BuildContext, pool: Pool) => Effect.Effect<Spec<K, any, any>, E | ConfigError, R>
 }
 
@@ -324,6 +326,7 @@ export const make = <K extends Kind, S, D = undefined, E = never, R = never, HE 
     hooks: options.hooks ?? [],
     state: options.state,
     derive: (options.derive ?? (() => undefined)) as (state: any) => unknown,
+    invalid,
     build: (context, pool) =>
       invalid === undefined
         ? lift(options.build(context, pool) as Result<Spec<K, S, D>, E>) as any
@@ -541,6 +544,8 @@ const buildCurriculum = (
   context: BuildContext
 ): Effect.Effect<Curriculum, any, any> =>
   Effect.gen(function*() {
+    const invalid = parts.find((p) => p.invalid !== undefined)?.invalid
+    if (invalid !== undefined) return yield* invalid
     const keys = uniqueKeys(parts.map((p) => p.name))
     const start = everything(context.dataset.problems.length)
     const joined: Array<Joined & { readonly part: Part<Kind, any, any> }> = []
@@ -575,6 +580,11 @@ const buildCurriculum = (
       select: (request) =>
         Effect.gen(function*() {
           const eligible = poolNow()
+          if (eligible.indices.length === 0 && request.batchSize > 0) {
+            return yield* Effect.dieMessage(
+              `curriculum "${name}": its gates let no problem through (built for resuming but never restored?)`
+            )
+          }
           const targets = [request.batchSize]
           for (const p of prefilters) targets.push((p.spec as PrefilterSpec<any, any>).widen(targets.at(-1)!))
           const proposals = yield* lift(

@@ -95,8 +95,13 @@ export const uniform = (options: Partial<UniformConfig> = {}) => {
     name: "uniform",
     options: validateUniform(config),
     state: UniformState,
-    build: ({ seed }, pool) => ({
+    build: ({ dataset, seed }, pool) => ({
         initial: { queue: { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 }, since: pool.since },
+        check: ({ queue }) => {
+          const n = dataset.problems.length
+          const outside = queue.items.find((i) => i < 0 || i >= n)
+          return outside === undefined ? undefined : `the queue holds problem ${outside}; the dataset has ${n}`
+        },
         select: ({ state }, pool, { batchSize, step }) => {
           if (config.draw === "independent") {
             const size = Math.min(batchSize, pool.indices.length)

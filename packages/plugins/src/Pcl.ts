@@ -158,6 +158,7 @@ export interface Derived {
   last: Record<string, number>
   timings: Record<string, number>
   timingStep: number
+  warned: boolean
 }
 
 const ms = (from: bigint, to: bigint) => Number(to - from) / 1e6
@@ -190,7 +191,8 @@ export const prefilter = (options: Partial<Config> = {}) => {
       predicted: new Map(),
       last: {},
       timings: {},
-      timingStep: Number.NaN
+      timingStep: Number.NaN,
+      warned: false
     }),
     build: ({ batchSize, dataset }) =>
       Effect.gen(function*() {
@@ -222,6 +224,12 @@ export const prefilter = (options: Partial<Config> = {}) => {
               derived.predicted.clear()
               const chosen = closest(values, config.tau, m, request.rng)
               for (const p of chosen) derived.predicted.set(indices[p]!, values[p]!)
+              if (request.batchSize > n && !derived.warned) {
+                derived.warned = true
+                yield* Effect.logWarning(
+                  `pcl: batchSize ${request.batchSize} is larger than the dataset (${n} problems); selecting all of them`
+                ).pipe(Effect.annotateLogs({ curriculum: "pcl", field: "batchSize" }))
+              }
               return chosen.map((p) => indices[p]!)
             }),
           observe: ({ derived }, { groups, step }) =>
