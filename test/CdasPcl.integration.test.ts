@@ -92,8 +92,8 @@ describe("resume", () => {
       // The final checkpoints agree too: CDAS's D, t, competence and warm-up; PCL's loader and value-model weights.
       expect(read(part, "checkpoint/state.json")).toBe(read(full, "checkpoint/state.json"))
       const state = JSON.parse(read(full, "checkpoint/state.json")).curriculum
-      if (name === "pcl") expect(state.valueModel.kind).toBe("hashed")
-      else expect(state.warmingUp).toBe(false) // the warm-up (29 steps) ended between the checkpoints
+      if (name === "pcl") expect(state.pcl.external.kind).toBe("hashed")
+      else expect(state.cdas.state.warmingUp).toBe(false) // the warm-up (29 steps) ended between the checkpoints
     })
   }
 })

@@ -58,7 +58,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Baselines from "./Baselines.ts"
 import * as Difficulty from "./Difficulty.ts"
-import { intAtLeast, oneOf, optionalInt, validated } from "./internal/config.ts"
+import { finiteAtLeast, intAtLeast, oneOf, optionalInt, validated } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // config
@@ -176,12 +176,7 @@ const resolve = (options: Options): Config => ({
 
 const validateStep = (config: Pick<Config, "formatUntil" | "formatWeight" | "kl">): ConfigError | undefined =>
   intAtLeast(config.formatUntil, 0, "adacurl.formatUntil", " (T_f, steps)") ??
-    requireConfig(
-      Number.isFinite(config.formatWeight) && config.formatWeight >= 0,
-      "adacurl.formatWeight",
-      "a finite number ≥ 0",
-      config.formatWeight
-    ) ??
+    finiteAtLeast(config.formatWeight, 0, "adacurl.formatWeight") ??
     oneOf(config.kl, ["sparse", "dense"], "adacurl.kl")
 
 /**

@@ -49,7 +49,7 @@ import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { oneOf, validated } from "./internal/config.ts"
+import { intAtLeast, oneOf, validated } from "./internal/config.ts"
 import { OrderedIndex } from "./OrderedIndex.ts"
 
 // ---------------------------------------------------------------------------
@@ -147,18 +147,8 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
     requireConfig(config.priorCount === 0 || config.priorCount === 1, "cdas.priorCount", "0 (paper) or 1 (code)", config.priorCount),
     oneOf(config.oddSlot, ["harder", "easier", "none"], "cdas.oddSlot"),
     oneOf(config.warmupRemainder, ["fill", "short", "drop"], "cdas.warmupRemainder"),
-    requireConfig(
-      Number.isInteger(config.unratedSteps) && config.unratedSteps >= 0,
-      "cdas.unratedSteps",
-      "an integer ≥ 0",
-      config.unratedSteps
-    ),
-    requireConfig(
-      Number.isInteger(config.indexBlockSize) && config.indexBlockSize >= 4,
-      "cdas.indexBlockSize",
-      "an integer ≥ 4",
-      config.indexBlockSize
-    )
+    intAtLeast(config.unratedSteps, 0, "cdas.unratedSteps"),
+    intAtLeast(config.indexBlockSize, 4, "cdas.indexBlockSize")
   )
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import * as Fmath from "@zpd/core/Fmath"
 import type { Problem } from "@zpd/core/Problem"
 import { mix32 } from "@zpd/core/Rng"
 import { ValueModel, type ValueUpdate } from "@zpd/core/ValueModel"
+import { grown } from "./internal/arrays.ts"
+import { finiteAtLeast, positive } from "./internal/config.ts"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -102,26 +104,11 @@ export const validateHashed = (o: HashedOptions, prefix = "valueModel"): ConfigE
       "integers in [1, 5]",
       JSON.stringify(o.ngrams)
     ) ??
-    requireConfig(
-      Number.isFinite(o.promptWeight) && o.promptWeight >= 0,
-      `${prefix}.promptWeight`,
-      "a finite number ≥ 0",
-      o.promptWeight
-    ) ??
-    requireConfig(
-      Number.isFinite(o.learningRate) && o.learningRate > 0,
-      `${prefix}.learningRate`,
-      "a finite number > 0",
-      o.learningRate
-    ) ??
+    finiteAtLeast(o.promptWeight, 0, `${prefix}.promptWeight`) ??
+    positive(o.learningRate, `${prefix}.learningRate`) ??
     requireConfig(o.decay > 0 && o.decay <= 1, `${prefix}.decay`, "a number in (0, 1]", o.decay) ??
-    requireConfig(Number.isFinite(o.l2) && o.l2 >= 0, `${prefix}.l2`, "a finite number ≥ 0", o.l2) ??
-    requireConfig(
-      Number.isFinite(o.initialAccumulator) && o.initialAccumulator >= 0,
-      `${prefix}.initialAccumulator`,
-      "a finite number ≥ 0",
-      o.initialAccumulator
-    ) ??
+    finiteAtLeast(o.l2, 0, `${prefix}.l2`) ??
+    finiteAtLeast(o.initialAccumulator, 0, `${prefix}.initialAccumulator`) ??
     requireConfig(o.optimizer === "adagrad" || o.optimizer === "sgd", `${prefix}.optimizer`, `"adagrad" or "sgd"`, o.optimizer) ??
     requireConfig(Number.isInteger(o.steps) && o.steps >= 1, `${prefix}.steps`, "an integer ≥ 1", o.steps)
 
@@ -184,12 +171,8 @@ class Featurizer {
 
   private push(n: number, index: number, value: number): number {
     if (n === this.index.length) {
-      const index2 = new Int32Array(2 * n)
-      const value2 = new Float64Array(2 * n)
-      index2.set(this.index)
-      value2.set(this.value)
-      this.index = index2
-      this.value = value2
+      this.index = grown(this.index, 2 * n)
+      this.value = grown(this.value, 2 * n)
     }
     this.index[n] = index
     this.value[n] = value

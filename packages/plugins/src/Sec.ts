@@ -40,7 +40,7 @@ import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { oneOf, validated } from "./internal/config.ts"
+import { oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.1.0
@@ -73,12 +73,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
   validated(
     config,
     requireConfig(config.alpha > 0 && config.alpha <= 1, "sec.alpha", "a number in (0, 1]", config.alpha),
-    requireConfig(
-      config.temperature > 0 && Number.isFinite(config.temperature),
-      "sec.temperature",
-      "a finite number > 0",
-      config.temperature
-    ),
+    positive(config.temperature, "sec.temperature"),
     requireConfig(config.arms.length > 0, "sec.arms", "at least one metadata key", "[]"),
     oneOf(config.unsampledArms, ["decay", "keep"], "sec.unsampledArms")
   )

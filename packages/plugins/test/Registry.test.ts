@@ -15,7 +15,7 @@ const fail = (expr: string) => {
   expect(result.left).toBeInstanceOf(ConfigError)
   return result.left
 }
-const kinds = (expr: string) => Part.partsOf(ok(expr).plugin as Part.Chain<Part.Kind, Part.Kind, unknown, unknown>).map((p) => `${p.kind}:${p.name}`)
+const kinds = (expr: string) => Part.partsOf(ok(expr).plugin as unknown as Part.Chain<Part.Kind, Part.Kind, unknown, unknown>).map((p) => `${p.kind}:${p.name}`)
 
 describe("Registry.parse", () => {
   it("names a single curriculum by its plugin name, with the same identity as the plugin", () => {

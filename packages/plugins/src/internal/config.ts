@@ -29,3 +29,11 @@ export const oneOf = <A>(x: A, values: ReadonlyArray<A>, field: string) =>
   requireConfig(values.includes(x), field, listed(values.map((v) => JSON.stringify(v))), x)
 
 const listed = (xs: ReadonlyArray<string>) => xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} or ${xs.at(-1)}`
+
+/** A finite number ≥ `min`. @internal */
+export const finiteAtLeast = (x: number, min: number, field: string) =>
+  requireConfig(Number.isFinite(x) && x >= min, field, `a finite number ≥ ${min}`, x)
+
+/** A finite number > 0. @internal */
+export const positive = (x: number, field: string) =>
+  requireConfig(Number.isFinite(x) && x > 0, field, "a finite number > 0", x)
