@@ -60,7 +60,7 @@ export const dynamicSampling = (options: DynamicSamplingOptions) =>
       while (kept.length < batchSize) {
         if (maxRounds > 0 && round >= maxRounds) {
           return yield* new RuntimeError({
-            endpoint: "Stages.dynamicSampling",
+            endpoint: "Dapo.dynamicSampling",
             reason: "Refused",
             description: `${maxRounds} generation rounds kept ${kept.length} of ${batchSize} prompts with ` +
               `non-zero reward variance; raise maxRounds (0 = unlimited) or genBatchSize`

@@ -260,7 +260,7 @@ export const features = (
  *
  * **Example**
  * ```ts
- * const v = ValueModel.hashed({ bits: 16 })
+ * const v = HashedValueModel.hashed({ bits: 16 })
  * const p = yield* v.predict(problems)          // Float64Array of 0.5s
  * yield* v.update(problems, observedPassRates)
  * ```

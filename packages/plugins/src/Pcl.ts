@@ -83,7 +83,7 @@ export interface Config {
   readonly pool: "epoch" | "independent"
   /**
    * The value model. Absent: the `ValueModel` service if the context has one,
-   * else `ValueModel.hashed(hashed)`.
+   * else `HashedValueModel.hashed(hashed)`.
    */
   readonly valueModel?: ValueModel.ValueModel.Service
   /** Options of the default value model (ignored when another one is used). */
