@@ -91,7 +91,7 @@ export type Queue = Schema.Schema.Type<typeof Queue>
  * queues.
  *
  * @since 0.1.0
- * @category queues
+ * @category math
  */
 export const ensureAvailable = (queue: Queue, count: number, refill: () => Int32Array): Queue => {
   let { cursor, items } = queue
@@ -114,7 +114,7 @@ export const ensureAvailable = (queue: Queue, count: number, refill: () => Int32
  * keeps `count` at most the number of distinct items.
  *
  * @since 0.2.0
- * @category queues
+ * @category math
  */
 export const take = (queue: Queue, count: number, refill: () => Int32Array, distinct = false): Array<number> => {
   const out: Array<number> = []

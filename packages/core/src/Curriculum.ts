@@ -173,7 +173,7 @@ export const plugin = <E = never, R = never, HE = never, HR = never>(
  * `"<ClassName>"`, so equal configurations give equal strings.
  *
  * @since 0.1.0
- * @category identity
+ * @category accessors
  */
 export const canonicalJson = (value: unknown): string => JSON.stringify(canonical(value))
 

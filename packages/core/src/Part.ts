@@ -446,7 +446,7 @@ export const partsOf = (self: Chain<Kind, Kind, unknown, unknown>): ReadonlyArra
  * The whole dataset as a pool.
  *
  * @since 0.2.0
- * @category pools
+ * @category constructors
  */
 export const everything = (n: number): Pool => {
   const indices = new Int32Array(n)
@@ -460,7 +460,7 @@ export const everything = (n: number): Pool => {
  * and the received labels kept.
  *
  * @since 0.2.0
- * @category pools
+ * @category constructors
  */
 export const restrict = (
   input: Pool,
@@ -486,7 +486,7 @@ export const restrict = (
  * Membership of a pool as a byte column over `n` problems.
  *
  * @since 0.2.0
- * @category pools
+ * @category constructors
  */
 export const members = (pool: Pool, n: number): Uint8Array => {
   const member = new Uint8Array(n)

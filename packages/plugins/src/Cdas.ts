@@ -332,7 +332,7 @@ export const competence = (state: State, gated: boolean): number => {
  * leaving out `skip`: O(count + log N).
  *
  * @since 0.1.0
- * @category selection
+ * @category math
  */
 export const alignedSelection = (
   index: OrderedIndex,
@@ -353,7 +353,7 @@ export const alignedSelection = (
  * force over them: O(k log k).
  *
  * @since 0.1.0
- * @category selection
+ * @category math
  */
 export const alignCandidates = (
   difficulty: Float64Array,

@@ -189,7 +189,7 @@ const validateShared = (options: EstimationOptions): ConfigError | undefined => 
  * known (see {@link selectByQuota}).
  *
  * @since 0.1.0
- * @category validation
+ * @category config
  */
 export const validateCoarse = (options: CoarseOptions, field = "difficulty"): ConfigError | undefined => {
   const f = `${field}.coarse`
@@ -287,7 +287,7 @@ export const validateCoarse = (options: CoarseOptions, field = "difficulty"): Co
  * Checks fine options (`<field>.fine.samples`, `<field>.fine.keep`).
  *
  * @since 0.1.0
- * @category validation
+ * @category config
  */
 export const validateFine = (options: FineOptions, field = "difficulty"): ConfigError | undefined => {
   const keep = options.keep

@@ -238,7 +238,7 @@ class Featurizer {
  * models that reuse the featurisation.
  *
  * @since 0.1.0
- * @category featurisation
+ * @category math
  */
 export const features = (
   problem: Problem,
@@ -273,16 +273,16 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
   const invalid = validateHashed(o)
   if (invalid !== undefined) throw new Error(invalid.message)
   const size = 1 << o.bits
-  let weights: Float64Array = new Float64Array(size)
-  let accumulator: Float64Array = new Float64Array(size).fill(o.initialAccumulator)
-  let updates = 0
+  const weights = new Float64Array(size)
+  const accumulator = new Float64Array(size).fill(o.initialAccumulator)
+  /** Updates so far, and the list of gradient coordinates touched (grown as needed). */
+  const counters = { updates: 0, touched: new Int32Array(Math.min(size, 1024)) }
   const encode = Schema.encodeSync(HashedState)
   const decode = Checkpoint.stateDecoder(HashedState, `value model "hashed"`)
 
   const featurizer = new Featurizer(o)
   // Dense gradient scratch and the list of coordinates it touched.
   const grad = new Float64Array(size)
-  let touched = new Int32Array(Math.min(size, 1024))
   const marked = new Uint8Array(size)
 
   /** Featurises `problem` into the featurizer's buffers; returns the logit and the feature count. */
@@ -322,12 +322,8 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
           const j = index[k]!
           if (marked[j] === 0) {
             marked[j] = 1
-            if (count === touched.length) {
-              const grown = new Int32Array(Math.min(size, 2 * count))
-              grown.set(touched)
-              touched = grown
-            }
-            touched[count++] = j
+            if (count === counters.touched.length) counters.touched = grown(counters.touched, Math.min(size, 2 * count))
+            counters.touched[count++] = j
           }
           grad[j] = grad[j]! + gz * value[k]!
         }
@@ -336,7 +332,7 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
       // Coordinates update independently, so their order does not matter.
       if (o.optimizer === "sgd") {
         for (let t = 0; t < count; t++) {
-          const j = touched[t]!
+          const j = counters.touched[t]!
           weights[j] = weights[j]! - o.learningRate * (grad[j]! + o.l2 * weights[j]!)
         }
       } else {
@@ -345,17 +341,17 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
           for (let j = 0; j < size; j++) accumulator[j] = accumulator[j]! * o.decay + (1 - o.decay) * o.initialAccumulator
         }
         for (let t = 0; t < count; t++) {
-          const j = touched[t]!
+          const j = counters.touched[t]!
           const g = grad[j]! + o.l2 * weights[j]!
           accumulator[j] = accumulator[j]! + g * g
           if (accumulator[j]! > 0) weights[j] = weights[j]! - (o.learningRate * g) / Math.sqrt(accumulator[j]!)
         }
       }
       for (let t = 0; t < count; t++) {
-        grad[touched[t]!] = 0
-        marked[touched[t]!] = 0
+        grad[counters.touched[t]!] = 0
+        marked[counters.touched[t]!] = 0
       }
-      updates++
+      counters.updates++
     }
     return { loss }
   }
@@ -364,7 +360,7 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
     name: "hashed",
     predict: (problems) => Effect.sync(() => predictNow(problems)),
     update: (problems, targets) => Effect.sync(() => updateNow(problems, targets)),
-    snapshot: () => encode({ kind: "hashed", bits: o.bits, weights, accumulator, updates }),
+    snapshot: () => encode({ kind: "hashed", bits: o.bits, weights, accumulator, updates: counters.updates }),
     restore: (state) =>
       Effect.flatMap(decode(state), (s) =>
           s.bits !== o.bits || s.weights.length !== size || s.accumulator.length !== size
@@ -375,11 +371,12 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
               })
             )
             : Effect.sync(() => {
-              weights = s.weights
-              accumulator = s.accumulator
-              updates = s.updates
+              weights.set(s.weights)
+              accumulator.set(s.accumulator)
+              counters.updates = s.updates
             })),
-    stateBytes: () => weights.byteLength + accumulator.byteLength + grad.byteLength + touched.byteLength + marked.byteLength
+    stateBytes: () =>
+      weights.byteLength + accumulator.byteLength + grad.byteLength + counters.touched.byteLength + marked.byteLength
   }
 }
 
@@ -400,7 +397,7 @@ export const layerHashed = (options: Partial<HashedOptions> = {}): Layer.Layer<V
  * (`value_explained_variance`), as the paper's diagnostic does.
  *
  * @since 0.1.0
- * @category diagnostics
+ * @category math
  */
 export const explainedVariance = (predicted: ArrayLike<number>, observed: ArrayLike<number>): number => {
   const n = observed.length

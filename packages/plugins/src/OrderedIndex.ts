@@ -63,7 +63,7 @@ const checkKey = (key: number): number => {
  * `−0` sorts as `0`; NaN is rejected.
  *
  * @since 0.1.0
- * @category sorting
+ * @category math
  */
 export const argsort = (keys: Float64Array): Int32Array => {
   const n = keys.length

@@ -124,7 +124,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
  * (spec §4.2 step 3, §4.5). O(p log p) for a pool of p.
  *
  * @since 0.1.0
- * @category selection
+ * @category math
  */
 export const closest = (values: ArrayLike<number>, tau: number, m: number, rng: Rng.Rng): Array<number> => {
   const p = values.length

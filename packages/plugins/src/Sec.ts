@@ -164,7 +164,7 @@ export const armRewards = (
  * first problem that lacks it.
  *
  * @since 0.1.0
- * @category arms
+ * @category math
  */
 export const armsOf = (
   dataset: Problem.Dataset,

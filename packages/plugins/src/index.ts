@@ -4,6 +4,12 @@
  * DAPO, the machinery each needs beside it, and a registry that parses
  * curriculum expressions.
  *
+ * Every plugin module has one skeleton: `Config`, `defaults`, `validate`
+ * (an `Either` with the `ConfigError` naming the field), its parts, and the
+ * plugin (a composition of them). JSDoc `@category` comes from one list:
+ * models, config, constructors, combinators, accessors, parts, plugins,
+ * stages, math, schemas, layers, constants.
+ *
  * @since 0.1.0
  */
 
