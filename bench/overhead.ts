@@ -27,7 +27,7 @@
  *   npm run bench:overhead              # all sizes (about 1 minute on 2 cores)
  *   npm run bench:overhead -- 1e4 1e5   # chosen sizes
  */
-import { Advantage, type Curriculum, Metrics, Problem, Rng } from "@zpd/core"
+import { Advantage, type Curriculum, Metrics, Part, Problem, Rng } from "@zpd/core"
 import { Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
@@ -136,9 +136,9 @@ const measure = (name: string, plugin: Curriculum.Plugin, dataset: Problem.Datas
   }
   let warmup = "-"
   if (name === "cdas") {
-    const cdas = curriculum as Cdas.CdasCurriculum
+    const cdas = Part.inspect(curriculum).get("cdas")! as Part.Live<Cdas.State, Cdas.Derived>
     t0 = performance.now()
-    while (cdas.state().warmingUp) oneStep()
+    while (cdas.state.warmingUp) oneStep()
     warmup = `${step} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s`
   }
   for (let i = 0; i < UNTIMED; i++) oneStep()

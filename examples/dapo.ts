@@ -5,12 +5,11 @@
  *
  *   npx tsx examples/dapo.ts --steps 100 --out runs/dapo
  */
-import { Pipeline, Stages } from "@zpd/core"
-import { Baselines } from "@zpd/plugins"
+import { Baselines, Dapo } from "@zpd/plugins"
 import { runExample, verifier } from "./lib/run.ts"
 
 runExample({
   name: "dapo",
-  pipeline: Pipeline.make("dapo", Stages.dapo({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" })),
+  pipeline: Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }),
   plugin: Baselines.random()
 })

@@ -7,19 +7,14 @@
  *
  * Sized for a few-second run: N = 32 fine samples (spec: 100), M = 256 (spec: 512).
  */
-import { AdaCurl } from "@zpd/plugins"
+import { Part } from "@zpd/core"
+import { AdaCurl, Sec } from "@zpd/plugins"
 import { runExample, verifier } from "./lib/run.ts"
 
-const options = {
-  verifier,
-  fine: { samples: 32 },
-  window: 256,
-  selector: AdaCurl.secSelector({ alpha: 0.5, temperature: 0.2 })
-}
+const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
+const plugin = AdaCurl.gate(adacurl).pipe(
+  Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
+  Part.named("adacurl+sec")
+)
 
-runExample({
-  name: "adacurl+sec",
-  pipeline: AdaCurl.pipeline(options, "adacurl+sec"),
-  plugin: AdaCurl.plugin(options),
-  loss: AdaCurl.loss
-})
+runExample({ name: "adacurl+sec", pipeline: AdaCurl.pipeline(adacurl, "adacurl+sec"), plugin, loss: AdaCurl.loss })

@@ -9,6 +9,7 @@
  * AdaCuRL runs with its own KL (β = 0.04, sparse); the others train without KL,
  * as SEC, CDAS and PCL do in their papers.
  */
+import { Part } from "@zpd/core"
 import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
@@ -19,14 +20,17 @@ const args = parseArgs(100)
 const base = args.out ?? "runs"
 const suite = standardSuite()
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const adacurlSec = { ...adacurl, selector: AdaCurl.secSelector({ alpha: 0.5, temperature: 0.2 }) }
+const adacurlSec = AdaCurl.gate(adacurl).pipe(
+  Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
+  Part.named("adacurl+sec")
+)
 const contenders = [
   { name: "sec", plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
   { name: "adacurl", plugin: AdaCurl.plugin(adacurl), pipeline: AdaCurl.pipeline(adacurl), loss: AdaCurl.loss },
   {
     name: "adacurl+sec",
-    plugin: AdaCurl.plugin(adacurlSec),
-    pipeline: AdaCurl.pipeline(adacurlSec, "adacurl+sec"),
+    plugin: adacurlSec,
+    pipeline: AdaCurl.pipeline(adacurl, "adacurl+sec"),
     loss: AdaCurl.loss
   },
   { name: "cdas", plugin: Cdas.plugin({ priorCount: 1 }) },

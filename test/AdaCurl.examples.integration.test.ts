@@ -18,7 +18,7 @@ const lines = (dir: string) => read(dir).trim().split("\n").map((l) => JSON.pars
 describe("AdaCuRL examples", () => {
   for (const [file, extra] of [
     ["adacurl.ts", ["competence", "bucket", "buffer_fill", "ref_resets", "round"]],
-    ["hybrid-adacurl-sec.ts", ["competence", "bucket", "sec_q_b1", "sec_p_b1"]],
+    ["hybrid-adacurl-sec.ts", ["competence", "bucket", "sec_q_1", "sec_p_1"]],
     ["sec-estimated-arms.ts", ["sec_q_1", "sec_q_2", "sec_q_3"]]
   ] as const) {
     it(`${file} writes metrics with estimation_rollouts, a checkpoint and a summary table`, () => {

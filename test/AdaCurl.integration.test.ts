@@ -9,7 +9,8 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Metrics, Pipeline, Problem, Runtime, Tasks } from "@zpd/core"
 import { Simulated } from "@zpd/gpu-runtime"
-import { AdaCurl } from "@zpd/plugins"
+import { Part } from "@zpd/core"
+import { AdaCurl, Cdas, Sec } from "@zpd/plugins"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -25,7 +26,9 @@ const train = suite.train
 const STEPS = 30
 const verifier = Tasks.verifier()
 
-const optionsFor = (selector: "uniform" | "sec"): AdaCurl.Options => ({
+type Sampler = "uniform" | "sec" | "cdas"
+
+const optionsFor = (_sampler: Sampler = "uniform"): AdaCurl.Options => ({
   verifier,
   fine: { samples: 16 },
   coarse: { quotas: { fractions: [0.8, 1, 0.8] } },
@@ -33,9 +36,17 @@ const optionsFor = (selector: "uniform" | "sec"): AdaCurl.Options => ({
   rounds: 2,
   roundSteps: 15,
   maxStepsPerStage: 8,
-  formatUntil: 5,
-  ...(selector === "sec" ? { selector: AdaCurl.secSelector({ temperature: 0.2 }) } : {})
+  formatUntil: 5
 })
+
+/** AdaCuRL alone, or its gate with SEC's bandit over the buckets, or with CDAS. */
+const pluginFor = (sampler: Sampler, options: AdaCurl.Options) =>
+  sampler === "uniform"
+    ? AdaCurl.plugin(options)
+    : AdaCurl.gate(options).pipe(
+      Part.andThen(sampler === "sec" ? Sec.sampler({ arms: ["bucket"], temperature: 0.2 }) : Cdas.sampler()),
+      Part.named(`adacurl+${sampler}`)
+    )
 
 const runOptions = { dataset: train, seed: 11, steps: STEPS, batchSize: 16, groupSize: 8, loss: { klCoef: 0.04 } }
 
@@ -161,20 +172,20 @@ describe("AdaCuRL through the pipeline (simulated learner)", () => {
 
 const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8")
 
-const runTo = (options: AdaCurl.Options, extra: Partial<Pipeline.RunOptions>) =>
+const runTo = (sampler: Sampler, options: AdaCurl.Options, extra: Partial<Pipeline.RunOptions>) =>
   Effect.runPromise(
-    Pipeline.run(AdaCurl.pipeline(options), AdaCurl.plugin(options), { ...runOptions, ...extra }).pipe(
+    Pipeline.run(AdaCurl.pipeline(options), pluginFor(sampler, options), { ...runOptions, ...extra }).pipe(
       Effect.provide(Simulated.layer(suite.all)),
       Effect.provide(NodeContext.layer)
     )
   )
 
 describe("AdaCuRL resume", () => {
-  for (const selector of ["uniform", "sec"] as const) {
-    it(`(${selector} selector) interrupted after step k and resumed, the run matches the uninterrupted one`, async () => {
+  for (const selector of ["uniform", "sec", "cdas"] as const) {
+    it(`(${selector} sampler) interrupted after step k and resumed, the run matches the uninterrupted one`, async () => {
       const options = optionsFor(selector)
       const full = tempDir(`adacurl-full-${selector}`)
-      const report = await runTo(options, { out: full, checkpointEvery: 1 })
+      const report = await runTo(selector, options, { out: full, checkpointEvery: 1 })
       const records = report.records
       const changes = records.filter((r, i) => i > 0 && r["bucket"] !== records[i - 1]!["bucket"]).map((r) => r.step)
       expect(changes.length).toBeGreaterThanOrEqual(2)
@@ -187,9 +198,9 @@ describe("AdaCuRL resume", () => {
         .sort((a, b) => a - b)
       for (const k of ks) {
         const part = tempDir(`adacurl-part-${selector}-${k}`)
-        await runTo(options, { out: part, until: (r) => r.step >= k })
+        await runTo(selector, options, { out: part, until: (r) => r.step >= k })
         expect(JSON.parse(read(part, "checkpoint/state.json")).step).toBe(k)
-        const resumed = await runTo(options, { resume: part })
+        const resumed = await runTo(selector, options, { resume: part })
         expect(resumed.resumedFrom).toBe(k)
         expect(read(part, "metrics.jsonl")).toBe(read(full, "metrics.jsonl"))
         // curriculum (cs, R_b, buckets, queues, round, exclusions) and trainer (θ, θ_ref) state

@@ -7,9 +7,9 @@
  * Node and Deno.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { type Curriculum, Metrics, Pipeline, Stages, ValueModel } from "@zpd/core"
+import { type Curriculum, Metrics, Pipeline, Stages } from "@zpd/core"
 import { Simulated } from "@zpd/gpu-runtime"
-import { Baselines, Cdas, Pcl } from "@zpd/plugins"
+import { Baselines, Cdas, HashedValueModel, Pcl } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
@@ -51,7 +51,7 @@ describe("PCL's default value model", () => {
     const explained: Array<number> = []
     const perStep: Array<number> = []
     for (const seed of SEEDS) {
-      const valueModel = ValueModel.hashed()
+      const valueModel = HashedValueModel.hashed()
       const program = Effect.gen(function*() {
         const report = yield* Pipeline.run(
           Pipeline.make("pcl", Stages.standard({ verifier, kl: "sparse" })),
@@ -62,7 +62,7 @@ describe("PCL's default value model", () => {
         const truth = Float64Array.from(suite.train.problems, (p) => sim.passRate(p))
         const predicted = yield* valueModel.predict(suite.train.problems)
         perStep.push(Metrics.meanOf(report.records, "value_explained_variance"))
-        return ValueModel.explainedVariance(predicted, truth)
+        return HashedValueModel.explainedVariance(predicted, truth)
       })
       explained.push(
         await Effect.runPromise(program.pipe(Effect.provide(Simulated.layer(suite.all)), Effect.provide(NodeContext.layer)))
@@ -92,8 +92,8 @@ describe("resume", () => {
       // The final checkpoints agree too: CDAS's D, t, competence and warm-up; PCL's loader and value-model weights.
       expect(read(part, "checkpoint/state.json")).toBe(read(full, "checkpoint/state.json"))
       const state = JSON.parse(read(full, "checkpoint/state.json")).curriculum
-      if (name === "pcl") expect(state.valueModel.kind).toBe("hashed")
-      else expect(state.warmingUp).toBe(false) // the warm-up (29 steps) ended between the checkpoints
+      if (name === "pcl") expect(state.pcl.external.kind).toBe("hashed")
+      else expect(state.cdas.state.warmingUp).toBe(false) // the warm-up (29 steps) ended between the checkpoints
     })
   }
 })

@@ -4,9 +4,9 @@
  * what it discarded, and fails clearly when its round budget runs out.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Pipeline, Problem, Stages, Tasks } from "@zpd/core"
+import { Pipeline, Problem, Tasks } from "@zpd/core"
 import { Simulated } from "@zpd/gpu-runtime"
-import { Baselines } from "@zpd/plugins"
+import { Baselines, Dapo } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
@@ -17,7 +17,7 @@ const verifier = Tasks.verifier()
 const runDapo = (dataset: Problem.Dataset, maxRounds: number) =>
   Effect.runPromise(
     Pipeline.run(
-      Pipeline.make("dapo", Stages.dapo({ verifier, genBatchSize: 48, maxRounds })),
+      Dapo.pipeline({ verifier, genBatchSize: 48, maxRounds }),
       Baselines.random(),
       { dataset, seed: 5, steps: 12, batchSize: 16, groupSize: 8 }
     ).pipe(Effect.provide(Simulated.layer(dataset.problems)), Effect.provide(NodeContext.layer), Effect.either)

@@ -19,7 +19,7 @@ const toBytes = (view: ArrayBufferView): Uint8Array => {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
 }
 
-const column = <A extends Float64Array | Int32Array | Uint8Array | Float32Array>(
+const column = <A extends TypedArray>(
   name: string,
   bytesPer: number,
   is: (u: unknown) => u is A,
@@ -38,49 +38,35 @@ const column = <A extends Float64Array | Int32Array | Uint8Array | Float32Array>
     encode: (a) => ParseResult.succeed(Encoding.encodeBase64(toBytes(a)))
   })
 
-/**
- * @since 0.1.0
- * @category schemas
- */
-export const Float64Column = column(
-  "Float64Column",
-  8,
-  (u): u is Float64Array => u instanceof Float64Array,
-  (b) => new Float64Array(b)
-)
+type TypedArray = Float64Array | Int32Array | Uint8Array | Float32Array
+
+const typed = <A extends TypedArray>(
+  Ctor: { new(buffer: ArrayBuffer): A; readonly name: string; readonly BYTES_PER_ELEMENT: number }
+) => column(`${Ctor.name.replace("Array", "")}Column`, Ctor.BYTES_PER_ELEMENT, (u): u is A => u instanceof Ctor, (b) => new Ctor(b))
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const Int32Column = column(
-  "Int32Column",
-  4,
-  (u): u is Int32Array => u instanceof Int32Array,
-  (b) => new Int32Array(b)
-)
+export const Float64Column = typed<Float64Array>(Float64Array)
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const Float32Column = column(
-  "Float32Column",
-  4,
-  (u): u is Float32Array => u instanceof Float32Array,
-  (b) => new Float32Array(b)
-)
+export const Int32Column = typed<Int32Array>(Int32Array)
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export const Uint8Column = column(
-  "Uint8Column",
-  1,
-  (u): u is Uint8Array => u instanceof Uint8Array,
-  (b) => new Uint8Array(b)
-)
+export const Float32Column = typed<Float32Array>(Float32Array)
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Uint8Column = typed<Uint8Array>(Uint8Array)
 
 /**
  * A shuffled queue of problem indices with a read cursor: the state behind
@@ -97,6 +83,58 @@ export const Queue = Schema.mutable(Schema.Struct({ items: Int32Column, cursor: 
  * @category models
  */
 export type Queue = Schema.Schema.Type<typeof Queue>
+
+/**
+ * Pops-ready queue: refills `queue` with `refill()` appended after the unread
+ * remainder until at least `count` items are unread ("perpetual" mode; stops
+ * early if `refill` returns nothing). Used by uniform draws and SEC's per-arm
+ * queues.
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const ensureAvailable = (queue: Queue, count: number, refill: () => Int32Array): Queue => {
+  let { cursor, items } = queue
+  while (items.length - cursor < count) {
+    const fresh = refill()
+    if (fresh.length === 0) break
+    const next = new Int32Array(items.length - cursor + fresh.length)
+    next.set(items.subarray(cursor), 0)
+    next.set(fresh, items.length - cursor)
+    items = next
+    cursor = 0
+  }
+  return { items, cursor }
+}
+
+/**
+ * Reads `count` items off `queue` in place, refilling it with `refill()`
+ * whenever it runs dry. With `distinct`, an item already read in this call is
+ * skipped (it is still consumed), so the result never repeats; the caller
+ * keeps `count` at most the number of distinct items.
+ *
+ * @since 0.2.0
+ * @category math
+ */
+export const take = (queue: Queue, count: number, refill: () => Int32Array, distinct = false): Array<number> => {
+  const out: Array<number> = []
+  const seen = distinct ? new Set<number>() : undefined
+  while (out.length < count) {
+    if (queue.cursor >= queue.items.length) {
+      const next = ensureAvailable(queue, 1, refill)
+      if (next.cursor >= next.items.length) break
+      queue.items = next.items
+      queue.cursor = next.cursor
+    }
+    const i = queue.items[queue.cursor++]!
+    if (seen !== undefined) {
+      if (seen.has(i)) continue
+      seen.add(i)
+    }
+    out.push(i)
+  }
+  return out
+}
 
 /**
  * Bytes of per-problem state held in a set of columns, for the overhead

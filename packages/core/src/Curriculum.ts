@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { stateDecoder } from "./Checkpoint.ts"
 import type { CheckpointError, ConfigError, RuntimeError } from "./Errors.ts"
-import type { Hook } from "./Hook.ts"
+import type { CurriculumEvent as HookEvent, Hook } from "./Hook.ts"
 import type { Dataset, Problem } from "./Problem.ts"
 import type { Rng } from "./Rng.ts"
 
@@ -65,16 +65,13 @@ export interface Observation {
 }
 
 /**
- * Something the curriculum wants the pipeline (and its hooks) to know, e.g.
- * `{ _tag: "BucketMerged", bucket: 2 }`.
+ * Something the curriculum wants the pipeline (and its hooks) to know; defined
+ * beside the hooks that consume it.
  *
  * @since 0.1.0
  * @category models
  */
-export interface CurriculumEvent {
-  readonly _tag: string
-  readonly [key: string]: unknown
-}
+export type CurriculumEvent = HookEvent
 
 /**
  * A data-selection algorithm's live state.
@@ -142,6 +139,12 @@ export interface BuildContext {
  */
 export interface Plugin<E = never, R = never> {
   readonly name: string
+  /**
+   * Canonical JSON of the plugin's full composition and resolved options
+   * ({@link canonicalJson}): two plugins with the same identity build the
+   * same curriculum, so a checkpoint can refuse to resume under another one.
+   */
+  readonly identity: string
   readonly build: (context: BuildContext) => Effect.Effect<Curriculum, E | ConfigError, R>
   readonly hooks: ReadonlyArray<Hook<E, R>>
 }
@@ -155,9 +158,40 @@ export interface Plugin<E = never, R = never> {
 export const plugin = <E = never, R = never, HE = never, HR = never>(
   name: string,
   build: (context: BuildContext) => Effect.Effect<Curriculum, E, R>,
-  hooks: ReadonlyArray<Hook<HE, HR>> = []
+  hooks: ReadonlyArray<Hook<HE, HR>> = [],
+  options: unknown = {}
 ): Plugin<Exclude<E, ConfigError> | HE, R | HR> =>
-  ({ name, build, hooks } as Plugin<Exclude<E, ConfigError> | HE, R | HR>)
+  ({ name, identity: canonicalJson({ curriculum: name, options }), build, hooks } as Plugin<
+    Exclude<E, ConfigError> | HE,
+    R | HR
+  >)
+
+/**
+ * Canonical JSON of a value, for plugin identities: object keys sorted,
+ * `undefined` fields left out, typed arrays as arrays, functions as
+ * `"<function name>"` and other class instances (services) as
+ * `"<ClassName>"`, so equal configurations give equal strings.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const canonicalJson = (value: unknown): string => JSON.stringify(canonical(value))
+
+const canonical = (value: unknown): unknown => {
+  if (typeof value === "function") return `<function ${value.name || "anonymous"}>`
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
+  if (typeof value !== "object" || value === null) return value
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>)
+  if (Array.isArray(value)) return value.map(canonical)
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return `<${proto?.constructor?.name ?? "object"}>`
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value).sort()) {
+    const v = (value as Record<string, unknown>)[key]
+    if (v !== undefined) out[key] = canonical(v)
+  }
+  return out
+}
 
 /**
  * Bytes held in the typed arrays reachable from `value` (through plain

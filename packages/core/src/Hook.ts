@@ -7,8 +7,19 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type { CurriculumEvent } from "./Curriculum.ts"
 import type { StepRecord } from "./Metrics.ts"
+
+/**
+ * Something a curriculum wants the pipeline (and its hooks) to know, e.g.
+ * `{ _tag: "BucketMerged", bucket: 2 }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CurriculumEvent {
+  readonly _tag: string
+  readonly [key: string]: unknown
+}
 
 /**
  * @since 0.1.0

@@ -6,6 +6,9 @@
  * selectBatch > rollout > reward > advantages > klWeights > policyUpdate > updateCurriculum
  * ```
  *
+ * Post-filters that replace `selectBatch > rollout > reward` (DAPO's dynamic
+ * sampling) live beside their algorithm in `@zpd/plugins`.
+ *
  * Every stage declares the context fields it reads and the ones it adds, and
  * writes its metrics and timing into the step's {@link Metrics.Sink}.
  *
@@ -152,7 +155,14 @@ export const selectIndices = (
     return batch
   })
 
-const recordBatchMetrics = (ctx: StepInput, batch: ReadonlyArray<number>): void => {
+/**
+ * Writes the batch metrics `sampled_difficulty_mean` (mean level) and
+ * `batch_size`.
+ *
+ * @since 0.2.0
+ * @category math
+ */
+export const recordBatchMetrics = (ctx: StepInput, batch: ReadonlyArray<number>): void => {
   let levels = 0
   for (const i of batch) levels += ctx.dataset.problems[i]!.level
   ctx.metrics.set("sampled_difficulty_mean", batch.length === 0 ? Number.NaN : levels / batch.length)
@@ -507,86 +517,6 @@ export const standard = (options: StandardOptions) =>
   selectBatch.pipe(
     Stage.andThen(rollout),
     Stage.andThen(reward(options.verifier)),
-    Stage.andThen(advantages(options.advantage)),
-    Stage.andThen(klWeights(options.kl ?? "sparse")),
-    Stage.andThen(policyUpdate),
-    Stage.andThen(updateCurriculum)
-  )
-
-/**
- * Options of {@link dynamicSampling}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface DynamicSamplingOptions {
-  readonly verifier: Verifier
-  /** Prompts generated per round; default 3 × batchSize (public DAPO scripts) [C]. */
-  readonly genBatchSize?: number
-  /** Give up after this many rounds; 0 = unlimited. Default 10 (public scripts use 6–15) [C]. */
-  readonly maxRounds?: number
-}
-
-/**
- * DAPO dynamic sampling (spec §5.3): generate
- * rounds of `genBatchSize` prompts chosen by the curriculum, drop groups whose
- * rewards have zero variance (single-response groups are kept), accumulate
- * kept groups until `batchSize` prompts, and truncate to exactly `batchSize`.
- * Fails with a {@link RuntimeError} naming the round budget when `maxRounds`
- * rounds do not fill the batch. Replaces `selectBatch > rollout > reward`:
- * adds `batch`, `groups` and `scored` (kept groups only). Metrics:
- * `rollouts_generated`, `rollouts_discarded`, `gen_rounds`; the reward metrics
- * (`frac_reward_zero_std`, …) describe the first round, i.e. what the
- * curriculum alone would have trained on.
- *
- * @since 0.1.0
- * @category stages
- */
-export const dynamicSampling = (options: DynamicSamplingOptions) =>
-  Stage.make("dynamicSampling", (ctx: StepInput) =>
-    Effect.gen(function*() {
-      const runtime = yield* InferenceRuntime
-      const { batchSize, groupSize } = ctx.settings
-      const perRound = options.genBatchSize ?? 3 * batchSize
-      const maxRounds = options.maxRounds ?? 10
-      const kept: Array<ScoredGroup> = []
-      let generated = 0
-      let round = 0
-      while (kept.length < batchSize) {
-        if (maxRounds > 0 && round >= maxRounds) {
-          return yield* new RuntimeError({
-            endpoint: "Stages.dynamicSampling",
-            reason: "Refused",
-            description: `${maxRounds} generation rounds kept ${kept.length} of ${batchSize} prompts with ` +
-              `non-zero reward variance; raise maxRounds (0 = unlimited) or genBatchSize`
-          })
-        }
-        const indices = yield* selectIndices(ctx, perRound, round === 0 ? "select" : `select-round-${round}`)
-        const scored = score(yield* generateGroups(runtime, ctx, indices, round), options.verifier, ctx.step)
-        if (round === 0) recordRewardMetrics(ctx.metrics, scored)
-        generated += scored.length
-        for (const g of scored) if (g.rewards.length === 1 || !Advantage.isZeroVariance(g.rewards)) kept.push(g)
-        round++
-      }
-      const scored = kept.slice(0, batchSize)
-      const batch = scored.map((g) => g.index)
-      recordBatchMetrics(ctx, batch)
-      ctx.metrics.set("rollouts_generated", generated * groupSize)
-      ctx.metrics.set("rollouts_discarded", (generated - scored.length) * groupSize)
-      ctx.metrics.set("gen_rounds", round)
-      return { batch, groups: scored as ReadonlyArray<Group>, scored }
-    }))
-
-/**
- * The DAPO step: {@link dynamicSampling} (which selects, generates and
- * filters), then advantages, KL weights, the policy update and the curriculum
- * update.
- *
- * @since 0.1.0
- * @category stages
- */
-export const dapo = (options: DynamicSamplingOptions & Omit<StandardOptions, "verifier">) =>
-  dynamicSampling(options).pipe(
     Stage.andThen(advantages(options.advantage)),
     Stage.andThen(klWeights(options.kl ?? "sparse")),
     Stage.andThen(policyUpdate),

@@ -16,8 +16,6 @@ export * as Columns from "./Columns.ts"
 /** @since 0.1.0 */
 export * as Curriculum from "./Curriculum.ts"
 /** @since 0.1.0 */
-export * as Difficulty from "./Difficulty.ts"
-/** @since 0.1.0 */
 export * as Errors from "./Errors.ts"
 /** @since 0.1.0 */
 export * as Fmath from "./Fmath.ts"
@@ -25,8 +23,8 @@ export * as Fmath from "./Fmath.ts"
 export * as Hook from "./Hook.ts"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"
-/** @since 0.1.0 */
-export * as OrderedIndex from "./OrderedIndex.ts"
+/** @since 0.2.0 */
+export * as Part from "./Part.ts"
 /** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */

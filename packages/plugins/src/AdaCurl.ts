@@ -40,24 +40,25 @@
  * @see https://arxiv.org/abs/2511.09478
  * @since 0.1.0
  */
-import * as Checkpoint from "@zpd/core/Checkpoint"
-import * as Advantage from "@zpd/core/Advantage"
+import type * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
-import * as Curriculum from "@zpd/core/Curriculum"
-import * as Difficulty from "@zpd/core/Difficulty"
-import { CheckpointError, ConfigError, requireConfig, type RuntimeError } from "@zpd/core/Errors"
+import type * as Curriculum from "@zpd/core/Curriculum"
+import { ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Hook from "@zpd/core/Hook"
+import type { CurriculumEvent } from "@zpd/core/Hook"
 import type * as Metrics from "@zpd/core/Metrics"
+import * as Part from "@zpd/core/Part"
 import * as Pipeline from "@zpd/core/Pipeline"
-import * as Rng from "@zpd/core/Rng"
 import { InferenceRuntime, type LossConfig, type SamplingParams, TrainerRuntime } from "@zpd/core/Runtime"
 import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
 import type { Verdict } from "@zpd/core/Task"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { ensureAvailable } from "./Baselines.ts"
-import * as Sec from "./Sec.ts"
+import * as Baselines from "./Baselines.ts"
+import * as Difficulty from "./Difficulty.ts"
+import { finiteAtLeast, intAtLeast, oneOf, optionalInt, validated } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // config
@@ -112,8 +113,6 @@ export interface Config {
     /** `trained`: items drawn in any batch of earlier rounds (default [R]); `training-set`: all of earlier rounds' D. */
     readonly exclude: "trained" | "training-set"
   }
-  /** How batches are drawn from D_c. Default {@link uniform} [R]; {@link secSelector} gives AdaCuRL+SEC. */
-  readonly selector: Selector<any>
 }
 
 /**
@@ -122,7 +121,7 @@ export interface Config {
  * @since 0.1.0
  * @category config
  */
-export const defaults: Omit<Config, "verifier" | "selector"> = {
+export const defaults: Omit<Config, "verifier"> = {
   buckets: 3,
   window: 512,
   gamma: 0.5,
@@ -170,27 +169,15 @@ export type Options = Partial<Config> & { readonly verifier: Stages.Verifier }
 
 const resolve = (options: Options): Config => ({
   ...defaults,
-  selector: uniform(),
   ...options,
   fine: { ...Difficulty.fineDefaults, ...options.fine },
   reestimate: { ...defaults.reestimate, ...options.reestimate }
 })
 
-const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x)
-const intAtLeast = (x: number, min: number, field: string, what = "") =>
-  requireConfig(isInt(x) && x >= min, field, `an integer ≥ ${min}${what}`, x)
-const optionalInt = (x: number | undefined, min: number, field: string) =>
-  x === undefined ? undefined : intAtLeast(x, min, field, " (or undefined)")
-
 const validateStep = (config: Pick<Config, "formatUntil" | "formatWeight" | "kl">): ConfigError | undefined =>
   intAtLeast(config.formatUntil, 0, "adacurl.formatUntil", " (T_f, steps)") ??
-    requireConfig(
-      Number.isFinite(config.formatWeight) && config.formatWeight >= 0,
-      "adacurl.formatWeight",
-      "a finite number ≥ 0",
-      config.formatWeight
-    ) ??
-    requireConfig(config.kl === "sparse" || config.kl === "dense", "adacurl.kl", `"sparse" or "dense"`, config.kl)
+    finiteAtLeast(config.formatWeight, 0, "adacurl.formatWeight") ??
+    oneOf(config.kl, ["sparse", "dense"], "adacurl.kl")
 
 /**
  * Checks every option, naming the field (`adacurl.gamma`, `adacurl.fine.samples`, …).
@@ -198,46 +185,33 @@ const validateStep = (config: Pick<Config, "formatUntil" | "formatWeight" | "kl"
  * @since 0.1.0
  * @category config
  */
-export const validate = (config: Config): ConfigError | undefined => {
+export const validate = (config: Config): Either.Either<Config, ConfigError> => {
   const keep = config.reestimate.keep
-  return requireConfig(
-    typeof config.verifier === "function",
-    "adacurl.verifier",
-    "a verifier function",
-    typeof config.verifier
-  ) ??
-    intAtLeast(config.buckets, 1, "adacurl.buckets", " (K)") ??
-    intAtLeast(config.window, 1, "adacurl.window", " (M, rewards per update)") ??
-    requireConfig(config.gamma > 0 && config.gamma <= 1, "adacurl.gamma", "a number in (0, 1]", config.gamma) ??
-    validateStep(config) ??
-    (config.coarse === false
+  return validated(
+    config,
+    requireConfig(typeof config.verifier === "function", "adacurl.verifier", "a verifier function", typeof config.verifier),
+    intAtLeast(config.buckets, 1, "adacurl.buckets", " (K)"),
+    intAtLeast(config.window, 1, "adacurl.window", " (M, rewards per update)"),
+    requireConfig(config.gamma > 0 && config.gamma <= 1, "adacurl.gamma", "a number in (0, 1]", config.gamma),
+    validateStep(config),
+    config.coarse === false
       ? undefined
-      : Difficulty.validateCoarse({ ...Difficulty.coarseDefaults, ...config.coarse }, "adacurl")) ??
-    Difficulty.validateFine(config.fine as Difficulty.FineOptions, "adacurl") ??
-    intAtLeast(config.chunkSize, 1, "adacurl.chunkSize") ??
-    optionalInt(config.maxStepsPerStage, 1, "adacurl.maxStepsPerStage") ??
-    requireConfig(
-      typeof config.resetReference === "boolean",
-      "adacurl.resetReference",
-      "a boolean",
-      config.resetReference
-    ) ??
-    intAtLeast(config.rounds, 1, "adacurl.rounds") ??
-    optionalInt(config.roundSteps, 1, "adacurl.roundSteps") ??
-    optionalInt(config.stepsAfterLastMerge, 0, "adacurl.stepsAfterLastMerge") ??
+      : Difficulty.validateCoarse({ ...Difficulty.coarseDefaults, ...config.coarse }, "adacurl"),
+    Difficulty.validateFine(config.fine as Difficulty.FineOptions, "adacurl"),
+    intAtLeast(config.chunkSize, 1, "adacurl.chunkSize"),
+    optionalInt(config.maxStepsPerStage, 1, "adacurl.maxStepsPerStage"),
+    requireConfig(typeof config.resetReference === "boolean", "adacurl.resetReference", "a boolean", config.resetReference),
+    intAtLeast(config.rounds, 1, "adacurl.rounds"),
+    optionalInt(config.roundSteps, 1, "adacurl.roundSteps"),
+    optionalInt(config.stepsAfterLastMerge, 0, "adacurl.stepsAfterLastMerge"),
     requireConfig(
       Array.isArray(keep) && keep.length === 2 && 0 <= keep[0] && keep[0] <= keep[1] && keep[1] <= 1,
       "adacurl.reestimate.keep",
       "[lo, hi] with 0 ≤ lo ≤ hi ≤ 1",
       JSON.stringify(keep)
-    ) ??
-    requireConfig(
-      config.reestimate.exclude === "trained" || config.reestimate.exclude === "training-set",
-      "adacurl.reestimate.exclude",
-      `"trained" or "training-set"`,
-      config.reestimate.exclude
-    ) ??
-    config.selector?.validate?.()
+    ),
+    oneOf(config.reestimate.exclude, ["trained", "training-set"], "adacurl.reestimate.exclude")
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -350,207 +324,41 @@ export const step = (options: Options) => {
 export const pipeline = (options: Options, name = "adacurl") => Pipeline.make(name, step(options))
 
 // ---------------------------------------------------------------------------
-// selectors
-// ---------------------------------------------------------------------------
-
-/**
- * What a {@link Selector} sees: the round's sorted training set D, its bucket
- * bounds and how many buckets are unlocked (`D_c = order[0, bounds[unlocked])`).
- *
- * @since 0.1.0
- * @category selectors
- */
-export interface SelectorContext {
-  readonly seed: number
-  readonly step: number
-  /** D: dense dataset indices, easy → hard. */
-  readonly order: Int32Array
-  /** Bucket bounds, K + 1 entries: `B_k = order[bounds[k−1], bounds[k])`. */
-  readonly bounds: Int32Array
-  /** Buckets merged into D_c. */
-  readonly unlocked: number
-  /** Bucket (1..K) of every dataset index, 0 outside D. */
-  readonly bucketOf: Int32Array
-}
-
-/**
- * How AdaCuRL draws a batch from D_c. A selector owns a Schema'd state, so
- * AdaCuRL checkpoints it with its own. `init` starts a round, `grow` follows a
- * merge; `select` and `observe` may mutate the state in place.
- *
- * @since 0.1.0
- * @category selectors
- */
-export interface Selector<S> {
-  readonly name: string
-  readonly state: Schema.Schema<S, any>
-  readonly validate?: () => ConfigError | undefined
-  readonly init: (context: SelectorContext) => S
-  readonly grow: (state: S, context: SelectorContext) => S
-  readonly select: (state: S, context: SelectorContext, request: Curriculum.SelectRequest) => ReadonlyArray<number>
-  readonly observe: (state: S, context: SelectorContext, groups: ReadonlyArray<Curriculum.GroupOutcome>) => void
-  readonly metrics: (state: S, context: SelectorContext) => Readonly<Record<string, number>>
-}
-
-const shuffledSlice = (rng: Rng.Rng, order: Int32Array, from: number, to: number) => rng.shuffle(order.slice(from, to))
-
-/**
- * Uniform draws without replacement from a shuffled copy of D_c; when fewer
- * than B remain the remainder is followed by a fresh shuffle; the queue is
- * rebuilt whenever D_c changes [R, spec §1.5 step 1].
- *
- * @since 0.1.0
- * @category selectors
- */
-export const uniform = (): Selector<Columns.Queue> => {
-  const fresh = (c: SelectorContext): Columns.Queue => ({
-    items: shuffledSlice(Rng.make(c.seed, c.step, "adacurl-queue"), c.order, 0, c.bounds[c.unlocked]!),
-    cursor: 0
-  })
-  return {
-    name: "uniform",
-    state: Columns.Queue,
-    init: fresh,
-    grow: (_, c) => fresh(c),
-    select: (state, c, { batchSize, step }) => {
-      const refill = Rng.make(c.seed, step, "adacurl-refill")
-      const queue = ensureAvailable(state, batchSize, () => shuffledSlice(refill, c.order, 0, c.bounds[c.unlocked]!))
-      const batch = Array.from(queue.items.subarray(queue.cursor, queue.cursor + batchSize))
-      state.items = queue.items
-      state.cursor = queue.cursor + batchSize
-      return batch
-    },
-    observe: () => {},
-    metrics: () => ({})
-  }
-}
-
-const SecState = Schema.Struct({ q: Columns.Float64Column, queues: Schema.mutable(Schema.Array(Columns.Queue)) })
-
-/**
- * AdaCuRL+SEC: SEC's bandit (spec §2.2) chooses among the **unlocked**
- * buckets as arms. Each batch slot draws a bucket from
- * `softmax(Q[unlocked] / τ)`, then the bucket's next item (per-bucket shuffled
- * queues, SEC's perpetual refill); `Q` learns by TD(0) from the mean |Â| of
- * each bucket's groups; a newly unlocked bucket starts at `Q = 0`, like SEC's
- * arms at the start [R]. Defaults as in SEC: α = 0.5, τ = 1, unsampled arms
- * decay.
- *
- * @since 0.1.0
- * @category selectors
- */
-export const secSelector = (options: Partial<Pick<Sec.Config, "alpha" | "temperature" | "unsampledArms">> = {}): Selector<
-  { readonly q: Float64Array; queues: Array<Columns.Queue> }
-> => {
-  const config = { alpha: 0.5, temperature: 1, unsampledArms: "decay" as const, ...options }
-  const arms = (c: SelectorContext) => c.bounds.length - 1
-  const shuffleArm = (rng: Rng.Rng, c: SelectorContext, k: number) =>
-    shuffledSlice(rng, c.order, c.bounds[k]!, c.bounds[k + 1]!)
-  return {
-    name: "sec",
-    state: SecState,
-    validate: () => {
-      const invalid = Sec.validate({ ...Sec.defaults, ...config })
-      return invalid && new ConfigError({ ...invalid, field: invalid.field.replace(/^sec\./, "adacurl.selector.") })
-    },
-    init: (c) => {
-      const rng = Rng.make(c.seed, c.step, "adacurl-sec-init")
-      return {
-        q: new Float64Array(arms(c)),
-        queues: Array.from({ length: arms(c) }, (_, k) => ({ items: shuffleArm(rng, c, k), cursor: 0 }))
-      }
-    },
-    grow: (state) => state,
-    select: (state, c, { batchSize, rng, step }) => {
-      const refill = Rng.make(c.seed, step, "adacurl-sec-refill")
-      const open = c.unlocked
-      const sizes = Array.from({ length: open }, (_, k) => c.bounds[k + 1]! - c.bounds[k]!)
-      for (let k = 0; k < open; k++) {
-        const q = state.queues[k]!
-        if (q.items.length - q.cursor < batchSize) {
-          state.queues[k] = ensureAvailable(q, Math.min(batchSize, sizes[k]!), () => shuffleArm(refill, c, k))
-        }
-      }
-      // Empty buckets (only when |D| < K in a later round) never get drawn.
-      const q = Float64Array.from(state.q.subarray(0, open), (x, k) => (sizes[k]! > 0 ? x : -Infinity))
-      const p = Sec.boltzmann(q, config.temperature)
-      const batch: Array<number> = []
-      for (let j = 0; j < batchSize; j++) {
-        const k = Sec.drawArm(p, rng)
-        let queue = state.queues[k]!
-        if (queue.cursor >= queue.items.length) {
-          queue = state.queues[k] = ensureAvailable(queue, 1, () => shuffleArm(refill, c, k))
-        }
-        batch.push(queue.items[queue.cursor]!)
-        queue.cursor++
-      }
-      return batch
-    },
-    observe: (state, c, groups) => {
-      const inD = groups.filter((g) => c.bucketOf[g.index]! > 0 && c.bucketOf[g.index]! <= c.unlocked)
-      const rewards = Sec.armRewards(inD, (index) => c.bucketOf[index]! - 1, c.unlocked)
-      Sec.updateQ(state.q.subarray(0, c.unlocked), rewards, config.alpha, config.unsampledArms)
-    },
-    metrics: (state, c) => {
-      const p = Sec.boltzmann(state.q.subarray(0, c.unlocked), config.temperature)
-      const out: Record<string, number> = {}
-      for (let k = 0; k < arms(c); k++) {
-        out[`sec_q_b${k + 1}`] = state.q[k]!
-        out[`sec_p_b${k + 1}`] = k < c.unlocked ? p[k]! : 0
-      }
-      return out
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
 // curriculum
 // ---------------------------------------------------------------------------
 
-const stateSchema = (selector: Schema.Schema<any, any>) =>
-  Schema.mutable(Schema.Struct({
-    /** 1-based round. */
-    round: Schema.Int,
-    /** D of the round: dense indices easy → hard. */
-    order: Columns.Int32Column,
-    /** K + 1 bucket bounds into `order`. */
-    bounds: Columns.Int32Column,
-    /** Buckets merged into D_c (= k_next − 1). */
-    unlocked: Schema.Int,
-    /** The bucket whose samples feed R_b (the most recently merged non-empty one). */
-    newest: Schema.Int,
-    /** cs ∈ [0, 1]. */
-    cs: Schema.Number,
-    /** R_b: accuracy rewards, one per response. */
-    buffer: Columns.Float64Column,
-    /** Steps since the last merge (or round start). */
-    stepInStage: Schema.Int,
-    /** Last step of this round; 0 = the round runs to the end of the budget. */
-    roundEnd: Schema.Int,
-    /** Step of the last merge or round start. */
-    lastChange: Schema.Int,
-    /** 1 for items left out of later rounds' pools (trained, or in an earlier D). */
-    excluded: Columns.Uint8Column,
-    refResets: Schema.Int,
-    estimationRollouts: Schema.Int,
-    selector
-  }))
+const State = Schema.mutable(Schema.Struct({
+  /** 1-based round. */
+  round: Schema.Int,
+  /** D of the round: dense indices easy → hard. */
+  order: Columns.Int32Column,
+  /** K + 1 bucket bounds into `order`. */
+  bounds: Columns.Int32Column,
+  /** Buckets merged into D_c (= k_next − 1). */
+  unlocked: Schema.Int,
+  /** The bucket whose samples feed R_b (the most recently merged non-empty one). */
+  newest: Schema.Int,
+  /** cs ∈ [0, 1]. */
+  cs: Schema.Number,
+  /** R_b: accuracy rewards, one per response. */
+  buffer: Columns.Float64Column,
+  /** Steps since the last merge (or round start). */
+  stepInStage: Schema.Int,
+  /** Last step of this round; 0 = the round runs to the end of the budget. */
+  roundEnd: Schema.Int,
+  /** Step of the last merge or round start: the pool's `since`. */
+  lastChange: Schema.Int,
+  /** 1 for items left out of later rounds' pools (trained, or in an earlier D). */
+  excluded: Columns.Uint8Column,
+  refResets: Schema.Int,
+  estimationRollouts: Schema.Int
+}))
 
-interface State {
-  round: number
-  order: Int32Array
-  bounds: Int32Array
-  unlocked: number
-  newest: number
-  cs: number
-  buffer: Float64Array
-  stepInStage: number
-  roundEnd: number
-  lastChange: number
-  excluded: Uint8Array
-  refResets: number
-  estimationRollouts: number
-  selector: unknown
+type State = Schema.Schema.Type<typeof State>
+
+/** The bucket (1..K) of every dataset index, 0 outside D: derived from `order` and `bounds`. */
+interface Buckets {
+  bucketOf: Int32Array
 }
 
 const size = (bounds: Int32Array, k: number) => bounds[k]! - bounds[k - 1]!
@@ -577,84 +385,131 @@ const accuracies = (g: Curriculum.GroupOutcome): ArrayLike<number> => {
   return Float64Array.from({ length: n }, (_, i) => (i < k ? 1 : 0))
 }
 
+/** AdaCuRL's estimation for round `round` over `pool` (dense indices), as dense indices easy → hard. */
+const estimateRound = (
+  config: Config,
+  build: Curriculum.BuildContext,
+  round: number,
+  pool: ReadonlyArray<number>
+) =>
+  Difficulty.estimate(pool.map((i) => build.dataset.problems[i]!), {
+    verifier: config.verifier,
+    seed: build.seed,
+    label: `adacurl-round-${round}`,
+    sampling: config.estimationSampling,
+    chunkSize: config.chunkSize,
+    field: "adacurl",
+    // Later rounds' bins are the policy's doing, not the user's: cap absolute quotas there [R].
+    coarse: config.coarse === false ? false : round === 1 ? config.coarse : { ...config.coarse, overflow: "cap" },
+    fine: round === 1 ? config.fine : { ...config.fine, keep: config.reestimate.keep }
+  }).pipe(Effect.map((e) => ({ order: Int32Array.from(e.order, (j) => pool[j]!), rollouts: e.rollouts })))
+
+/** Round 1's estimate of the whole dataset; fails when fewer than K items survive the filter. */
+const firstEstimate = (config: Config, build: Curriculum.BuildContext) =>
+  Effect.flatMap(
+    estimateRound(config, build, 1, Array.from({ length: build.dataset.problems.length }, (_, i) => i)),
+    (first) =>
+      first.order.length >= config.buckets ? Effect.succeed(first) : Effect.fail(
+        new ConfigError({
+          field: "adacurl.buckets",
+          expected: `at most |D| = ${first.order.length}, the items left after the difficulty filter ` +
+            `[${(config.fine.keep ?? Difficulty.fineDefaults.keep).join(", ")}]`,
+          actual: String(config.buckets)
+        })
+      )
+  )
+
+/** Starts round `round` on D = `order` after `step` (0 = before training). */
+const startRound = (s: State, config: Config, round: number, order: Int32Array, step: number, roundSteps: number) => {
+  s.round = round
+  s.order = order
+  s.bounds = Difficulty.buckets(order.length, config.buckets)
+  s.unlocked = mergeUpTo(s.bounds, 1)
+  s.newest = s.unlocked
+  s.cs = 0
+  s.buffer = new Float64Array(0)
+  s.stepInStage = 0
+  s.lastChange = step
+  s.roundEnd = round < config.rounds ? step + roundSteps : 0
+  if (config.reestimate.exclude === "training-set") for (const i of order) s.excluded[i] = 1
+}
+
+const merge = (s: State, config: Config, step: number, forced: boolean, events: Array<CurriculumEvent>) => {
+  const k = mergeUpTo(s.bounds, s.unlocked + 1)
+  s.unlocked = k
+  s.newest = k
+  s.cs = (k - 1) / config.buckets
+  s.buffer = new Float64Array(0)
+  s.stepInStage = 0
+  s.lastChange = step
+  if (config.resetReference) s.refResets++
+  events.push({ _tag: "BucketMerged", bucket: k, round: s.round, step, forced })
+}
+
+/** Feeds the newest bucket's accuracies into R_b and applies every full window of M (spec §1.5 step 6). */
+const competenceUpdate = (
+  s: State,
+  bucketOf: Int32Array,
+  config: Config,
+  groups: ReadonlyArray<Curriculum.GroupOutcome>,
+  step: number,
+  events: Array<CurriculumEvent>
+) => {
+  const fresh: Array<number> = []
+  for (const g of groups) {
+    if (config.reestimate.exclude === "trained") s.excluded[g.index] = 1
+    if (bucketOf[g.index] === s.newest) {
+      const acc = accuracies(g)
+      for (let i = 0; i < acc.length; i++) fresh.push(acc[i]!)
+    }
+  }
+  const buffer = new Float64Array(s.buffer.length + fresh.length)
+  buffer.set(s.buffer)
+  buffer.set(fresh, s.buffer.length)
+  s.buffer = buffer
+  while (s.buffer.length >= config.window) {
+    let sum = 0
+    for (let j = 0; j < config.window; j++) sum += s.buffer[j]!
+    s.buffer = s.buffer.slice(config.window)
+    s.cs = updateCompetence(s.cs, sum / config.window, config.gamma)
+    if (shouldMerge(s.cs, s.unlocked + 1, config.buckets)) {
+      merge(s, config, step, false, events)
+      break
+    }
+  }
+}
+
 /**
- * The AdaCuRL curriculum as a plugin (estimation at build time, buckets,
- * competence-driven expansion, reference-reset hooks, Re-AdaCuRL rounds).
- * Pair it with {@link step} (or {@link pipeline}) for the T_f reward schedule
- * and sparse KL, and with {@link loss} for β > 0.
+ * AdaCuRL's gate: difficulty estimation at build (skipped when resuming: the
+ * checkpoint holds it), K buckets, competence-driven expansion of D_c with
+ * `BucketMerged` events, Re-AdaCuRL rounds (`RoundStarted`), and the hooks
+ * that reset the reference policy on both. The pool is D_c, labelled
+ * `bucket` (1..K); it changes (`since`) at every merge and round start.
  *
  * Metrics: `competence` (cs), `bucket` (merged buckets), `buffer_fill`
  * (|R_b|/M), `ref_resets`, `round`, `estimation_rollouts` (cumulative),
- * `dc_size` (|D_c|), `d_size` (|D|), plus the selector's.
+ * `dc_size` (|D_c|), `d_size` (|D|).
  *
- * @since 0.1.0
- * @category plugins
+ * @since 0.2.0
+ * @category parts
  */
-export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, InferenceRuntime | TrainerRuntime> => {
+export const gate = (options: Options) => {
   const config = resolve(options)
-  const selector = config.selector
-  const name = selector?.name === "uniform" ? "adacurl" : `adacurl+${selector?.name}`
-  const StateSchema = stateSchema(selector?.state ?? Schema.Unknown)
   const resetHook = (tag: string) =>
     Hook.onEvent(`adacurl-reset-reference-${tag}`, tag, () => Effect.flatMap(TrainerRuntime, (t) => t.resetReference))
-  const hooks = config.resetReference ? [resetHook("BucketMerged"), resetHook("RoundStarted")] : []
-
-  return Curriculum.plugin(
-    name,
-    (build) =>
+  return Part.gate({
+    name: "adacurl",
+    options: validate(config),
+    hooks: config.resetReference ? [resetHook("BucketMerged"), resetHook("RoundStarted")] : [],
+    state: State,
+    derive: (s): Buckets => ({ bucketOf: bucketIndex(s.excluded.length, s.order, s.bounds) }),
+    build: (build) =>
       Effect.gen(function*() {
-        const invalid = validate(config)
-        if (invalid) return yield* invalid
         const inference = yield* InferenceRuntime
-        const { dataset, seed } = build
-        const n = dataset.problems.length
+        const n = build.dataset.problems.length
         const K = config.buckets
         const roundSteps = config.roundSteps ?? Math.max(1, Math.floor(build.steps / config.rounds))
-
-        const estimate = (round: number, pool: ReadonlyArray<number>) =>
-          Difficulty.estimate(pool.map((i) => dataset.problems[i]!), {
-            verifier: config.verifier,
-            seed,
-            label: `adacurl-round-${round}`,
-            sampling: config.estimationSampling,
-            chunkSize: config.chunkSize,
-            field: "adacurl",
-            // Later rounds' bins are the policy's doing, not the user's: cap absolute quotas there [R].
-            coarse: config.coarse === false ? false : round === 1 ? config.coarse : { ...config.coarse, overflow: "cap" },
-            fine: round === 1 ? config.fine : { ...config.fine, keep: config.reestimate.keep }
-          }).pipe(
-            Effect.map((e) => ({ order: Int32Array.from(e.order, (j) => pool[j]!), rollouts: e.rollouts })),
-            Effect.provideService(InferenceRuntime, inference)
-          )
-
-        let bucketOf: Int32Array = new Int32Array(n)
-        const context = (state: State, step: number): SelectorContext => ({
-          seed,
-          step,
-          order: state.order,
-          bounds: state.bounds,
-          unlocked: state.unlocked,
-          bucketOf
-        })
-
-        /** Starts round `round` on D = `order` after `step` (0 = before training). */
-        const startRound = (state: State, round: number, order: Int32Array, step: number) => {
-          state.round = round
-          state.order = order
-          state.bounds = Difficulty.buckets(order.length, K)
-          state.unlocked = mergeUpTo(state.bounds, 1)
-          state.newest = state.unlocked
-          state.cs = 0
-          state.buffer = new Float64Array(0)
-          state.stepInStage = 0
-          state.lastChange = step
-          state.roundEnd = round < config.rounds ? step + roundSteps : 0
-          if (config.reestimate.exclude === "training-set") for (const i of order) state.excluded[i] = 1
-          bucketOf = bucketIndex(n, state.order, state.bounds)
-          state.selector = selector.init(context(state, step))
-        }
-
-        const state: State = {
+        const initial: State = {
           round: 1,
           order: new Int32Array(0),
           bounds: new Int32Array(K + 1),
@@ -667,80 +522,43 @@ export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, Infere
           lastChange: 0,
           excluded: new Uint8Array(n),
           refResets: 0,
-          estimationRollouts: 0,
-          selector: undefined
+          estimationRollouts: 0
         }
-        let ready = false
         if (!build.resuming) {
-          const first = yield* estimate(1, Array.from({ length: n }, (_, i) => i))
-          if (first.order.length < K) {
-            return yield* new ConfigError({
-              field: "adacurl.buckets",
-              expected: `at most |D| = ${first.order.length}, the items left after the difficulty filter ` +
-                `[${(config.fine.keep ?? Difficulty.fineDefaults.keep).join(", ")}]`,
-              actual: String(K)
-            })
-          }
-          state.estimationRollouts = first.rollouts
-          startRound(state, 1, first.order, 0)
-          ready = true
+          const first = yield* firstEstimate(config, build)
+          initial.estimationRollouts = first.rollouts
+          startRound(initial, config, 1, first.order, 0, roundSteps)
         }
-        let current = state
-        const encode = Schema.encodeSync(StateSchema)
-        const decode = Checkpoint.stateDecoder(StateSchema, `curriculum "${name}"`)
-
-        const merge = (s: State, step: number, forced: boolean, events: Array<Curriculum.CurriculumEvent>) => {
-          const k = mergeUpTo(s.bounds, s.unlocked + 1)
-          s.unlocked = k
-          s.newest = k
-          s.cs = (k - 1) / K
-          s.buffer = new Float64Array(0)
-          s.stepInStage = 0
-          s.lastChange = step
-          s.selector = selector.grow(s.selector, context(s, step))
-          if (config.resetReference) s.refResets++
-          events.push({ _tag: "BucketMerged", bucket: k, round: s.round, step, forced })
-        }
-
-        const observe = (s: State, observation: Curriculum.Observation) =>
-          Effect.gen(function*() {
-            const { groups, step } = observation
-            const events: Array<Curriculum.CurriculumEvent> = []
-            selector.observe(s.selector, context(s, step), groups)
-            const fresh: Array<number> = []
-            for (const g of groups) {
-              if (config.reestimate.exclude === "trained") s.excluded[g.index] = 1
-              if (bucketOf[g.index] === s.newest) {
-                const acc = accuracies(g)
-                for (let i = 0; i < acc.length; i++) fresh.push(acc[i]!)
+        const spec: Part.GateSpec<State, Buckets> = {
+          initial,
+          check: (s) =>
+            s.bounds.length === K + 1 && s.excluded.length === n && s.order.every((i) => i >= 0 && i < n) &&
+              s.bounds[K] === s.order.length
+              ? undefined
+              : `state does not fit this run (K = ${K}, ${n} problems): ` +
+                `${s.bounds.length - 1} buckets, ${s.excluded.length} problems`,
+          eligible: ({ derived, state }, pool) =>
+            Part.restrict(pool, state.order.subarray(0, state.bounds[state.unlocked]), state.lastChange, {
+              bucket: derived.bucketOf
+            }),
+          observe: (live, { groups, step }) =>
+            Effect.gen(function*() {
+              const s = live.state
+              const events: Array<CurriculumEvent> = []
+              competenceUpdate(s, live.derived.bucketOf, config, groups, step, events)
+              s.stepInStage++
+              if (config.maxStepsPerStage !== undefined && s.unlocked < K && s.stepInStage >= config.maxStepsPerStage) {
+                merge(s, config, step, true, events)
               }
-            }
-            let buffer = new Float64Array(s.buffer.length + fresh.length)
-            buffer.set(s.buffer)
-            buffer.set(fresh, s.buffer.length)
-            s.buffer = buffer
-            while (s.buffer.length >= config.window) {
-              let sum = 0
-              for (let j = 0; j < config.window; j++) sum += s.buffer[j]!
-              s.buffer = s.buffer.slice(config.window)
-              s.cs = updateCompetence(s.cs, sum / config.window, config.gamma)
-              if (shouldMerge(s.cs, s.unlocked + 1, K)) {
-                merge(s, step, false, events)
-                break
-              }
-            }
-            s.stepInStage++
-            if (
-              config.maxStepsPerStage !== undefined && s.unlocked < K && s.stepInStage >= config.maxStepsPerStage
-            ) merge(s, step, true, events)
-            const roundOver = s.roundEnd > 0 &&
-              (step >= s.roundEnd ||
-                (config.stepsAfterLastMerge !== undefined && s.unlocked === K &&
-                  step - s.lastChange >= config.stepsAfterLastMerge))
-            if (roundOver) {
+              const roundOver = s.roundEnd > 0 &&
+                (step >= s.roundEnd ||
+                  (config.stepsAfterLastMerge !== undefined && s.unlocked === K &&
+                    step - s.lastChange >= config.stepsAfterLastMerge))
+              if (!roundOver) return events
               const pool: Array<number> = []
               for (let i = 0; i < n; i++) if (s.excluded[i] === 0) pool.push(i)
-              const next = yield* estimate(s.round + 1, pool).pipe(
+              const next = yield* estimateRound(config, build, s.round + 1, pool).pipe(
+                Effect.provideService(InferenceRuntime, inference),
                 Effect.catchTag("ConfigError", (e) => Effect.die(e)) // options were validated at build
               )
               s.estimationRollouts += next.rollouts
@@ -748,59 +566,87 @@ export const plugin = (options: Options): Curriculum.Plugin<RuntimeError, Infere
                 s.roundEnd = 0
                 events.push({ _tag: "RoundSkipped", round: s.round + 1, step, reason: "no items left after the filter" })
               } else {
-                startRound(s, s.round + 1, next.order, step)
+                startRound(s, config, s.round + 1, next.order, step, roundSteps)
+                live.derived = { bucketOf: bucketIndex(n, s.order, s.bounds) }
                 if (config.resetReference) s.refResets++
                 events.push({ _tag: "RoundStarted", round: s.round, step, size: next.order.length })
               }
-            }
-            return events as ReadonlyArray<Curriculum.CurriculumEvent>
+              return events
+            }),
+          metrics: ({ state }) => ({
+            competence: state.cs,
+            bucket: state.unlocked,
+            buffer_fill: state.buffer.length / config.window,
+            ref_resets: state.refResets,
+            round: state.round,
+            estimation_rollouts: state.estimationRollouts,
+            dc_size: state.bounds[state.unlocked]!,
+            d_size: state.order.length
           })
-
-        const notReady = () =>
-          Effect.dieMessage("AdaCuRL was built for resuming (difficulty estimation skipped) but no checkpoint was restored")
-
-        const curriculum: Curriculum.Curriculum = {
-          name,
-          select: (request) =>
-            ready
-              ? Effect.sync(() => selector.select(current.selector, context(current, request.step), request))
-              : notReady(),
-          observe: (observation) => (ready ? observe(current, observation) : notReady()),
-          metrics: () => ({
-            competence: current.cs,
-            bucket: current.unlocked,
-            buffer_fill: current.buffer.length / config.window,
-            ref_resets: current.refResets,
-            round: current.round,
-            estimation_rollouts: current.estimationRollouts,
-            dc_size: current.bounds[current.unlocked]!,
-            d_size: current.order.length,
-            ...(ready ? selector.metrics(current.selector, context(current, 0)) : {})
-          }),
-          snapshot: () => encode(current),
-          restore: (encoded) =>
-            Effect.flatMap(decode(encoded), (s) => {
-                const restored = s as State
-                const shapeOk = restored.bounds.length === K + 1 && restored.excluded.length === n &&
-                  restored.order.every((i) => i >= 0 && i < n) && restored.bounds[K] === restored.order.length
-                if (!shapeOk) {
-                  return Effect.fail(
-                    new CheckpointError({
-                      path: `curriculum "${name}"`,
-                      reason: `state does not fit this run (K = ${K}, ${n} problems): ` +
-                        `${restored.bounds.length - 1} buckets, ${restored.excluded.length} problems`
-                    })
-                  )
-                }
-                return Effect.sync(() => {
-                  current = restored
-                  bucketOf = bucketIndex(n, current.order, current.bounds)
-                  ready = true
-                })
-              })
         }
-        return curriculum
-      }),
-    hooks
-  )
+        return spec
+      })
+  })
 }
+
+const BucketsState = Schema.Struct({
+  order: Columns.Int32Column,
+  bounds: Columns.Int32Column,
+  estimationRollouts: Schema.Int
+})
+
+/**
+ * AdaCuRL's estimation alone, as a gate: estimates every problem's
+ * difficulty at build (skipped when resuming), cuts D into K buckets easy →
+ * hard and lets all of D through, labelled `bucket` (1..K). With SEC's
+ * sampler over `arms: ["bucket"]` this is SEC over estimated-difficulty arms.
+ * Uses `buckets`, `coarse`, `fine`, `estimationSampling` and `chunkSize`.
+ * Metric: `estimation_rollouts`.
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const buckets = (options: Options) => {
+  const config = resolve(options)
+  return Part.gate({
+    name: "buckets",
+    options: validate(config),
+    state: BucketsState,
+    derive: (s): Buckets => ({ bucketOf: bucketIndex(s.order.length === 0 ? 0 : Math.max(...s.order) + 1, s.order, s.bounds) }),
+    build: (build) =>
+      Effect.gen(function*() {
+        const empty = { order: new Int32Array(0), bounds: new Int32Array(config.buckets + 1), estimationRollouts: 0 }
+        const first = build.resuming ? undefined : yield* firstEstimate(config, build)
+        const spec: Part.GateSpec<Schema.Schema.Type<typeof BucketsState>, Buckets> = {
+          initial: first === undefined ? empty : {
+            order: first.order,
+            bounds: Difficulty.buckets(first.order.length, config.buckets),
+            estimationRollouts: first.rollouts
+          },
+          eligible: ({ derived, state }, pool) => Part.restrict(pool, state.order, 0, { bucket: derived.bucketOf }),
+          metrics: ({ state }) => ({ estimation_rollouts: state.estimationRollouts })
+        }
+        return spec
+      })
+  })
+}
+
+/**
+ * AdaCuRL's uniform draws from D_c: a shuffled queue rebuilt at every
+ * change of D_c, refilled as `remaining ++ fresh shuffle` [R, spec §1.5
+ * step 1].
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const uniform = () => Baselines.uniform({ streams: { init: "adacurl-queue", refill: "adacurl-refill" } })
+
+/**
+ * The AdaCuRL curriculum: {@link gate} then {@link uniform}. Pair it with
+ * {@link step} (or {@link pipeline}) for the T_f reward schedule and sparse
+ * KL, and with {@link loss} for β > 0.
+ *
+ * @since 0.1.0
+ * @category plugins
+ */
+export const plugin = (options: Options) => gate(options).pipe(Part.andThen(uniform()), Part.named("adacurl"))

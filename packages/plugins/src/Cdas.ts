@@ -22,6 +22,9 @@
  * descending) and `h` from the harder side `D > C` (D ascending), a short side
  * filled from the other; ties go by dataset order (a stable sort).
  *
+ * Inside a composition CDAS is a sampler ({@link sampler}); under a gate its
+ * competence is the mean over the problems it has rated ({@link competence}).
+ *
  * Implementation: the problems sit in an {@link OrderedIndex} keyed by D, so
  * selection walks outward from C (O(B + log N)) and a step re-keys only the
  * |B| rated problems (O(B log N)); nothing sorts the pool. Competence is a
@@ -37,15 +40,17 @@
  * @see https://arxiv.org/abs/2505.17652
  * @since 0.1.0
  */
-import * as Checkpoint from "@zpd/core/Checkpoint"
 import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
-import { CheckpointError, type ConfigError, requireConfig } from "@zpd/core/Errors"
+import { type ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
-import { OrderedIndex } from "@zpd/core/OrderedIndex"
+import * as Part from "@zpd/core/Part"
 import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import { intAtLeast, oneOf, validated } from "./internal/config.ts"
+import { OrderedIndex } from "./OrderedIndex.ts"
 
 // ---------------------------------------------------------------------------
 // config
@@ -136,32 +141,15 @@ export const released: Config = {
  * @since 0.1.0
  * @category config
  */
-export const validate = (config: Config): ConfigError | undefined =>
-  requireConfig(config.priorCount === 0 || config.priorCount === 1, "cdas.priorCount", "0 (paper) or 1 (code)", config.priorCount) ??
-    requireConfig(
-      config.oddSlot === "harder" || config.oddSlot === "easier" || config.oddSlot === "none",
-      "cdas.oddSlot",
-      `"harder", "easier" or "none"`,
-      config.oddSlot
-    ) ??
-    requireConfig(
-      config.warmupRemainder === "fill" || config.warmupRemainder === "short" || config.warmupRemainder === "drop",
-      "cdas.warmupRemainder",
-      `"fill", "short" or "drop"`,
-      config.warmupRemainder
-    ) ??
-    requireConfig(
-      Number.isInteger(config.unratedSteps) && config.unratedSteps >= 0,
-      "cdas.unratedSteps",
-      "an integer ≥ 0",
-      config.unratedSteps
-    ) ??
-    requireConfig(
-      Number.isInteger(config.indexBlockSize) && config.indexBlockSize >= 4,
-      "cdas.indexBlockSize",
-      "an integer ≥ 4",
-      config.indexBlockSize
-    )
+export const validate = (config: Config): Either.Either<Config, ConfigError> =>
+  validated(
+    config,
+    requireConfig(config.priorCount === 0 || config.priorCount === 1, "cdas.priorCount", "0 (paper) or 1 (code)", config.priorCount),
+    oneOf(config.oddSlot, ["harder", "easier", "none"], "cdas.oddSlot"),
+    oneOf(config.warmupRemainder, ["fill", "short", "drop"], "cdas.warmupRemainder"),
+    intAtLeast(config.unratedSteps, 0, "cdas.unratedSteps"),
+    intAtLeast(config.indexBlockSize, 4, "cdas.indexBlockSize")
+  )
 
 // ---------------------------------------------------------------------------
 // math
@@ -204,7 +192,8 @@ export const runningMean = (previous: number, d: number, t: number, priorCount: 
  * the ordered index must reproduce. `D ≤ C` sorted by D descending, `D > C`
  * ascending, ties by index; `easier` from the first side and `harder` from the
  * second, a short side filled from the other [C `get_problems_near_model_explore`].
- * Returns the easier part, then the harder part, each closest first.
+ * Returns the easier part, then the harder part, each closest first. With
+ * `candidates`, only those indices are considered.
  *
  * @since 0.1.0
  * @category math
@@ -214,11 +203,14 @@ export const symmetricReference = (
   competence: number,
   easier: number,
   harder: number,
-  skip: (i: number) => boolean = () => false
+  skip: (i: number) => boolean = () => false,
+  candidates?: ArrayLike<number>
 ): Array<number> => {
   const lower: Array<number> = []
   const higher: Array<number> = []
-  for (let i = 0; i < difficulty.length; i++) {
+  const count = candidates?.length ?? difficulty.length
+  for (let j = 0; j < count; j++) {
+    const i = candidates === undefined ? j : candidates[j]!
     if (skip(i)) continue
     if (difficulty[i]! <= competence) lower.push(i)
     else higher.push(i)
@@ -297,31 +289,6 @@ export const initialState = (n: number, seed: number): State => ({
   warmingUp: n > 0
 })
 
-/**
- * The CDAS curriculum with its extra accessors (for tests, hybrids and the
- * overhead benchmark).
- *
- * @since 0.1.0
- * @category models
- */
-export interface CdasCurriculum extends Curriculum.Curriculum {
-  /** The current competence C. */
-  readonly competence: () => number
-  /** The live state (do not mutate). */
-  readonly state: () => State
-  readonly stateBytes: () => number
-  /**
-   * Symmetric selection of `count` problems around C, leaving out `skip`
-   * (the warm-up's fill-up and hybrids use it).
-   */
-  readonly alignedSelection: (count: number, skip?: (i: number) => boolean) => Array<number>
-  /**
-   * Like {@link alignedSelection} but among `candidates` only (a hybrid's
-   * pre-filtered pool): by brute force over the candidates, O(k log k).
-   */
-  readonly alignCandidates: (candidates: ReadonlyArray<number>, count: number) => Array<number>
-}
-
 const neumaier = (state: State, x: number): void => {
   const t = state.sum + x
   if (Math.abs(state.sum) >= Math.abs(x)) state.compensation += (state.sum - t) + x
@@ -330,197 +297,261 @@ const neumaier = (state: State, x: number): void => {
 }
 
 /**
- * Builds the CDAS curriculum over `n` problems (the plugin's `build`, without
- * the Effect wrapper).
+ * Derived data: the ordered index over D (rebuilt on restore, updated in
+ * place), the last step's metrics, and the warm-up ranks used under a gate.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Derived {
+  readonly index: OrderedIndex
+  last: Record<string, number>
+  /** True when the pool is narrowed by a gate (competence over rated problems). */
+  gated: boolean
+  warned: boolean
+  /** Position of each problem in the warm-up order (built on first use under a gate). */
+  rank: Int32Array | undefined
+}
+
+/**
+ * The competence C: `−(1/|X|) Σ_x D(x)` [P eq. 5] over the whole dataset;
+ * under a gate, the mean over the problems CDAS has rated,
+ * `−(Σ D)/|rated|` (unrated problems hold D = 0 and no information; a gate
+ * hides most of them), 0 before any rating.
  *
  * @since 0.1.0
- * @category constructors
+ * @category math
  */
-export const make = (n: number, seed: number, config: Config = defaults): CdasCurriculum => {
-  let state = initialState(n, seed)
-  let index = OrderedIndex.fromSorted(state.difficulty, identity(n), config.indexBlockSize)
-  let warned = false
-  let last: Record<string, number> = {}
+export const competence = (state: State, gated: boolean): number => {
+  const n = gated ? state.rated : state.difficulty.length
+  return n === 0 ? 0 : -(state.sum + state.compensation) / n
+}
 
-  const competence = () => (n === 0 ? 0 : -(state.sum + state.compensation) / n)
+/**
+ * Symmetric selection of `count` problems around C with the ordered index,
+ * leaving out `skip`: O(count + log N).
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const alignedSelection = (
+  index: OrderedIndex,
+  c: number,
+  count: number,
+  oddSlot: Config["oddSlot"],
+  skip?: (i: number) => boolean
+): Array<number> => {
+  const { easier, harder } = sideTargets(count, oddSlot)
+  let lower = index.nearestAtOrBelow(c, easier, skip)
+  const higher = index.nearestAbove(c, harder + (easier - lower.length), skip)
+  if (higher.length < harder) lower = index.nearestAtOrBelow(c, easier + (harder - higher.length), skip)
+  return lower.concat(higher)
+}
 
-  const alignedSelection = (count: number, skip?: (i: number) => boolean): Array<number> => {
-    const c = competence()
-    const { easier, harder } = sideTargets(count, config.oddSlot)
-    let lower = index.nearestAtOrBelow(c, easier, skip)
-    const higher = index.nearestAbove(c, harder + (easier - lower.length), skip)
-    if (higher.length < harder) lower = index.nearestAtOrBelow(c, easier + (harder - higher.length), skip)
-    return lower.concat(higher)
-  }
+/**
+ * Symmetric selection among `candidates` only (a gate's pool), by brute
+ * force over them: O(k log k).
+ *
+ * @since 0.1.0
+ * @category math
+ */
+export const alignCandidates = (
+  difficulty: Float64Array,
+  c: number,
+  candidates: ArrayLike<number>,
+  count: number,
+  oddSlot: Config["oddSlot"]
+): Array<number> => {
+  const { easier, harder } = sideTargets(count, oddSlot)
+  return symmetricReference(difficulty, c, easier, harder, undefined, candidates)
+}
 
-  const alignCandidates = (candidates: ReadonlyArray<number>, count: number): Array<number> => {
-    const c = competence()
-    const { easier, harder } = sideTargets(count, config.oddSlot)
-    const d = state.difficulty
-    const lower = candidates.filter((i) => d[i]! <= c).sort((a, b) => d[b]! - d[a]! || a - b)
-    const higher = candidates.filter((i) => d[i]! > c).sort((a, b) => d[a]! - d[b]! || a - b)
-    const fromLower = Math.min(lower.length, easier + Math.max(0, harder - higher.length))
-    const fromHigher = Math.min(higher.length, harder + Math.max(0, easier - lower.length))
-    return [...lower.slice(0, fromLower), ...higher.slice(0, fromHigher)]
-  }
-
+/** The standalone warm-up epoch (every problem once, shuffled), then alignment. */
+const selectWarm = (state: State, index: OrderedIndex, batchSize: number, config: Config): Array<number> => {
+  const c = competence(state, false)
+  if (!state.warmingUp) return alignedSelection(index, c, batchSize, config.oddSlot)
   const endWarmup = () => {
     state.warmingUp = false
     state.warmupOrder = new Int32Array(0)
     state.warmupCursor = 0
   }
-
-  const selectNow = (batchSize: number): Array<number> => {
-    if (!state.warmingUp) return alignedSelection(batchSize)
-    const order = state.warmupOrder
-    const from = state.warmupCursor
-    const left = order.length - from
-    if (left > batchSize) {
-      state.warmupCursor = from + batchSize
-      return Array.from(order.subarray(from, from + batchSize))
-    }
-    if (left === batchSize) {
-      const batch = Array.from(order.subarray(from))
-      endWarmup()
-      return batch
-    }
-    // The last partial batch of the warm-up epoch.
-    const rest = Array.from(order.subarray(from))
+  const order = state.warmupOrder
+  const from = state.warmupCursor
+  const left = order.length - from
+  if (left > batchSize) {
+    state.warmupCursor = from + batchSize
+    return Array.from(order.subarray(from, from + batchSize))
+  }
+  if (left === batchSize) {
+    const batch = Array.from(order.subarray(from))
     endWarmup()
-    switch (config.warmupRemainder) {
-      case "short":
-        return rest
-      case "drop":
-        return alignedSelection(batchSize)
-      case "fill": {
-        const inRest = new Set(rest)
-        return rest.concat(alignedSelection(batchSize - rest.length, (i) => inRest.has(i)))
-      }
+    return batch
+  }
+  // The last partial batch of the warm-up epoch.
+  const rest = Array.from(order.subarray(from))
+  endWarmup()
+  switch (config.warmupRemainder) {
+    case "short":
+      return rest
+    case "drop":
+      return alignedSelection(index, c, batchSize, config.oddSlot)
+    case "fill": {
+      const inRest = new Set(rest)
+      return rest.concat(alignedSelection(index, c, batchSize - rest.length, config.oddSlot, (i) => inRest.has(i)))
     }
   }
+}
 
-  const select = (request: Curriculum.SelectRequest): Effect.Effect<ReadonlyArray<number>> =>
-    Effect.suspend(() => {
-      const batch = selectNow(Math.min(request.batchSize, n))
-      if (request.batchSize > n && !warned) {
-        warned = true
-        return Effect.as(
-          Effect.logWarning(
-            `cdas: batchSize ${request.batchSize} is larger than the dataset (${n} problems); ` +
-              `selecting the whole dataset every step`
-          ).pipe(Effect.annotateLogs({ curriculum: "cdas", field: "batchSize" })),
-          batch
-        )
-      }
-      return Effect.succeed(batch)
-    })
+/**
+ * Under a gate: the pool's unrated problems first, in the warm-up epoch's
+ * order (the warm-up, one pool at a time), the rest of the batch by
+ * alignment among the rated ones.
+ */
+const selectGated = (live: Part.Live<State, Derived>, pool: Part.Pool, batchSize: number, config: Config) => {
+  const { derived, state } = live
+  if (derived.rank === undefined) {
+    derived.rank = new Int32Array(state.difficulty.length)
+    state.warmupOrder.forEach((i, r) => (derived.rank![i] = r))
+  }
+  const rank = derived.rank
+  const unrated: Array<number> = []
+  const rated: Array<number> = []
+  for (const i of pool.indices) (state.count[i] === 0 ? unrated : rated).push(i)
+  unrated.sort((a, b) => rank[a]! - rank[b]!)
+  derived.last = { ...derived.last, cdas_warmup: unrated.length > 0 ? 1 : 0 }
+  const first = unrated.slice(0, batchSize)
+  if (first.length === batchSize) return first
+  return first.concat(
+    alignCandidates(state.difficulty, competence(state, true), rated, batchSize - first.length, config.oddSlot)
+  )
+}
 
-  const observeNow = (observation: Curriculum.Observation): void => {
-    const groups = observation.groups
-    const m = groups.length
-    const before = competence()
-    last = { competence: before, cdas_warmup: state.warmingUp ? 1 : 0 }
-    if (observation.step <= config.unratedSteps || m === 0) {
-      last = { ...last, cdas_delta_competence: 0, cdas_rated_fraction: n === 0 ? 0 : state.rated / n }
-      return
-    }
-    const D = state.difficulty
-    const t = state.count
-    // 1. Instantaneous difficulties from the pre-step C and D (synchronous update).
-    const d = new Float64Array(m)
-    let alignment = 0
-    let expectedSum = 0
-    for (let g = 0; g < m; g++) {
-      const i = groups[g]!.index
-      const p = expected(before, D[i]!)
-      d[g] = p - groups[g]!.passRate
-      alignment += Math.abs(before - D[i]!)
-      expectedSum += p
-    }
-    // 2. Take each touched problem out of the index once, apply its ratings in order, put it back.
-    const old = new Map<number, number>()
-    for (let g = 0; g < m; g++) {
-      const i = groups[g]!.index
-      if (!old.has(i)) {
-        old.set(i, D[i]!)
-        index.remove(D[i]!, i)
-      }
-    }
-    for (let g = 0; g < m; g++) {
-      const i = groups[g]!.index
-      if (t[i] === 0) state.rated++
-      t[i] = t[i]! + 1
-      D[i] = runningMean(D[i]!, d[g]!, t[i]!, config.priorCount)
-    }
-    let deltaAbs = 0
-    for (const [i, previous] of old) {
-      index.insert(D[i]!, i)
-      neumaier(state, D[i]! - previous)
-      deltaAbs += Math.abs(D[i]! - previous)
-    }
-    const after = competence()
-    last = {
-      competence: after,
-      cdas_warmup: last["cdas_warmup"]!,
-      cdas_delta_competence: Math.abs(after - before),
-      cdas_delta_difficulty_mean: deltaAbs / old.size,
-      cdas_alignment_mean: alignment / m,
-      cdas_expected_mean: expectedSum / m,
-      cdas_rated_fraction: state.rated / n
+/** Rates the step's problems (synchronous update from the pre-step C and D) and records the metrics. */
+const rate = (live: Part.Live<State, Derived>, observation: Curriculum.Observation, config: Config): void => {
+  const { derived, state } = live
+  const n = state.difficulty.length
+  const groups = observation.groups
+  const m = groups.length
+  const before = competence(state, derived.gated)
+  const warm = derived.gated ? derived.last["cdas_warmup"] ?? 0 : state.warmingUp ? 1 : 0
+  derived.last = { competence: before, cdas_warmup: warm }
+  const ratedFraction = () => (n === 0 ? 0 : state.rated / n)
+  if (observation.step <= config.unratedSteps || m === 0) {
+    derived.last = { ...derived.last, cdas_delta_competence: 0, cdas_rated_fraction: ratedFraction() }
+    return
+  }
+  const D = state.difficulty
+  const t = state.count
+  // 1. Instantaneous difficulties from the pre-step C and D (synchronous update).
+  const d = new Float64Array(m)
+  let alignment = 0
+  let expectedSum = 0
+  for (let g = 0; g < m; g++) {
+    const i = groups[g]!.index
+    const p = expected(before, D[i]!)
+    d[g] = p - groups[g]!.passRate
+    alignment += Math.abs(before - D[i]!)
+    expectedSum += p
+  }
+  // 2. Take each touched problem out of the index once, apply its ratings in order, put it back.
+  const old = new Map<number, number>()
+  for (let g = 0; g < m; g++) {
+    const i = groups[g]!.index
+    if (!old.has(i)) {
+      old.set(i, D[i]!)
+      derived.index.remove(D[i]!, i)
     }
   }
+  for (let g = 0; g < m; g++) {
+    const i = groups[g]!.index
+    if (t[i] === 0) state.rated++
+    t[i] = t[i]! + 1
+    D[i] = runningMean(D[i]!, d[g]!, t[i]!, config.priorCount)
+  }
+  let deltaAbs = 0
+  for (const [i, previous] of old) {
+    derived.index.insert(D[i]!, i)
+    neumaier(state, D[i]! - previous)
+    deltaAbs += Math.abs(D[i]! - previous)
+  }
+  const after = competence(state, derived.gated)
+  derived.last = {
+    competence: after,
+    cdas_warmup: warm,
+    cdas_delta_competence: Math.abs(after - before),
+    cdas_delta_difficulty_mean: deltaAbs / old.size,
+    cdas_alignment_mean: alignment / m,
+    cdas_expected_mean: expectedSum / m,
+    cdas_rated_fraction: ratedFraction()
+  }
+}
 
-  const encode = Schema.encodeSync(State)
-  const decode = Checkpoint.stateDecoder(State, `curriculum "cdas"`)
-
-  return {
+/**
+ * CDAS as a sampler part. Alone (the whole dataset eligible) it is the
+ * paper's algorithm; under a gate it serves the pool's unrated problems
+ * first and aligns the rest around the competence over rated problems
+ * ({@link competence}). A batch larger than the dataset selects the whole
+ * dataset every step and logs one warning naming `batchSize`.
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const sampler = (options: Partial<Config> = {}) => {
+  const config: Config = { ...defaults, ...options }
+  return Part.sampler({
     name: "cdas",
-    select,
-    observe: (observation) =>
-      Effect.sync(() => {
-        observeNow(observation)
-        return []
-      }),
-    metrics: () => (Object.keys(last).length === 0 ? { competence: competence() } : last),
-    snapshot: () => encode(state),
-    restore: (encoded) =>
-      Effect.flatMap(decode(encoded), (s) => {
-          const bad = s.difficulty.length !== n || s.count.length !== n
+    options: validate(config),
+    state: State,
+    derive: (state): Derived => ({
+      index: OrderedIndex.build(state.difficulty, config.indexBlockSize),
+      last: {},
+      gated: false,
+      warned: false,
+      rank: undefined
+    }),
+    build: ({ dataset, seed }): Part.SamplerSpec<State, Derived> => {
+      const n = dataset.problems.length
+      return {
+        initial: initialState(n, seed),
+        check: (s) =>
+          s.difficulty.length !== n || s.count.length !== n
             ? `columns hold ${s.difficulty.length} and ${s.count.length} problems; the dataset has ${n}`
             : s.warmingUp && s.warmupOrder.length !== n
             ? `the warm-up order holds ${s.warmupOrder.length} problems; the dataset has ${n}`
-            : undefined
-          if (bad !== undefined) return Effect.fail(new CheckpointError({ path: `curriculum "cdas"`, reason: bad }))
-          return Effect.sync(() => {
-            state = s
-            index = OrderedIndex.build(s.difficulty, config.indexBlockSize)
-            last = {}
-          })
-        }),
-    stateBytes: () =>
-      state.difficulty.byteLength + state.count.byteLength + state.warmupOrder.byteLength + index.byteSize(),
-    competence,
-    state: () => state,
-    alignedSelection,
-    alignCandidates
-  }
+            : undefined,
+        select: (live, pool, request) => {
+          live.derived.gated = !pool.full
+          const batchSize = Math.min(request.batchSize, pool.indices.length)
+          const batch = pool.full
+            ? selectWarm(live.state, live.derived.index, batchSize, config)
+            : selectGated(live, pool, batchSize, config)
+          if (request.batchSize <= n || live.derived.warned) return batch
+          live.derived.warned = true
+          return Effect.as(
+            Effect.logWarning(
+              `cdas: batchSize ${request.batchSize} is larger than the dataset (${n} problems); ` +
+                `selecting the whole dataset every step`
+            ).pipe(Effect.annotateLogs({ curriculum: "cdas", field: "batchSize" })),
+            batch
+          )
+        },
+        observe: (live, observation, pool) => {
+          live.derived.gated = !pool.full
+          rate(live, observation, config)
+        },
+        metrics: ({ derived, state }) =>
+          Object.keys(derived.last).length === 0 ? { competence: competence(state, derived.gated) } : derived.last,
+        stateBytes: ({ derived, state }) =>
+          state.difficulty.byteLength + state.count.byteLength + state.warmupOrder.byteLength + derived.index.byteSize()
+      }
+    }
+  })
 }
-
-const identity = (n: number): Int32Array => {
-  const out = new Int32Array(n)
-  for (let i = 0; i < n; i++) out[i] = i
-  return out
-}
-
-// ---------------------------------------------------------------------------
-// plugin
-// ---------------------------------------------------------------------------
 
 /**
- * The CDAS curriculum as a plugin. Options not given take {@link defaults};
- * bad options fail the build with a `ConfigError` naming the field. A batch
- * size larger than the dataset selects the whole dataset every step and logs
- * one warning naming `batchSize`.
+ * The CDAS curriculum: {@link sampler} alone. Options not given take
+ * {@link defaults}; bad options fail the build with a `ConfigError` naming
+ * the field.
  *
  * **Example**
  * ```ts
@@ -530,16 +561,4 @@ const identity = (n: number): Int32Array => {
  * @since 0.1.0
  * @category plugins
  */
-export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
-  const config: Config = { ...defaults, ...options }
-  return {
-    name: "cdas",
-    hooks: [],
-    build: ({ dataset, seed }) =>
-      Effect.suspend(() => {
-        const invalid = validate(config)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        return Effect.succeed(make(dataset.problems.length, seed, config))
-      })
-  }
-}
+export const plugin = (options: Partial<Config> = {}) => sampler(options)

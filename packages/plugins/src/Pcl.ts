@@ -15,7 +15,12 @@
  *
  * The value model is the `@zpd/core` {@link ValueModel} port: an explicit
  * `valueModel` option, else the `ValueModel` service from the context (a
- * runtime's value head), else the default {@link ValueModel.hashed} (no GPU).
+ * runtime's value head), else the default `HashedValueModel.hashed` (no GPU).
+ *
+ * In the curriculum algebra PCL is a pre-filter ({@link prefilter}) over a
+ * uniform sampler ({@link poolSampler}): the sampler proposes the pool, the
+ * value model keeps the batch. Over another sampler (`pcl > sec`, `pcl > cdas`)
+ * that sampler proposes the pool instead.
  * Untrained, the default predicts 0.5 everywhere, so the first step is a
  * uniformly random choice from the pool (cold start, spec §4.5).
  *
@@ -32,17 +37,19 @@
  * @see https://arxiv.org/abs/2510.01135
  * @since 0.1.0
  */
-import * as Checkpoint from "@zpd/core/Checkpoint"
-import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
-import { CheckpointError, type ConfigError, requireConfig, type RuntimeError } from "@zpd/core/Errors"
-import type * as Problem from "@zpd/core/Problem"
-import * as Rng from "@zpd/core/Rng"
+import { type ConfigError, requireConfig } from "@zpd/core/Errors"
+import * as Part from "@zpd/core/Part"
+import type * as Rng from "@zpd/core/Rng"
 import * as ValueModel from "@zpd/core/ValueModel"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Baselines from "./Baselines.ts"
+import * as Hashed from "./HashedValueModel.ts"
+import { oneOf, validated } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // config
@@ -76,11 +83,11 @@ export interface Config {
   readonly pool: "epoch" | "independent"
   /**
    * The value model. Absent: the `ValueModel` service if the context has one,
-   * else `ValueModel.hashed(hashed)`.
+   * else `HashedValueModel.hashed(hashed)`.
    */
   readonly valueModel?: ValueModel.ValueModel.Service
   /** Options of the default value model (ignored when another one is used). */
-  readonly hashed: Partial<ValueModel.HashedOptions>
+  readonly hashed: Partial<Hashed.HashedOptions>
 }
 
 /**
@@ -95,24 +102,17 @@ export const defaults: Config = { k: 4, tau: 0.5, target: "passRate", pool: "epo
  * @since 0.1.0
  * @category config
  */
-export const validate = (config: Config): ConfigError | undefined =>
-  requireConfig(Number.isFinite(config.k) && config.k >= 1, "pcl.k", "a number ≥ 1 (the pool holds k·m prompts)", config.k) ??
-    requireConfig(config.tau >= 0 && config.tau <= 1, "pcl.tau", "a number in [0, 1]", config.tau) ??
-    requireConfig(
-      config.target === "passRate" || config.target === "meanReward",
-      "pcl.target",
-      `"passRate" or "meanReward"`,
-      config.target
-    ) ??
-    requireConfig(
-      config.pool === "epoch" || config.pool === "independent",
-      "pcl.pool",
-      `"epoch" or "independent"`,
-      config.pool
-    ) ??
-    (config.valueModel === undefined
-      ? ValueModel.validateHashed({ ...ValueModel.hashedDefaults, ...config.hashed }, "pcl.hashed")
-      : undefined)
+export const validate = (config: Config): Either.Either<Config, ConfigError> =>
+  validated(
+    config,
+    requireConfig(Number.isFinite(config.k) && config.k >= 1, "pcl.k", "a number ≥ 1 (the pool holds k·m prompts)", config.k),
+    requireConfig(config.tau >= 0 && config.tau <= 1, "pcl.tau", "a number in [0, 1]", config.tau),
+    oneOf(config.target, ["passRate", "meanReward"], "pcl.target"),
+    oneOf(config.pool, ["epoch", "independent"], "pcl.pool"),
+    config.valueModel === undefined
+      ? Hashed.validateHashed({ ...Hashed.hashedDefaults, ...config.hashed }, "pcl.hashed")
+      : undefined
+  )
 
 // ---------------------------------------------------------------------------
 // selection
@@ -124,7 +124,7 @@ export const validate = (config: Config): ConfigError | undefined =>
  * (spec §4.2 step 3, §4.5). O(p log p) for a pool of p.
  *
  * @since 0.1.0
- * @category selection
+ * @category math
  */
 export const closest = (values: ArrayLike<number>, tau: number, m: number, rng: Rng.Rng): Array<number> => {
   const p = values.length
@@ -141,192 +141,160 @@ export const closest = (values: ArrayLike<number>, tau: number, m: number, rng: 
 }
 
 // ---------------------------------------------------------------------------
-// state
+// parts
 // ---------------------------------------------------------------------------
 
 /**
- * The checkpointed state: the epoch loader and the value model's own
- * snapshot.
+ * The pre-filter's derived, per-run data: the last pool and V's predictions
+ * for it, the batch's pre-update predictions, the last metrics and timings.
+ * The value model's own state is checkpointed beside the part's.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export const State = Schema.Struct({ queue: Columns.Queue, valueModel: Schema.Unknown })
-
-/**
- * The PCL curriculum with accessors for tests, hybrids and the benchmark.
- *
- * @since 0.1.0
- * @category models
- */
-export interface PclCurriculum extends Curriculum.Curriculum {
-  readonly valueModel: ValueModel.ValueModel.Service
-  /** The last pool drawn (dense indices) and V's predictions for it. */
-  readonly lastPool: () => { readonly indices: Int32Array; readonly values: Float64Array }
-  readonly stateBytes: () => number
-  readonly timings: () => Readonly<Record<string, number>>
+export interface Derived {
+  pool: { readonly indices: Int32Array; readonly values: Float64Array }
+  readonly predicted: Map<number, number>
+  last: Record<string, number>
+  timings: Record<string, number>
+  timingStep: number
+  warned: boolean
 }
 
 const ms = (from: bigint, to: bigint) => Number(to - from) / 1e6
 
+const observeTargets = (groups: ReadonlyArray<Curriculum.GroupOutcome>, target: Config["target"]) =>
+  Float64Array.from(groups, (g) => {
+    if (target === "passRate") return g.passRate
+    let s = 0
+    for (const r of g.rewards) s += r
+    return g.rewards.length === 0 ? 0 : s / g.rewards.length
+  })
+
 /**
- * Builds the PCL curriculum over `dataset` with value model `valueModel` (the
- * plugin's `build`, without the service lookup). `config` is not validated
- * here; see {@link validate}.
+ * PCL's value-model pre-filter: asks the sampler for a pool of ⌈k·m⌉
+ * prompts, keeps the m whose V is closest to τ, and regresses V on their
+ * observed targets. Fails the build for a batch size m larger than the
+ * dataset (`batchSize`).
  *
- * @since 0.1.0
- * @category constructors
+ * @since 0.2.0
+ * @category parts
  */
-export const make = (
-  dataset: Problem.Dataset,
-  seed: number,
-  config: Config,
-  valueModel: ValueModel.ValueModel.Service
-): PclCurriculum => {
-  const n = dataset.problems.length
-  let queue: Columns.Queue = { items: Rng.make(seed, 0, "pcl-epoch").permutation(n), cursor: 0 }
-  let pool: { indices: Int32Array; values: Float64Array } = { indices: new Int32Array(0), values: new Float64Array(0) }
-  const predicted = new Map<number, number>()
-  let last: Record<string, number> = {}
-  let timings: Record<string, number> = {}
-  let timingStep = Number.NaN
-  let warned = false
-
-  const drawPool = (size: number, step: number): Int32Array => {
-    const out = new Int32Array(size)
-    if (config.pool === "independent") {
-      // Floyd's algorithm: `size` distinct indices, uniformly.
-      const rng = Rng.make(seed, step, "pcl-pool")
-      const chosen = new Set<number>()
-      let k = 0
-      for (let j = n - size; j < n; j++) {
-        const r = rng.int(j + 1)
-        const pick = chosen.has(r) ? j : r
-        chosen.add(pick)
-        out[k++] = pick
-      }
-      return out
-    }
-    const refill = Rng.make(seed, step, "pcl-refill")
-    const inPool = new Set<number>()
-    let k = 0
-    while (k < size) {
-      if (queue.cursor >= queue.items.length) queue = { items: refill.permutation(n), cursor: 0 }
-      const i = queue.items[queue.cursor++]!
-      if (!inPool.has(i)) {
-        inPool.add(i)
-        out[k++] = i
-      }
-    }
-    return out
-  }
-
-  const problemsAt = (indices: ArrayLike<number>): Array<Problem.Problem> =>
-    Array.from(indices as ArrayLike<number>, (i) => dataset.problems[i]!)
-
-  const select = (request: Curriculum.SelectRequest): Effect.Effect<ReadonlyArray<number>> =>
-    Effect.gen(function*() {
-      const m = Math.min(request.batchSize, n)
-      if (request.batchSize > n && !warned) {
-        warned = true
-        yield* Effect.logWarning(
-          `pcl: batchSize ${request.batchSize} is larger than the dataset (${n} problems); selecting all of them`
-        ).pipe(Effect.annotateLogs({ curriculum: "pcl", field: "batchSize" }))
-      }
-      const size = Math.min(n, Math.ceil(config.k * m))
-      const indices = drawPool(size, request.step)
-      const start = yield* Clock.currentTimeNanos
-      const values = yield* Effect.orDie(valueModel.predict(problemsAt(indices)))
-      // Several selections in one step (DAPO's generation rounds) add up.
-      const previous = timingStep === request.step ? timings["value_predict_ms"] ?? 0 : 0
-      timings = { value_predict_ms: previous + ms(start, yield* Clock.currentTimeNanos) }
-      timingStep = request.step
-      pool = { indices, values }
-      predicted.clear()
-      const chosen = closest(values, config.tau, m, request.rng)
-      const batch = chosen.map((p) => indices[p]!)
-      for (const p of chosen) predicted.set(indices[p]!, values[p]!)
-      return batch
-    })
-
-  const observe = (observation: Curriculum.Observation): Effect.Effect<ReadonlyArray<Curriculum.CurriculumEvent>, RuntimeError> =>
-    Effect.gen(function*() {
-      const groups = observation.groups
-      if (groups.length === 0) {
-        last = {}
-        return []
-      }
-      const problems = groups.map((g) => g.problem)
-      const targets = Float64Array.from(groups, (g) => {
-        if (config.target === "passRate") return g.passRate
-        let s = 0
-        for (const r of g.rewards) s += r
-        return g.rewards.length === 0 ? 0 : s / g.rewards.length
-      })
-      // V's pre-update predictions: from the selection when it made them, else one more forward pass.
-      const start = yield* Clock.currentTimeNanos
-      const missing = groups.some((g) => !predicted.has(g.index))
-      const before = missing
-        ? yield* valueModel.predict(problems)
-        : Float64Array.from(groups, (g) => predicted.get(g.index)!)
-      const update = yield* valueModel.update(problems, targets)
-      const updateMs = ms(start, yield* Clock.currentTimeNanos)
-      const predictMs = timingStep === observation.step ? timings["value_predict_ms"] ?? 0 : 0
-      timings = { value_predict_ms: predictMs, value_update_ms: updateMs, value_model_ms: predictMs + updateMs }
-      let mean = 0
-      let gap = 0
-      for (let i = 0; i < before.length; i++) {
-        mean += before[i]!
-        gap += Math.abs(before[i]! - config.tau)
-      }
-      last = {
-        value_explained_variance: ValueModel.explainedVariance(before, targets),
-        value_loss: update.loss,
-        value_pred_mean: mean / before.length,
-        pcl_gap_mean: gap / before.length,
-        pcl_pool_size: pool.indices.length
-      }
-      return []
-    })
-
-  const encode = Schema.encodeSync(State)
-  const decode = Checkpoint.stateDecoder(State, `curriculum "pcl"`)
-  const fail = (reason: string) => Effect.fail(new CheckpointError({ path: `curriculum "pcl"`, reason }))
-
-  return {
+export const prefilter = (options: Partial<Config> = {}) => {
+  const config: Config = { ...defaults, ...options }
+  return Part.prefilter({
     name: "pcl",
-    select,
-    observe,
-    metrics: () => last,
-    timings: () => timings,
-    snapshot: () => encode({ queue, valueModel: valueModel.snapshot() }),
-    restore: (encoded) =>
-      Effect.flatMap(decode(encoded), (s) =>
-          s.queue.items.length > 0 && s.queue.items.length !== n
-            ? fail(`the epoch order holds ${s.queue.items.length} problems; the dataset has ${n}`)
-            : Effect.zipRight(
-              valueModel.restore(s.valueModel),
-              Effect.sync(() => {
-                queue = { items: s.queue.items, cursor: s.queue.cursor }
-                predicted.clear()
-                last = {}
-              })
-            )),
-    stateBytes: () => queue.items.byteLength + (valueModel.stateBytes?.() ?? 0),
-    valueModel,
-    lastPool: () => pool
-  }
+    options: validate(config),
+    state: Schema.Struct({}),
+    derive: (): Derived => ({
+      pool: { indices: new Int32Array(0), values: new Float64Array(0) },
+      predicted: new Map(),
+      last: {},
+      timings: {},
+      timingStep: Number.NaN,
+      warned: false
+    }),
+    build: ({ batchSize, dataset }) =>
+      Effect.gen(function*() {
+        const n = dataset.problems.length
+        const tooLarge = requireConfig(
+          batchSize <= n,
+          "batchSize",
+          `at most the dataset size (${n}): PCL picks m = batchSize distinct prompts from a pool of ⌈k·m⌉ ≤ ${n}`,
+          batchSize
+        )
+        if (tooLarge !== undefined) return yield* tooLarge
+        const fromContext = yield* Effect.serviceOption(ValueModel.ValueModel)
+        const valueModel = config.valueModel ?? Option.getOrElse(fromContext, () => Hashed.hashed(config.hashed))
+        const problemsAt = (indices: ArrayLike<number>) => Array.from(indices, (i) => dataset.problems[i]!)
+        const spec: Part.PrefilterSpec<{}, Derived> = {
+          initial: {},
+          widen: (count) => Math.min(n, Math.ceil(config.k * Math.min(count, n))),
+          narrow: ({ derived }, proposals, request) =>
+            Effect.gen(function*() {
+              const m = Math.min(request.batchSize, n)
+              const indices = Int32Array.from(proposals)
+              const start = yield* Clock.currentTimeNanos
+              const values = yield* Effect.orDie(valueModel.predict(problemsAt(indices)))
+              // Several selections in one step (DAPO's generation rounds) add up.
+              const previous = derived.timingStep === request.step ? derived.timings["value_predict_ms"] ?? 0 : 0
+              derived.timings = { value_predict_ms: previous + ms(start, yield* Clock.currentTimeNanos) }
+              derived.timingStep = request.step
+              derived.pool = { indices, values }
+              derived.predicted.clear()
+              const chosen = closest(values, config.tau, m, request.rng)
+              for (const p of chosen) derived.predicted.set(indices[p]!, values[p]!)
+              if (request.batchSize > n && !derived.warned) {
+                derived.warned = true
+                yield* Effect.logWarning(
+                  `pcl: batchSize ${request.batchSize} is larger than the dataset (${n} problems); selecting all of them`
+                ).pipe(Effect.annotateLogs({ curriculum: "pcl", field: "batchSize" }))
+              }
+              return chosen.map((p) => indices[p]!)
+            }),
+          observe: ({ derived }, { groups, step }) =>
+            Effect.gen(function*() {
+              if (groups.length === 0) {
+                derived.last = {}
+                return
+              }
+              const problems = groups.map((g) => g.problem)
+              const targets = observeTargets(groups, config.target)
+              // V's pre-update predictions: from the selection when it made them, else one more forward pass.
+              const start = yield* Clock.currentTimeNanos
+              const before = groups.some((g) => !derived.predicted.has(g.index))
+                ? yield* valueModel.predict(problems)
+                : Float64Array.from(groups, (g) => derived.predicted.get(g.index)!)
+              const update = yield* valueModel.update(problems, targets)
+              const updateMs = ms(start, yield* Clock.currentTimeNanos)
+              const predictMs = derived.timingStep === step ? derived.timings["value_predict_ms"] ?? 0 : 0
+              derived.timings = { value_predict_ms: predictMs, value_update_ms: updateMs, value_model_ms: predictMs + updateMs }
+              let mean = 0
+              let gap = 0
+              for (let i = 0; i < before.length; i++) {
+                mean += before[i]!
+                gap += Math.abs(before[i]! - config.tau)
+              }
+              derived.last = {
+                value_explained_variance: Hashed.explainedVariance(before, targets),
+                value_loss: update.loss,
+                value_pred_mean: mean / before.length,
+                pcl_gap_mean: gap / before.length,
+                pcl_pool_size: derived.pool.indices.length
+              }
+            }),
+          metrics: ({ derived }) => derived.last,
+          timings: ({ derived }) => derived.timings,
+          stateBytes: () => valueModel.stateBytes?.() ?? 0,
+          external: { snapshot: () => valueModel.snapshot(), restore: (state) => valueModel.restore(state) }
+        }
+        return spec
+      })
+  })
 }
 
-// ---------------------------------------------------------------------------
-// plugin
-// ---------------------------------------------------------------------------
+/**
+ * The uniform draw PCL's pool comes from: a shuffled epoch without
+ * replacement, never repeating a prompt within one pool (`pool: "epoch"`), or
+ * independent distinct draws (`pool: "independent"`).
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const poolSampler = (options: Partial<Config> = {}) => {
+  const pool = options.pool ?? defaults.pool
+  return Baselines.uniform({
+    draw: pool,
+    distinct: true,
+    streams: { init: "pcl-epoch", refill: pool === "epoch" ? "pcl-refill" : "pcl-pool" }
+  })
+}
 
 /**
- * The PCL curriculum as a plugin. Fails the build with a `ConfigError` naming
- * the field for bad options (`pcl.k` < 1, `pcl.tau` outside [0, 1], …) and for
- * a batch size m larger than the dataset (`batchSize`: the pool cannot hold m
- * distinct prompts).
+ * The PCL curriculum: {@link prefilter} over {@link poolSampler}. Fails the
+ * build with a `ConfigError` naming the field for bad options (`pcl.k` < 1,
+ * `pcl.tau` outside [0, 1], …) and for a batch size m larger than the
+ * dataset (`batchSize`: the pool cannot hold m distinct prompts).
  *
  * **Example**
  * ```ts
@@ -338,25 +306,5 @@ export const make = (
  * @since 0.1.0
  * @category plugins
  */
-export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
-  const config: Config = { ...defaults, ...options }
-  return {
-    name: "pcl",
-    hooks: [],
-    build: ({ batchSize, dataset, seed }) =>
-      Effect.gen(function*() {
-        const invalid = validate(config) ??
-          requireConfig(
-            batchSize <= dataset.problems.length,
-            "batchSize",
-            `at most the dataset size (${dataset.problems.length}): PCL picks m = batchSize distinct prompts from a pool of ⌈k·m⌉ ≤ ${dataset.problems.length}`,
-            batchSize
-          )
-        if (invalid !== undefined) return yield* invalid
-        const fromContext = yield* Effect.serviceOption(ValueModel.ValueModel)
-        const valueModel = config.valueModel ??
-          Option.getOrElse(fromContext, () => ValueModel.hashed(config.hashed))
-        return make(dataset, seed, config, valueModel) as Curriculum.Curriculum
-      })
-  }
-}
+export const plugin = (options: Partial<Config> = {}) =>
+  prefilter(options).pipe(Part.andThen(poolSampler(options)), Part.named("pcl"))

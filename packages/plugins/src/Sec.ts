@@ -21,19 +21,26 @@
  * SEC-2D: `arms: ["level", "family"]` makes one arm per (level, family), keyed
  * `"2-countdown"` as in the code's joint bandit.
  *
+ * As a part of the curriculum algebra, {@link sampler} draws from the eligible
+ * pool: an arm key is read from the labels gates give (`bucket` under
+ * AdaCuRL's gate) before the problem's metadata, and when a gate changes the
+ * pool the arms are recomputed over it (an arm keeps its Q by name; a new one
+ * starts at 0; every arm's queue is reshuffled from the new pool).
+ *
  * @see https://arxiv.org/abs/2505.14970
  * @since 0.1.0
  */
 import * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
-import * as Curriculum from "@zpd/core/Curriculum"
-import * as Fmath from "@zpd/core/Fmath"
+import type * as Curriculum from "@zpd/core/Curriculum"
 import { ConfigError, requireConfig } from "@zpd/core/Errors"
+import * as Fmath from "@zpd/core/Fmath"
+import * as Part from "@zpd/core/Part"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
-import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { ensureAvailable } from "./Baselines.ts"
+import { oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.1.0
@@ -62,21 +69,14 @@ export const defaults: Config = { arms: ["level"], alpha: 0.5, temperature: 1, u
  * @since 0.1.0
  * @category config
  */
-export const validate = (config: Config): ConfigError | undefined =>
-  requireConfig(config.alpha > 0 && config.alpha <= 1, "sec.alpha", "a number in (0, 1]", config.alpha) ??
-    requireConfig(
-      config.temperature > 0 && Number.isFinite(config.temperature),
-      "sec.temperature",
-      "a finite number > 0",
-      config.temperature
-    ) ??
-    requireConfig(config.arms.length > 0, "sec.arms", "at least one metadata key", "[]") ??
-    requireConfig(
-      config.unsampledArms === "decay" || config.unsampledArms === "keep",
-      "sec.unsampledArms",
-      `"decay" or "keep"`,
-      config.unsampledArms
-    )
+export const validate = (config: Config): Either.Either<Config, ConfigError> =>
+  validated(
+    config,
+    requireConfig(config.alpha > 0 && config.alpha <= 1, "sec.alpha", "a number in (0, 1]", config.alpha),
+    positive(config.temperature, "sec.temperature"),
+    requireConfig(config.arms.length > 0, "sec.arms", "at least one metadata key", "[]"),
+    oneOf(config.unsampledArms, ["decay", "keep"], "sec.unsampledArms")
+  )
 
 /**
  * Boltzmann probabilities `exp((Q − max Q)/τ) / Σ exp(…)`.
@@ -136,8 +136,7 @@ export const drawArm = (p: ArrayLike<number>, rng: Rng.Rng): number => {
  * SEC's bandit reward of each arm for one step (SEC Alg. 1): the mean |Â| over
  * all responses of the step's groups whose problem belongs to the arm, or
  * `undefined` for arms absent from the step. `armOf` maps a dense problem
- * index to an arm in `[0, arms)`; any arm ids work (AdaCuRL+SEC uses
- * difficulty buckets).
+ * index to an arm in `[0, arms)`, or −1 for a problem outside every arm.
  *
  * @since 0.1.0
  * @category math
@@ -151,6 +150,7 @@ export const armRewards = (
   const count = new Int32Array(arms)
   for (const g of groups) {
     const c = armOf(g.index)
+    if (c < 0) continue
     sum[c] += Advantage.meanAbs(g.advantages) * g.advantages.length
     count[c] += g.advantages.length
   }
@@ -158,47 +158,176 @@ export const armRewards = (
 }
 
 /**
- * Arms of a dataset: the arm key of every problem and the sorted arm names.
- * Fails naming the key and the first problem that lacks it.
+ * Arms of a pool: the sorted arm names and, per dense index, its arm (−1
+ * outside the pool). A key is read from the pool's labels first, then from
+ * the problem (level, family, id, metadata). Fails naming the key and the
+ * first problem that lacks it.
  *
  * @since 0.1.0
- * @category arms
+ * @category math
  */
 export const armsOf = (
   dataset: Problem.Dataset,
-  keys: ReadonlyArray<string>
-): { readonly names: ReadonlyArray<string>; readonly armOf: Int32Array } | ConfigError => {
+  keys: ReadonlyArray<string>,
+  pool: Part.Pool = Part.everything(dataset.problems.length)
+): Either.Either<{ readonly names: ReadonlyArray<string>; readonly labels: ReadonlyArray<string> }, ConfigError> => {
   const labels: Array<string> = []
-  for (const p of dataset.problems) {
+  for (const i of pool.indices) {
+    const p = dataset.problems[i]!
     const parts: Array<string> = []
     for (const key of keys) {
-      const v = Problem.feature(p, key)
+      const given = pool.labels[key]?.[i]
+      const v = given !== undefined && given > 0 ? given : Problem.feature(p, key)
       if (v === undefined) {
-        return new ConfigError({
-          field: "sec.arms",
-          expected: `metadata key "${key}" on every problem (level, family, id, or a metadata field)`,
-          actual: `problem "${p.id}" has no "${key}"`
-        })
+        return Either.left(
+          new ConfigError({
+            field: "sec.arms",
+            expected: `metadata key "${key}" on every problem (level, family, id, a metadata field, or a gate's label)`,
+            actual: `problem "${p.id}" has no "${key}"`
+          })
+        )
       }
       parts.push(String(v))
     }
     labels.push(parts.join("-"))
   }
-  const names = Array.from(new Set(labels)).sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
-  const index = new Map(names.map((n, i) => [n, i]))
-  return { names, armOf: Int32Array.from(labels, (l) => index.get(l)!) }
+  return Either.right({ names: sortedNames(labels), labels })
 }
 
-const State = Schema.Struct({
-  arms: Schema.Array(Schema.String),
+const sortedNames = (labels: Iterable<string>) =>
+  Array.from(new Set(labels)).sort((a, b) => a.localeCompare(b, "en", { numeric: true }))
+
+const State = Schema.mutable(Schema.Struct({
+  arms: Schema.mutable(Schema.Array(Schema.String)),
   q: Columns.Float64Column,
-  queues: Schema.Array(Columns.Queue)
-})
+  queues: Schema.mutable(Schema.Array(Columns.Queue)),
+  /** The pool's `since` the arms were computed for. */
+  since: Schema.Int
+}))
 
 type State = Schema.Schema.Type<typeof State>
 
+/** Arm membership over the current pool (derived). */
+interface Arms {
+  since: number
+  armOf: Int32Array
+  members: Array<Int32Array>
+}
+
+/** Every arm's members (in pool order) and each problem's arm, for `names` over `pool`. */
+const membership = (names: ReadonlyArray<string>, labels: ReadonlyArray<string>, pool: Part.Pool, n: number): Arms => {
+  const index = new Map(names.map((name, c) => [name, c]))
+  const armOf = new Int32Array(n).fill(-1)
+  const counts = new Int32Array(names.length)
+  pool.indices.forEach((i, j) => {
+    armOf[i] = index.get(labels[j]!)!
+    counts[armOf[i]!]!++
+  })
+  const members = names.map((_, c) => new Int32Array(counts[c]!))
+  const fill = new Int32Array(names.length)
+  for (const i of pool.indices) members[armOf[i]!]![fill[armOf[i]!]!++] = i
+  return { since: pool.since, armOf, members }
+}
+
 /**
- * The SEC curriculum as a plugin.
+ * SEC's bandit as a sampler part.
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const sampler = (options: Partial<Config> = {}) => {
+  const config: Config = { ...defaults, ...options }
+  return Part.sampler({
+    name: "sec",
+    options: validate(config),
+    state: State,
+    derive: (): Arms => ({ since: -1, armOf: new Int32Array(0), members: [] }),
+    build: ({ dataset, seed }, initialPool) => {
+      const n = dataset.problems.length
+      const shuffleArm = (rng: Rng.Rng, arms: Arms, c: number) => rng.shuffle(Int32Array.from(arms.members[c]!))
+      /** Brings the arms, their queues and the derived membership up to `pool`. */
+      const follow = (live: Part.Live<State, Arms>, pool: Part.Pool) => {
+        if (live.state.since === pool.since && live.derived.since === pool.since) return
+        const arms = Either.getOrThrowWith(armsOf(dataset, config.arms, pool), (e) => new Error(e.message))
+        const state = live.state
+        if (state.since !== pool.since) {
+          const names = sortedNames([...state.arms, ...arms.names])
+          const q = new Float64Array(names.length)
+          state.arms.forEach((name, c) => (q[names.indexOf(name)] = state.q[c]!))
+          live.derived = membership(names, arms.labels, pool, n)
+          const init = Rng.make(seed, pool.since, "sec-init")
+          state.queues = names.map((_, c) => ({ items: shuffleArm(init, live.derived, c), cursor: 0 }))
+          state.arms = names
+          state.q = q
+          state.since = pool.since
+        } else live.derived = membership(state.arms, arms.labels, pool, n)
+      }
+      return Either.map(armsOf(dataset, config.arms, initialPool), (arms): Part.SamplerSpec<State, Arms> => {
+        const derived = membership(arms.names, arms.labels, initialPool, n)
+        const init = Rng.make(seed, initialPool.since, "sec-init")
+        return {
+          initial: {
+            arms: [...arms.names],
+            q: new Float64Array(arms.names.length),
+            queues: arms.names.map((_, c) => ({ items: shuffleArm(init, derived, c), cursor: 0 })),
+            since: initialPool.since
+          },
+          select: (live, pool, { batchSize, rng, step }) => {
+            follow(live, pool)
+            const { derived, state } = live
+            const refill = Rng.make(seed, step, "sec-refill")
+            const queues = state.queues
+            queues.forEach((q, c) => {
+              if (q.items.length - q.cursor < batchSize) {
+                queues[c] = Columns.ensureAvailable(
+                  q,
+                  Math.min(batchSize, derived.members[c]!.length),
+                  () => shuffleArm(refill, derived, c)
+                )
+              }
+            })
+            const p = probabilities(state.q, derived)
+            const batch: Array<number> = []
+            for (let k = 0; k < batchSize; k++) {
+              const c = drawArm(p, rng)
+              let q = queues[c]!
+              if (q.cursor >= q.items.length) {
+                q = queues[c] = Columns.ensureAvailable(q, 1, () => shuffleArm(refill, derived, c))
+              }
+              batch.push(q.items[q.cursor]!)
+              q.cursor++
+            }
+            return batch
+          },
+          observe: (live, { groups }, pool) => {
+            follow(live, pool)
+            const reward = armRewards(groups, (index) => live.derived.armOf[index]!, live.state.q.length)
+            updateQ(live.state.q, reward, config.alpha, config.unsampledArms)
+          },
+          metrics: ({ derived, state }) => {
+            const p = probabilities(state.q, derived)
+            const out: Record<string, number> = {}
+            state.arms.forEach((name, c) => {
+              out[`sec_q_${name}`] = state.q[c]!
+              out[`sec_p_${name}`] = p[c]!
+            })
+            return out
+          }
+        }
+      })
+    }
+  })
+
+  /** Boltzmann over the arms with members in the pool (an empty arm gets 0). */
+  function probabilities(q: Float64Array, arms: Arms): Float64Array {
+    const empty = arms.members.some((m) => m.length === 0)
+    if (!empty) return boltzmann(q, config.temperature)
+    return boltzmann(Float64Array.from(q, (x, c) => (arms.members[c]!.length > 0 ? x : -Infinity)), config.temperature)
+  }
+}
+
+/**
+ * The SEC curriculum: {@link sampler} alone, over arms from metadata.
  *
  * **Example**
  * ```ts
@@ -208,63 +337,4 @@ type State = Schema.Schema.Type<typeof State>
  * @since 0.1.0
  * @category plugins
  */
-export const plugin = (options: Partial<Config> = {}): Curriculum.Plugin => {
-  const config: Config = { ...defaults, ...options }
-  return Curriculum.plugin("sec", ({ dataset, seed }) =>
-    Effect.gen(function*() {
-      const invalid = validate(config)
-      if (invalid) return yield* invalid
-      const arms = armsOf(dataset, config.arms)
-      if (arms instanceof ConfigError) return yield* arms
-      const members: Array<Int32Array> = arms.names.map(() => new Int32Array(0))
-      const counts = new Int32Array(arms.names.length)
-      for (const a of arms.armOf) counts[a]!++
-      arms.names.forEach((_, c) => (members[c] = new Int32Array(counts[c]!)))
-      const fill = new Int32Array(arms.names.length)
-      arms.armOf.forEach((a, i) => (members[a]![fill[a]!++] = i))
-      const shuffleArm = (rng: Rng.Rng, c: number) => rng.shuffle(Int32Array.from(members[c]!))
-      const init = Rng.make(seed, 0, "sec-init")
-      const initial: State = {
-        arms: arms.names,
-        q: new Float64Array(arms.names.length),
-        queues: arms.names.map((_, c) => ({ items: shuffleArm(init, c), cursor: 0 }))
-      }
-      return Curriculum.make({
-        name: "sec",
-        state: State,
-        initial,
-        select: (state, { batchSize, rng, step }) => {
-          const refill = Rng.make(seed, step, "sec-refill")
-          const queues = state.queues as Array<Columns.Queue>
-          queues.forEach((q, c) => {
-            if (q.items.length - q.cursor < batchSize) {
-              queues[c] = ensureAvailable(q, Math.min(batchSize, members[c]!.length), () => shuffleArm(refill, c))
-            }
-          })
-          const p = boltzmann(state.q, config.temperature)
-          const batch: Array<number> = []
-          for (let k = 0; k < batchSize; k++) {
-            const c = drawArm(p, rng)
-            let q = queues[c]!
-            if (q.cursor >= q.items.length) q = queues[c] = ensureAvailable(q, 1, () => shuffleArm(refill, c))
-            batch.push(q.items[q.cursor]!)
-            q.cursor++
-          }
-          return batch
-        },
-        observe: (state, { groups }) => {
-          const reward = armRewards(groups, (index) => arms.armOf[index]!, state.q.length)
-          updateQ(state.q, reward, config.alpha, config.unsampledArms)
-        },
-        metrics: (state) => {
-          const p = boltzmann(state.q, config.temperature)
-          const out: Record<string, number> = {}
-          state.arms.forEach((name, c) => {
-            out[`sec_q_${name}`] = state.q[c]!
-            out[`sec_p_${name}`] = p[c]!
-          })
-          return out
-        }
-      })
-    }))
-}
+export const plugin = (options: Partial<Config> = {}) => sampler(options)

@@ -11,7 +11,9 @@ import { exactMatch, verify } from "@zpd/core/Task"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Part from "@zpd/core/Part"
 import * as AdaCurl from "../src/AdaCurl.ts"
+import * as Sec from "../src/Sec.ts"
 
 // ---------------------------------------------------------------------------
 // fixtures
@@ -79,11 +81,19 @@ const noTrainer = Layer.succeed(Runtime.TrainerRuntime, {
   restore: () => Effect.die("unused")
 })
 
-const build = (options: Partial<AdaCurl.Config>, dataset: Problem.Dataset, runtime = fakeRuntime(), extra = {}) =>
-  AdaCurl.plugin({ verifier, fine: { samples: 10 }, ...options }).build(context(dataset, extra)).pipe(
+const buildPlugin = <E, R>(
+  plugin: Curriculum.Plugin<E, R>,
+  dataset: Problem.Dataset,
+  runtime = fakeRuntime(),
+  extra = {}
+) =>
+  plugin.build(context(dataset, extra)).pipe(
     Effect.provide(runtime.layer),
     Effect.provide(noTrainer)
-  )
+  ) as Effect.Effect<Curriculum.Curriculum, E | ConfigError>
+
+const build = (options: Partial<AdaCurl.Config>, dataset: Problem.Dataset, runtime = fakeRuntime(), extra = {}) =>
+  buildPlugin(AdaCurl.plugin({ verifier, fine: { samples: 10 }, ...options }), dataset, runtime, extra)
 
 /** A group for problem `index` with `correct` of `g` responses correct (rewards = accuracy). */
 const outcome = (dataset: Problem.Dataset, index: number, correct: number, g = 10): Curriculum.GroupOutcome => {
@@ -208,7 +218,12 @@ describe("AdaCurl curriculum", () => {
 
   it.effect("the SEC selector draws only unlocked buckets and learns Q per bucket", () =>
     Effect.gen(function*() {
-      const c = yield* build({ window: 10, selector: AdaCurl.secSelector({ temperature: 0.2 }) }, nine)
+      const c = yield* buildPlugin(
+        AdaCurl.gate({ verifier, fine: { samples: 10 }, window: 10 }).pipe(
+          Part.andThen(Sec.sampler({ arms: ["bucket"], temperature: 0.2 }))
+        ),
+        nine
+      )
       expect(c.name).toBe("adacurl+sec")
       const early = yield* select(c, 1, 30)
       expect(early.every((i) => i <= 2)).toBe(true)
@@ -219,9 +234,9 @@ describe("AdaCurl curriculum", () => {
       expect(later.some((i) => i >= 3)).toBe(true)
       yield* c.observe({ step: 2, groups: [outcome(nine, 3, 5), outcome(nine, 0, 10)] })
       const m = c.metrics()
-      expect(m["sec_q_b2"]).toBeGreaterThan(0)
-      expect(m["sec_q_b1"]).toBe(0) // all-correct group: |Â| = 0, and Q_b1 started at 0
-      expect(m["sec_p_b3"]).toBe(0)
+      expect(m["sec_q_2"]).toBeGreaterThan(0)
+      expect(m["sec_q_1"]).toBe(0) // all-correct group: |Â| = 0, and Q_1 started at 0
+      expect(m["sec_p_3"]).toBeUndefined() // bucket 3 is not an arm until it unlocks
     }))
 
   it.effect("checkpoint: a curriculum built for resuming skips estimation and continues exactly after restore", () =>
@@ -410,8 +425,7 @@ describe("AdaCurl config errors name the field", () => {
     ["adacurl.rounds", { rounds: 0 }, /≥ 1/],
     ["adacurl.maxStepsPerStage", { maxStepsPerStage: 0 }, /≥ 1/],
     ["adacurl.coarse.quotas.fractions[1]", { coarse: { quotas: { fractions: [0.5, 1.01, 0.2] } } }, /100%/],
-    ["adacurl.reestimate.keep", { reestimate: { keep: [0.5, 0.2], exclude: "trained" } }, /lo ≤ hi/],
-    ["adacurl.selector.temperature", { selector: AdaCurl.secSelector({ temperature: 0 }) }, /> 0/]
+    ["adacurl.reestimate.keep", { reestimate: { keep: [0.5, 0.2], exclude: "trained" } }, /lo ≤ hi/]
   ]
   for (const [field, options, message] of cases) {
     it.effect(`${field}: ${JSON.stringify(options)}`, () =>
@@ -424,6 +438,15 @@ describe("AdaCurl config errors name the field", () => {
         expect(runtime.log.requests).toBe(0) // nothing ran
       }))
   }
+
+  it.effect("a bad option of a later part fails the build before the gate estimates anything", () =>
+    Effect.gen(function*() {
+      const runtime = fakeRuntime()
+      const hybrid = AdaCurl.gate({ verifier, fine: { samples: 10 } }).pipe(Part.andThen(Sec.sampler({ temperature: 0 })))
+      const e = yield* Effect.flip(buildPlugin(hybrid, nine, runtime))
+      expect((e as ConfigError).field).toBe("sec.temperature")
+      expect(runtime.log.requests).toBe(0)
+    }))
 
   it.effect("γ = 1 is allowed", () => Effect.map(build({ gamma: 1 }, nine), (c) => expect(c.name).toBe("adacurl")))
 

@@ -59,7 +59,7 @@ describe("Baselines.ensureAvailable", () => {
   it("returns the queue untouched when enough items are left", () => {
     let calls = 0
     const q = queue([5, 6, 7, 8], 1)
-    const out = Baselines.ensureAvailable(q, 3, () => {
+    const out = Columns.ensureAvailable(q, 3, () => {
       calls++
       return Int32Array.from([9])
     })
@@ -70,7 +70,7 @@ describe("Baselines.ensureAvailable", () => {
 
   it("prepends the unread remainder to the refill and resets the cursor", () => {
     const q = queue([5, 6, 7, 8], 3)
-    const out = Baselines.ensureAvailable(q, 2, () => Int32Array.from([0, 1, 2]))
+    const out = Columns.ensureAvailable(q, 2, () => Int32Array.from([0, 1, 2]))
     expect(Array.from(out.items)).toEqual([8, 0, 1, 2])
     expect(out.cursor).toBe(0)
     // the input queue is not mutated
@@ -80,14 +80,14 @@ describe("Baselines.ensureAvailable", () => {
 
   it("refills repeatedly until `count` items are available", () => {
     let calls = 0
-    const out = Baselines.ensureAvailable(queue([4], 0), 6, () => Int32Array.from([calls++, 10 + calls]))
+    const out = Columns.ensureAvailable(queue([4], 0), 6, () => Int32Array.from([calls++, 10 + calls]))
     expect(calls).toBe(3)
     expect(Array.from(out.items)).toEqual([4, 0, 11, 1, 12, 2, 13])
   })
 
   it("stops on an empty refill instead of looping forever", () => {
     let calls = 0
-    const out = Baselines.ensureAvailable(queue([1, 2], 1), 5, () => {
+    const out = Columns.ensureAvailable(queue([1, 2], 1), 5, () => {
       calls++
       return new Int32Array(0)
     })
@@ -206,7 +206,7 @@ describe("Baselines.ordered", () => {
       // growth = 7·4/10 = 2.8 → ⌈3·2.8⌉ = 9, ⌈5·2.8⌉ = 14, ⌈2·2.8⌉ = 6
       const expected = new Map([[1, 9], [2, 14], [3, 6]])
       const c = yield* Baselines.ordered().build(context(ds, seed, b, steps))
-      const order = Array.from(Schema.decodeUnknownSync(OrderedSnapshot)(c.snapshot()).order)
+      const order = Array.from(Schema.decodeUnknownSync(OrderedSnapshot)((c.snapshot() as { ordered: { state: unknown } }).ordered.state).order)
       expect(order.length).toBe(29)
       expect(order.length).toBeGreaterThanOrEqual(steps * b)
       for (const [level, count] of expected) expect(order.filter((i) => levelOf(i) === level).length).toBe(count)

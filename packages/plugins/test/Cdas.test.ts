@@ -9,6 +9,7 @@ import { FastCheck } from "effect"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
+import * as Part from "@zpd/core/Part"
 import * as Cdas from "../src/Cdas.ts"
 
 // ---------------------------------------------------------------------------
@@ -26,6 +27,31 @@ const problem = (i: number): Problem.Problem => ({
 const dataset = (n: number) => Problem.make("test", Array.from({ length: n }, (_, i) => problem(i)))
 
 const sigma = (z: number) => 1 / (1 + Math.exp(-z))
+
+/** A built CDAS curriculum with read access to its part's live state. */
+interface Handle extends Curriculum.Curriculum {
+  readonly competence: () => number
+  readonly state: () => Cdas.State
+  readonly stateBytes: () => number
+  readonly alignedSelection: (count: number, skip?: (i: number) => boolean) => Array<number>
+}
+
+const make = (n: number, seed: number, config: Cdas.Config = Cdas.defaults): Handle => {
+  const c = Effect.runSync(
+    Cdas.plugin(config).build({ dataset: dataset(n), seed, steps: 1, batchSize: 1, groupSize: 1 })
+  ) as Curriculum.Curriculum & { readonly stateBytes: () => number }
+  const live = () => Part.inspect(c).get("cdas")! as Part.Live<Cdas.State, Cdas.Derived>
+  const competence = () => Cdas.competence(live().state, live().derived.gated)
+  return Object.assign(c, {
+    competence,
+    state: () => live().state,
+    alignedSelection: (count: number, skip?: (i: number) => boolean) =>
+      Cdas.alignedSelection(live().derived.index, competence(), count, config.oddSlot, skip)
+  })
+}
+
+/** The joined checkpoint of a lone CDAS sampler holding `state`. */
+const snapshotOf = (state: Cdas.State) => ({ cdas: { state: Schema.encodeSync(Cdas.State)(state) } })
 
 /** An outcome with `correct` of `g` completions solved. */
 const outcome = (index: number, passRate: number, g = 8): Curriculum.GroupOutcome => {
@@ -49,7 +75,7 @@ const select = (c: Curriculum.Curriculum, step: number, batchSize: number, seed 
 /** A CDAS curriculum restored into a post-warm-up state with these difficulties (C = −mean D). */
 const withDifficulties = (difficulty: ReadonlyArray<number>, config: Partial<Cdas.Config> = {}) => {
   const n = difficulty.length
-  const c = Cdas.make(n, 1, { ...Cdas.defaults, ...config })
+  const c = make(n, 1, { ...Cdas.defaults, ...config })
   const state: Cdas.State = {
     difficulty: Float64Array.from(difficulty),
     count: new Int32Array(n).fill(1),
@@ -60,12 +86,12 @@ const withDifficulties = (difficulty: ReadonlyArray<number>, config: Partial<Cda
     warmupCursor: 0,
     warmingUp: false
   }
-  Effect.runSync(c.restore(Schema.encodeSync(Cdas.State)(state)))
+  Effect.runSync(c.restore(snapshotOf(state)))
   return c
 }
 
 /** Runs the warm-up epoch with the given pass-rate function. Returns the steps taken. */
-const warmUp = (c: Cdas.CdasCurriculum, batchSize: number, passRate: (i: number) => number) => {
+const warmUp = (c: Handle, batchSize: number, passRate: (i: number) => number) => {
   let step = 0
   while (c.state().warmingUp) {
     step++
@@ -134,7 +160,7 @@ describe("Cdas math", () => {
 describe("Cdas updates through the curriculum", () => {
   for (const priorCount of [0, 1] as const) {
     it(`rates the sampled problems with the pre-step C and D (priorCount ${priorCount})`, () => {
-      const c = Cdas.make(4, 1, { ...Cdas.defaults, priorCount })
+      const c = make(4, 1, { ...Cdas.defaults, priorCount })
       // Warm-up with B = 4 is one step: all four problems.
       const batch = select(c, 1, 4)
       expect([...batch].sort()).toEqual([0, 1, 2, 3])
@@ -166,7 +192,7 @@ describe("Cdas updates through the curriculum", () => {
 
   it("the incremental competence equals −mean(D) over the whole set after many steps", () => {
     const n = 3000
-    const c = Cdas.make(n, 5, Cdas.defaults)
+    const c = make(n, 5, Cdas.defaults)
     const rng = new Rng.Rng(99)
     const latent = Float64Array.from({ length: n }, () => rng.next())
     warmUp(c, 128, (i) => Math.round(latent[i]! * 8) / 8)
@@ -193,7 +219,7 @@ describe("Cdas updates through the curriculum", () => {
   })
 
   it("unratedSteps skips rating the first steps (the code's warmup_steps = 1)", () => {
-    const c = Cdas.make(8, 1, Cdas.released)
+    const c = make(8, 1, Cdas.released)
     const b1 = select(c, 1, 4)
     observe(c, 1, b1.map((i) => outcome(i, 1)))
     expect(Array.from(c.state().count)).toEqual(new Array(8).fill(0))
@@ -262,7 +288,7 @@ describe("Cdas symmetric selection", () => {
         FastCheck.integer({ min: 1, max: 40 }),
         FastCheck.constantFrom(0 as const, 1 as const),
         (seed, n, batchSize, priorCount) => {
-          const c = Cdas.make(n, seed, { ...Cdas.defaults, priorCount, indexBlockSize: 4 })
+          const c = make(n, seed, { ...Cdas.defaults, priorCount, indexBlockSize: 4 })
           const rng = new Rng.Rng(seed)
           for (let step = 1; step <= 30; step++) {
             const warm = c.state().warmingUp
@@ -285,7 +311,7 @@ describe("Cdas symmetric selection", () => {
 describe("Cdas warm-up", () => {
   it("rates every problem once in the first epoch, in full batches (fill)", () => {
     const n = 103
-    const c = Cdas.make(n, 3, Cdas.defaults)
+    const c = make(n, 3, Cdas.defaults)
     const seen: Array<number> = []
     let step = 0
     while (c.state().warmingUp) {
@@ -305,7 +331,7 @@ describe("Cdas warm-up", () => {
   })
 
   it("short: the last warm-up batch holds the remainder only; drop: the remainder is never served", () => {
-    const short = Cdas.make(23, 3, { ...Cdas.defaults, warmupRemainder: "short" })
+    const short = make(23, 3, { ...Cdas.defaults, warmupRemainder: "short" })
     const sizes: Array<number> = []
     for (let step = 1; short.state().warmingUp; step++) {
       const batch = select(short, step, 10)
@@ -315,7 +341,7 @@ describe("Cdas warm-up", () => {
     expect(sizes).toEqual([10, 10, 3])
     expect(Array.from(short.state().count).every((t) => t === 1)).toBe(true)
 
-    const drop = Cdas.make(23, 3, { ...Cdas.defaults, warmupRemainder: "drop" })
+    const drop = make(23, 3, { ...Cdas.defaults, warmupRemainder: "drop" })
     for (let step = 1; step <= 3; step++) {
       const batch = select(drop, step, 10)
       expect(batch).toHaveLength(10)
@@ -325,9 +351,9 @@ describe("Cdas warm-up", () => {
   })
 
   it("is a seeded permutation: same seed, same order; another seed, another", () => {
-    const a = Cdas.make(50, 1, Cdas.defaults)
-    const b = Cdas.make(50, 1, Cdas.defaults)
-    const d = Cdas.make(50, 2, Cdas.defaults)
+    const a = make(50, 1, Cdas.defaults)
+    const b = make(50, 1, Cdas.defaults)
+    const d = make(50, 2, Cdas.defaults)
     expect(select(a, 1, 20)).toEqual(select(b, 1, 20))
     expect(select(a, 2, 20)).not.toEqual(select(d, 2, 20))
   })
@@ -363,7 +389,7 @@ describe("Cdas plugin", () => {
     const logger = Logger.make(({ logLevel, message }) => {
       messages.push(`${logLevel.label}: ${Array.isArray(message) ? message.join(" ") : String(message)}`)
     })
-    const c = Cdas.make(6, 1, Cdas.defaults)
+    const c = make(6, 1, Cdas.defaults)
     const program = Effect.gen(function*() {
       for (let step = 1; step <= 4; step++) {
         const batch = yield* c.select({ step, batchSize: 10, rng: Rng.make(1, step, "select") })
@@ -378,13 +404,13 @@ describe("Cdas plugin", () => {
 
   it("snapshot → restore into a fresh curriculum continues identically", () => {
     const n = 200
-    const a = Cdas.make(n, 4, Cdas.defaults)
+    const a = make(n, 4, Cdas.defaults)
     const rng = new Rng.Rng(4)
     const latent = Float64Array.from({ length: n }, () => rng.next())
     const pass = (i: number, step: number) => Math.round(Math.min(1, latent[i]! + step / 100) * 8) / 8
     for (let step = 1; step <= 15; step++) observe(a, step, select(a, step, 32).map((i) => outcome(i, pass(i, step))))
     const snap = JSON.parse(JSON.stringify(a.snapshot()))
-    const b = Cdas.make(n, 4, Cdas.defaults)
+    const b = make(n, 4, Cdas.defaults)
     Effect.runSync(b.restore(snap))
     expect(b.competence()).toBe(a.competence())
     for (let step = 16; step <= 30; step++) {
@@ -398,18 +424,18 @@ describe("Cdas plugin", () => {
   })
 
   it("restore refuses a state for another dataset size or one that does not decode", () => {
-    const a = Cdas.make(20, 1, Cdas.defaults)
-    const b = Cdas.make(21, 1, Cdas.defaults)
+    const a = make(20, 1, Cdas.defaults)
+    const b = make(21, 1, Cdas.defaults)
     const wrongSize = Effect.runSync(Effect.either(b.restore(a.snapshot())))
     expect(wrongSize._tag === "Left" && wrongSize.left).toBeInstanceOf(CheckpointError)
     expect(wrongSize._tag === "Left" && wrongSize.left.message).toMatch(/dataset has 21/)
-    const garbage = Effect.runSync(Effect.either(b.restore({ difficulty: 3 })))
+    const garbage = Effect.runSync(Effect.either(b.restore({ cdas: { state: { difficulty: 3 } } })))
     expect(garbage._tag === "Left" && garbage.left.message).toMatch(/does not decode/)
   })
 
   it("holds at most 64 bytes of state per problem, before and after the warm-up", () => {
     const n = 20000
-    const c = Cdas.make(n, 1, Cdas.defaults)
+    const c = make(n, 1, Cdas.defaults)
     expect(c.stateBytes() / n).toBeLessThanOrEqual(64)
     warmUp(c, 1024, (i) => (i % 9) / 8)
     for (let step = 100; step < 130; step++) observe(c, step, select(c, step, 1024).map((i) => outcome(i, (i % 7) / 8)))

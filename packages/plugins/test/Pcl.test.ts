@@ -8,6 +8,8 @@ import * as ValueModel from "@zpd/core/ValueModel"
 import { FastCheck } from "effect"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
+import * as Part from "@zpd/core/Part"
+import * as Hashed from "../src/HashedValueModel.ts"
 import * as Pcl from "../src/Pcl.ts"
 
 // ---------------------------------------------------------------------------
@@ -52,7 +54,21 @@ const select = (c: Curriculum.Curriculum, step: number, batchSize: number, seed 
   Effect.runSync(c.select({ step, batchSize, rng: Rng.make(seed, step, "select") }))
 
 const build = (options: Partial<Pcl.Config>, n = 40, batchSize = 4) =>
-  Pcl.plugin(options).build({ dataset: dataset(n), seed: 1, steps: 10, batchSize, groupSize: 8 })
+  Effect.map(
+    Pcl.plugin(options).build({ dataset: dataset(n), seed: 1, steps: 10, batchSize, groupSize: 8 }),
+    (c) => Object.assign(c, { lastPool: () => (Part.inspect(c).get("pcl")!.derived as Pcl.Derived).pool })
+  )
+
+type Handle = Effect.Effect.Success<ReturnType<typeof build>> & { readonly stateBytes: () => number; readonly timings: () => Readonly<Record<string, number>> }
+
+/** PCL over `ds` with value model `valueModel` (built for batch size 1: tests select any size up to the dataset). */
+const make = (ds: Problem.Dataset, seed: number, config: Pcl.Config, valueModel: ValueModel.ValueModel.Service): Handle =>
+  Effect.runSync(
+    Effect.map(
+      Pcl.plugin({ ...config, valueModel }).build({ dataset: ds, seed, steps: 10, batchSize: 1, groupSize: 8 }),
+      (c) => Object.assign(c, { lastPool: () => (Part.inspect(c).get("pcl")!.derived as Pcl.Derived).pool })
+    )
+  ) as Handle
 
 // ---------------------------------------------------------------------------
 
@@ -93,7 +109,7 @@ describe("Pcl curriculum", () => {
   it("selects exactly the m smallest |V − τ| of its k·m pool, against brute force, for several τ and k", () => {
     for (const [tau, k] of [[0.5, 4], [0.2, 2], [1, 3.5], [0, 1]] as const) {
       const ds = dataset(300)
-      const c = Pcl.make(ds, 3, { ...Pcl.defaults, tau, k }, valueHead(hashValue).service)
+      const c = make(ds, 3, { ...Pcl.defaults, tau, k }, valueHead(hashValue).service)
       for (let step = 1; step <= 12; step++) {
         const batch = select(c, step, 16)
         const pool = c.lastPool()
@@ -109,7 +125,7 @@ describe("Pcl curriculum", () => {
 
   it("the epoch loader offers every prompt once per epoch, then reshuffles", () => {
     const ds = dataset(64)
-    const c = Pcl.make(ds, 5, { ...Pcl.defaults, k: 4 }, valueHead(() => 0.5).service)
+    const c = make(ds, 5, { ...Pcl.defaults, k: 4 }, valueHead(() => 0.5).service)
     const seen: Array<number> = []
     for (let step = 1; step <= 4; step++) {
       select(c, step, 4)
@@ -123,7 +139,7 @@ describe("Pcl curriculum", () => {
 
   it("a pool that spans an epoch boundary holds no prompt twice", () => {
     const ds = dataset(50)
-    const c = Pcl.make(ds, 2, { ...Pcl.defaults, k: 3 }, valueHead(() => 0.5).service)
+    const c = make(ds, 2, { ...Pcl.defaults, k: 3 }, valueHead(() => 0.5).service)
     for (let step = 1; step <= 20; step++) {
       select(c, step, 7)
       expect(new Set(c.lastPool().indices).size).toBe(21)
@@ -135,7 +151,7 @@ describe("Pcl curriculum", () => {
 
   it("pool: independent draws k·m distinct prompts uniformly every step", () => {
     const ds = dataset(100)
-    const c = Pcl.make(ds, 2, { ...Pcl.defaults, pool: "independent" }, valueHead(() => 0.5).service)
+    const c = make(ds, 2, { ...Pcl.defaults, pool: "independent" }, valueHead(() => 0.5).service)
     const counts = new Array(100).fill(0)
     for (let step = 1; step <= 500; step++) {
       select(c, step, 5)
@@ -148,8 +164,8 @@ describe("Pcl curriculum", () => {
 
   it("cold start: the default model predicts 0.5 everywhere, so the batch is a random subset of the pool", () => {
     const ds = dataset(200)
-    const a = Pcl.make(ds, 1, Pcl.defaults, ValueModel.hashed())
-    const b = Pcl.make(ds, 1, Pcl.defaults, ValueModel.hashed())
+    const a = make(ds, 1, Pcl.defaults, Hashed.hashed())
+    const b = make(ds, 1, Pcl.defaults, Hashed.hashed())
     const batchA = select(a, 1, 10, 1)
     const batchB = select(b, 1, 10, 2)
     expect(Array.from(a.lastPool().values)).toEqual(new Array(40).fill(0.5))
@@ -161,13 +177,13 @@ describe("Pcl curriculum", () => {
   it("updates V after each step on the same rollouts: targets are pass rates (default) or mean rewards", () => {
     const ds = dataset(40)
     const s = valueHead(() => 0.3)
-    const c = Pcl.make(ds, 1, Pcl.defaults, s.service)
+    const c = make(ds, 1, Pcl.defaults, s.service)
     const batch = select(c, 1, 4)
     Effect.runSync(c.observe({ step: 1, groups: batch.map((i, j) => outcome(ds, i, 2 * j, 8, 0.1)) }))
     expect(s.updates).toEqual([{ ids: batch.map((i) => `p${i}`), targets: [0, 0.25, 0.5, 0.75] }])
 
     const r = valueHead(() => 0.3)
-    const c2 = Pcl.make(ds, 1, { ...Pcl.defaults, target: "meanReward" }, r.service)
+    const c2 = make(ds, 1, { ...Pcl.defaults, target: "meanReward" }, r.service)
     const batch2 = select(c2, 1, 4)
     Effect.runSync(c2.observe({ step: 1, groups: batch2.map((i, j) => outcome(ds, i, 2 * j, 8, 0.1)) }))
     r.updates[0]!.targets.forEach((t, j) => expect(t).toBeCloseTo((2 * j + (8 - 2 * j) * 0.1) / 8, 15))
@@ -175,13 +191,13 @@ describe("Pcl curriculum", () => {
 
   it("reports value_explained_variance of the pre-update predictions, value_loss, gaps and timings", () => {
     const ds = dataset(40)
-    const c = Pcl.make(ds, 1, { ...Pcl.defaults, k: 1 }, valueHead(hashValue).service)
+    const c = make(ds, 1, { ...Pcl.defaults, k: 1 }, valueHead(hashValue).service)
     const batch = select(c, 1, 8)
     const passRates = batch.map((_, j) => j / 8)
     Effect.runSync(c.observe({ step: 1, groups: batch.map((i, j) => outcome(ds, i, j)) }))
     const predicted = batch.map((i) => hashValue(ds.problems[i]!))
     const m = c.metrics()
-    expect(m["value_explained_variance"]).toBe(ValueModel.explainedVariance(predicted, passRates))
+    expect(m["value_explained_variance"]).toBe(Hashed.explainedVariance(predicted, passRates))
     expect(m["pcl_pool_size"]).toBe(8)
     expect(m["value_pred_mean"]).toBeCloseTo(predicted.reduce((a, b) => a + b, 0) / 8, 15)
     expect(m["pcl_gap_mean"]).toBeCloseTo(predicted.reduce((a, b) => a + Math.abs(b - 0.5), 0) / 8, 15)
@@ -192,17 +208,17 @@ describe("Pcl curriculum", () => {
 
   it("observing groups it did not select predicts them before updating", () => {
     const ds = dataset(40)
-    const c = Pcl.make(ds, 1, Pcl.defaults, valueHead(hashValue).service)
+    const c = make(ds, 1, Pcl.defaults, valueHead(hashValue).service)
     select(c, 1, 4)
     Effect.runSync(c.observe({ step: 1, groups: [outcome(ds, 0, 1), outcome(ds, 1, 7), outcome(ds, 2, 4)] }))
     const predicted = [0, 1, 2].map((i) => hashValue(ds.problems[i]!))
-    expect(c.metrics()["value_explained_variance"]).toBe(ValueModel.explainedVariance(predicted, [1 / 8, 7 / 8, 4 / 8]))
+    expect(c.metrics()["value_explained_variance"]).toBe(Hashed.explainedVariance(predicted, [1 / 8, 7 / 8, 4 / 8]))
   })
 
   it("snapshot → restore (with the value model's state) continues identically", () => {
     const ds = dataset(120)
     const truth = (i: number) => [0.9, 0.5, 0.1][i % 3]!
-    const run = (c: Pcl.PclCurriculum, from: number, to: number) => {
+    const run = (c: Handle, from: number, to: number) => {
       const out: Array<unknown> = []
       for (let step = from; step <= to; step++) {
         const batch = select(c, step, 8)
@@ -215,14 +231,14 @@ describe("Pcl curriculum", () => {
       }
       return out
     }
-    const a = Pcl.make(ds, 4, Pcl.defaults, ValueModel.hashed())
+    const a = make(ds, 4, Pcl.defaults, Hashed.hashed())
     run(a, 1, 10)
     const snap = JSON.parse(JSON.stringify(a.snapshot()))
-    const b = Pcl.make(ds, 4, Pcl.defaults, ValueModel.hashed())
+    const b = make(ds, 4, Pcl.defaults, Hashed.hashed())
     Effect.runSync(b.restore(snap))
     expect(run(b, 11, 20)).toEqual(run(a, 11, 20))
     expect(b.snapshot()).toEqual(a.snapshot())
-    const bad = Effect.runSync(Effect.either(Pcl.make(dataset(10), 4, Pcl.defaults, ValueModel.hashed()).restore(snap)))
+    const bad = Effect.runSync(Effect.either(make(dataset(10), 4, Pcl.defaults, Hashed.hashed()).restore(snap)))
     expect(bad._tag === "Left" && bad.left.message).toMatch(/dataset has 10/)
   })
 
@@ -230,7 +246,7 @@ describe("Pcl curriculum", () => {
     const messages: Array<string> = []
     const logger = Logger.make(({ message }) => messages.push(Array.isArray(message) ? message.join(" ") : String(message)))
     const ds = dataset(6)
-    const c = Pcl.make(ds, 1, Pcl.defaults, valueHead(() => 0.5).service)
+    const c = make(ds, 1, Pcl.defaults, valueHead(() => 0.5).service)
     const program = Effect.gen(function*() {
       for (let step = 1; step <= 3; step++) {
         const batch = yield* c.select({ step, batchSize: 9, rng: Rng.make(1, step, "select") })
@@ -277,19 +293,21 @@ describe("Pcl plugin", () => {
 
   it("takes the value model from the context when no option is given: a runtime head replaces the default", () => {
     const head = valueHead(() => 0.25)
-    const c = Effect.runSync(build({}).pipe(Effect.provideService(ValueModel.ValueModel, head.service))) as Pcl.PclCurriculum
-    expect(c.valueModel).toBe(head.service)
+    const c = Effect.runSync(build({}).pipe(Effect.provideService(ValueModel.ValueModel, head.service)))
     select(c, 1, 4)
     expect(Array.from(c.lastPool().values)).toEqual(new Array(16).fill(0.25))
-    // An explicit option wins over the context; without either, the default hashed model.
+    // An explicit option wins over the context; without either, the default hashed model (0.5 untrained).
     const mine = valueHead(() => 0.75)
-    const d = Effect.runSync(build({ valueModel: mine.service }).pipe(Effect.provideService(ValueModel.ValueModel, head.service))) as Pcl.PclCurriculum
-    expect(d.valueModel).toBe(mine.service)
-    expect((Effect.runSync(build({})) as Pcl.PclCurriculum).valueModel.name).toBe("hashed")
+    const d = Effect.runSync(build({ valueModel: mine.service }).pipe(Effect.provideService(ValueModel.ValueModel, head.service)))
+    select(d, 1, 4)
+    expect(Array.from(d.lastPool().values)).toEqual(new Array(16).fill(0.75))
+    const e = Effect.runSync(build({}))
+    select(e, 1, 4)
+    expect(Array.from(e.lastPool().values)).toEqual(new Array(16).fill(0.5))
   })
 
   it("holds 4 bytes per problem plus the value model's fixed-size state", () => {
-    const c = Effect.runSync(build({}, 10000, 64)) as Pcl.PclCurriculum
+    const c = Effect.runSync(build({}, 10000, 64)) as Handle
     // the epoch order (4 bytes per problem), then weights, AdaGrad sums, gradient, marks and a touched list
     expect(c.stateBytes()).toBe(4 * 10000 + 2 ** 14 * (8 + 8 + 8 + 1) + 1024 * 4)
     expect(c.stateBytes() / 10000).toBeLessThanOrEqual(64)

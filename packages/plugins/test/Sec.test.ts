@@ -6,6 +6,7 @@ import { CheckpointError, ConfigError } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Schema from "effect/Schema"
 import * as Sec from "../src/Sec.ts"
@@ -54,13 +55,14 @@ const Snapshot = Schema.Struct({
   q: Columns.Float64Column,
   queues: Schema.Array(Columns.Queue)
 })
-const decodeSnapshot = Schema.decodeUnknownSync(Snapshot)
+/** The SEC part's state in a lone SEC curriculum's joined snapshot. */
+const decodeSnapshot = (snapshot: unknown) => Schema.decodeUnknownSync(Snapshot)((snapshot as { sec: { state: unknown } }).sec.state)
 
 /** Restores `c` with its current queues but the given Q values. */
 const setQ = (c: Curriculum.Curriculum, q: ReadonlyArray<number>) => {
-  const snap = c.snapshot() as { arms: ReadonlyArray<string>; q: string; queues: unknown }
+  const snap = c.snapshot() as { sec: { state: { q: string } } }
   const bytes = new Uint8Array(Float64Array.from(q).buffer)
-  return c.restore({ ...snap, q: Encoding.encodeBase64(bytes) })
+  return c.restore({ sec: { state: { ...snap.sec.state, q: Encoding.encodeBase64(bytes) } } })
 }
 
 const sorted = (xs: ArrayLike<number>) => Array.from(xs).sort((a, b) => a - b)
@@ -142,10 +144,9 @@ describe("Sec.boltzmann", () => {
 describe("Sec.armsOf", () => {
   it("sorts arm names numerically and maps every problem to its arm", () => {
     const ds = byLevel([10, 2, 1], [1, 2, 1])
-    const arms = Sec.armsOf(ds, ["level"])
-    if (arms instanceof ConfigError) throw arms
+    const arms = Either.getOrThrow(Sec.armsOf(ds, ["level"]))
     expect(arms.names).toEqual(["1", "2", "10"])
-    expect(Array.from(arms.armOf)).toEqual([2, 1, 1, 0])
+    expect(arms.labels).toEqual(["10", "2", "2", "1"])
   })
 
   it("joins several keys with '-' (SEC-2D)", () => {
@@ -156,10 +157,9 @@ describe("Sec.armsOf", () => {
       problem("d", 1, "countdown"),
       problem("e", 2, "countdown")
     ])
-    const arms = Sec.armsOf(ds, ["level", "family"])
-    if (arms instanceof ConfigError) throw arms
+    const arms = Either.getOrThrow(Sec.armsOf(ds, ["level", "family"]))
     expect(arms.names).toEqual(["1-countdown", "2-countdown", "2-zebra", "10-countdown"])
-    expect(Array.from(arms.armOf)).toEqual([2, 3, 1, 0, 1])
+    expect(arms.labels).toEqual(["2-zebra", "10-countdown", "2-countdown", "1-countdown", "2-countdown"])
   })
 
   it("names the key and the first problem lacking it", () => {
@@ -169,8 +169,8 @@ describe("Sec.armsOf", () => {
       problem("p2", 1, "countdown", {})
     ])
     const err = Sec.armsOf(ds, ["topic"])
-    expect(err).toBeInstanceOf(ConfigError)
-    const e = err as ConfigError
+    expect(Either.isLeft(err) && err.left).toBeInstanceOf(ConfigError)
+    const e = Either.flip(err).pipe(Either.getOrThrow)
     expect(e.field).toBe("sec.arms")
     expect(e.message).toContain("topic")
     expect(e.message).toContain("p1")

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { CheckpointError } from "../src/Errors.ts"
-import type { Problem } from "../src/Problem.ts"
-import * as ValueModel from "../src/ValueModel.ts"
+import { CheckpointError } from "@zpd/core/Errors"
+import type { Problem } from "@zpd/core/Problem"
+import { ValueModel as ValueModelTag } from "@zpd/core/ValueModel"
+import * as ValueModel from "../src/HashedValueModel.ts"
 
 const problem = (i: number, level: number, family = "countdown", prompt = `Solve task ${i} of level ${level}`): Problem => ({
   id: `p${i}`,
@@ -136,7 +137,7 @@ describe("ValueModel.hashed", () => {
 
   it.effect("layerHashed provides the ValueModel service", () =>
     Effect.gen(function*() {
-      const v = yield* ValueModel.ValueModel
+      const v = yield* ValueModelTag
       expect(v.name).toBe("hashed")
       expect(Array.from(yield* v.predict(problems.slice(0, 2)))).toEqual([0.5, 0.5])
     }).pipe(Effect.provide(ValueModel.layerHashed())))

@@ -2,11 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Difficulty from "../src/Difficulty.ts"
-import { ConfigError } from "../src/Errors.ts"
-import * as Problem from "../src/Problem.ts"
-import * as Rng from "../src/Rng.ts"
-import * as Runtime from "../src/Runtime.ts"
-import { exactMatch, verify } from "../src/Task.ts"
+import { ConfigError } from "@zpd/core/Errors"
+import * as Problem from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
+import * as Runtime from "@zpd/core/Runtime"
+import { exactMatch, verify } from "@zpd/core/Task"
 
 // ---------------------------------------------------------------------------
 // fixtures: a runtime whose problem i solves exactly round(p_i · n) of n samples

@@ -25,6 +25,7 @@
  *
  * @since 0.1.0
  */
+import { grown } from "./internal/arrays.ts"
 
 /**
  * @since 0.1.0
@@ -62,7 +63,7 @@ const checkKey = (key: number): number => {
  * `−0` sorts as `0`; NaN is rejected.
  *
  * @since 0.1.0
- * @category sorting
+ * @category math
  */
 export const argsort = (keys: Float64Array): Int32Array => {
   const n = keys.length
@@ -254,12 +255,8 @@ export class OrderedIndex {
   private insertBlock(b: number, block: Block): void {
     const n = this.blocks.length
     if (n === this.tailKeys.length) {
-      const keys = new Float64Array(2 * n)
-      const ids = new Int32Array(2 * n)
-      keys.set(this.tailKeys)
-      ids.set(this.tailIds)
-      this.tailKeys = keys
-      this.tailIds = ids
+      this.tailKeys = grown(this.tailKeys, 2 * n)
+      this.tailIds = grown(this.tailIds, 2 * n)
     }
     this.tailKeys.copyWithin(b + 1, b, n)
     this.tailIds.copyWithin(b + 1, b, n)

@@ -28,12 +28,12 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import { ConfigError, requireConfig, RuntimeError } from "./Errors.ts"
-import * as ProblemModule from "./Problem.ts"
-import type { Dataset, Problem } from "./Problem.ts"
-import * as Rng from "./Rng.ts"
-import { defaultSampling, InferenceRuntime, type SamplingParams } from "./Runtime.ts"
-import type { Verifier } from "./Stages.ts"
+import { ConfigError, requireConfig, RuntimeError } from "@zpd/core/Errors"
+import * as ProblemModule from "@zpd/core/Problem"
+import type { Dataset, Problem } from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
+import { defaultSampling, InferenceRuntime, type SamplingParams } from "@zpd/core/Runtime"
+import type { Verifier } from "@zpd/core/Stages"
 
 /**
  * Options every estimation stage shares.
@@ -142,6 +142,30 @@ const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSaf
 const first = (...errors: ReadonlyArray<ConfigError | undefined>): ConfigError | undefined =>
   errors.find((e) => e !== undefined)
 
+/**
+ * An estimation stage over `problems`: its options (`options[key]` over
+ * `defaults`) and the shared ones are validated before `body` runs.
+ */
+const stage = <K extends "coarse" | "fine", C, A>(
+  key: K,
+  defaults: C,
+  validate: (config: C, field: string) => ConfigError | undefined,
+  body: (
+    problems: ReadonlyArray<Problem>,
+    options: EstimationOptions,
+    config: C,
+    field: string
+  ) => Effect.Effect<A, ConfigError | RuntimeError, InferenceRuntime>
+) =>
+(
+  problems: ReadonlyArray<Problem>,
+  options: EstimationOptions & { readonly [k in K]?: Partial<C> }
+): Effect.Effect<A, ConfigError | RuntimeError, InferenceRuntime> => {
+  const config = { ...defaults, ...(options as { readonly [k in K]?: Partial<C> })[key] }
+  const invalid = validateShared(options) ?? validate(config, prefix(options))
+  return invalid === undefined ? body(problems, options, config, prefix(options)) : Effect.fail(invalid)
+}
+
 const validateShared = (options: EstimationOptions): ConfigError | undefined => {
   const f = prefix(options)
   return first(
@@ -165,7 +189,7 @@ const validateShared = (options: EstimationOptions): ConfigError | undefined => 
  * known (see {@link selectByQuota}).
  *
  * @since 0.1.0
- * @category validation
+ * @category config
  */
 export const validateCoarse = (options: CoarseOptions, field = "difficulty"): ConfigError | undefined => {
   const f = `${field}.coarse`
@@ -263,7 +287,7 @@ export const validateCoarse = (options: CoarseOptions, field = "difficulty"): Co
  * Checks fine options (`<field>.fine.samples`, `<field>.fine.keep`).
  *
  * @since 0.1.0
- * @category validation
+ * @category config
  */
 export const validateFine = (options: FineOptions, field = "difficulty"): ConfigError | undefined => {
   const keep = options.keep
@@ -455,15 +479,8 @@ export interface CoarseResult {
  * @since 0.1.0
  * @category stages
  */
-export const coarse = (
-  problems: ReadonlyArray<Problem>,
-  options: EstimationOptions & { readonly coarse?: Partial<CoarseOptions> }
-): Effect.Effect<CoarseResult, ConfigError | RuntimeError, InferenceRuntime> =>
+export const coarse = stage("coarse", coarseDefaults, validateCoarse, (problems, options, config, f) =>
   Effect.gen(function*() {
-    const f = prefix(options)
-    const config: CoarseOptions = { ...coarseDefaults, ...options.coarse }
-    const invalid = validateShared(options) ?? validateCoarse(config, f)
-    if (invalid) return yield* invalid
     const sources: Array<string> = []
     for (const p of problems) {
       const v = ProblemModule.feature(p, config.sourceKey)
@@ -482,7 +499,7 @@ export const coarse = (
     const selected = selectByQuota(bins, sources, config, rng, f)
     if (selected instanceof ConfigError) return yield* selected
     return { counts: correct, bins, selected, rollouts }
-  })
+  }))
 
 /**
  * Difficulty from `c` correct of `n`: `1 − c/n` [S], computed as `(n − c)/n`
@@ -535,19 +552,13 @@ export interface FineResult {
  * @since 0.1.0
  * @category stages
  */
-export const fine = (
-  problems: ReadonlyArray<Problem>,
-  options: EstimationOptions & { readonly fine?: Partial<FineOptions> }
-): Effect.Effect<FineResult, ConfigError | RuntimeError, InferenceRuntime> =>
+export const fine = stage("fine", fineDefaults, validateFine, (problems, options, config) =>
   Effect.gen(function*() {
-    const config: FineOptions = { ...fineDefaults, ...options.fine }
-    const invalid = validateShared(options) ?? validateFine(config, prefix(options))
-    if (invalid) return yield* invalid
     const { correct, rollouts } = yield* countCorrect(problems, config.samples, options, "fine")
     const difficulty = Float64Array.from(correct, (c) => difficultyOf(c, config.samples))
     const all = Int32Array.from({ length: problems.length }, (_, i) => i)
     return { difficulty, order: keepAndSort(difficulty, all, config.keep), rollouts }
-  })
+  }))
 
 /**
  * Bucket boundaries: `bounds[k] = ⌊k·size/K⌋` for `k = 0..K`, so bucket

@@ -1,0 +1,39 @@
+/**
+ * The shared shape of every plugin's `validate`: the first failing check, or
+ * the config.
+ *
+ * @internal
+ */
+import { type ConfigError, requireConfig } from "@zpd/core/Errors"
+import * as Either from "effect/Either"
+
+/** The config when every check passes, else the first {@link ConfigError}. @internal */
+export const validated = <A>(config: A, ...checks: ReadonlyArray<ConfigError | undefined>): Either.Either<A, ConfigError> => {
+  const failed = checks.find((c) => c !== undefined)
+  return failed === undefined ? Either.right(config) : Either.left(failed)
+}
+
+/** @internal */
+export const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x)
+
+/** An integer ≥ `min`. @internal */
+export const intAtLeast = (x: number, min: number, field: string, what = "") =>
+  requireConfig(isInt(x) && x >= min, field, `an integer ≥ ${min}${what}`, x)
+
+/** `undefined` or an integer ≥ `min`. @internal */
+export const optionalInt = (x: number | undefined, min: number, field: string) =>
+  x === undefined ? undefined : intAtLeast(x, min, field, " (or undefined)")
+
+/** One of `values`. @internal */
+export const oneOf = <A>(x: A, values: ReadonlyArray<A>, field: string) =>
+  requireConfig(values.includes(x), field, listed(values.map((v) => JSON.stringify(v))), x)
+
+const listed = (xs: ReadonlyArray<string>) => xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} or ${xs.at(-1)}`
+
+/** A finite number ≥ `min`. @internal */
+export const finiteAtLeast = (x: number, min: number, field: string) =>
+  requireConfig(Number.isFinite(x) && x >= min, field, `a finite number ≥ ${min}`, x)
+
+/** A finite number > 0. @internal */
+export const positive = (x: number, field: string) =>
+  requireConfig(Number.isFinite(x) && x > 0, field, "a finite number > 0", x)
