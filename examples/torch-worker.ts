@@ -1,70 +1,66 @@
 /**
- * Real learning: the same SEC pipeline as examples/sec.ts (Stages.standard +
- * Sec.plugin), with the simulated learner swapped for zpd's PyTorch worker.
- * The worker's tiny transformer starts from random weights and learns the
- * `last-letter` task by GRPO on a CPU; mean reward rises over the run.
+ * Real learning: the standard GRPO step under SEC (the paper's defaults,
+ * α = 0.5, τ = 1, level arms), with the simulated learner swapped for zpd's
+ * PyTorch worker. The worker's tiny transformer gets a short
+ * supervised warm start on the suffix-sum task (packages/gpu-runtime/src/
+ * SuffixSumTask.ts: the sum of the digits after the bar, mod 4; levels 1–3
+ * trained, 4–6 held out), then learns by GRPO on a CPU. The run reports
+ * held-out accuracy per level before and after RL (chance is 0.25 at every
+ * level) and the answer-token entropy, not reward alone.
  *
- *   npx tsx examples/torch-worker.ts --steps 60 --seed 1 --out runs/torch
- *   npx tsx examples/torch-worker.ts --steps 90 --resume runs/torch
+ *   npx tsx examples/torch-worker.ts --steps 100 --seed 1 --out runs/torch
+ *   npx tsx examples/torch-worker.ts --steps 150 --resume runs/torch
  *   npx deno run -A examples/torch-worker.ts --steps 20
  *
  * Needs a Python with PyTorch: the repository's .venv (`npm run python:env`
  * builds it offline; `npm test` does too), or ZPD_PYTHON. Point
  * ZPD_WORKER_MODEL at `hf:/path/to/model` to train a Hugging Face model instead
- * (then give it a task it can learn, see packages/gpu-runtime/GPU.md).
+ * (see packages/gpu-runtime/GPU.md). `npm run bench:neural` compares curricula
+ * on this task over several seeds.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Checkpoint, Metrics, Pipeline, Stages } from "@zpd/core"
-import { HttpInference, TinyTask, Worker } from "@zpd/gpu-runtime"
-import { Sec } from "@zpd/plugins"
+import { Checkpoint, Metrics } from "@zpd/core"
+import { SuffixSumTask } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import process from "node:process"
+import { accName, minEntropy, neuralRun } from "./lib/neural.ts"
 import { main, parseArgs, summaryTable } from "./lib/run.ts"
 
-const args = parseArgs(60)
+const args = parseArgs(100)
 const model = process.env.ZPD_WORKER_MODEL ?? "tiny"
-
-const pipeline = Pipeline.make("sec", Stages.standard({ verifier: TinyTask.verifier, kl: "sparse" }))
-const plugin = Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
+const levels = [...SuffixSumTask.trainLevels, ...SuffixSumTask.oodLevels]
 
 main(Effect.gen(function*() {
-  const suite = TinyTask.suite()
   let seed = args.seed
   if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
-  seed = seed ?? 1
-  const out = args.out ?? args.resume
-  const runtime = Worker.layer({
-    model,
-    seed,
-    threads: 1,
-    lr: 3e-3,
-    ...(out === undefined ? {} : { checkpointDir: `${out}/worker` })
-  })
-  const evaluator = HttpInference.evaluator({ verifier: TinyTask.verifier, sampling: { maxTokens: 2 } })
   const every = Math.max(1, Math.floor(args.steps / 10))
-  const report = yield* Pipeline.run(pipeline, plugin, {
-    dataset: suite.train,
-    seed,
+  const { initial, report } = yield* neuralRun({
+    curriculum: "sec",
+    seed: seed ?? 1,
     steps: args.steps,
-    batchSize: args.batchSize ?? 8,
-    groupSize: args.groupSize ?? 8,
-    sampling: TinyTask.sampling,
-    loss: { klCoef: 0, clip: 0.2, aggregation: "token-mean" },
-    eval: { sets: { id: suite.test.problems, ood: suite.ood.problems }, every: 10 },
+    model,
+    evalEvery: 10,
     ...(args.out === undefined ? {} : { out: args.out }),
     ...(args.resume === undefined ? {} : { resume: args.resume }),
     onProgress: (line, event) => {
       if (!args.quiet && (event.step % every === 0 || event.step === args.steps)) process.stderr.write(line + "\n")
     }
-  }).pipe(Effect.provide(Layer.provideMerge(evaluator, runtime)))
+  })
   const r = report.records
   if (!args.quiet) {
     process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
+    const rows = [
+      ...(initial === undefined ? [] : [["after warm start", ...levels.map((l) => initial[accName(l)]!.toFixed(3))]]),
+      [`step ${r.at(-1)?.step ?? 0}`, ...levels.map((l) => Metrics.lastOf(r, accName(l)).toFixed(3))]
+    ]
     process.stdout.write(
-      `reward_mean first 10 steps ${Metrics.meanOf(r.slice(0, 10), "reward_mean").toFixed(3)} → last 10 ` +
-        `${Metrics.meanOf(r.slice(-10), "reward_mean").toFixed(3)}\n`
+      `\nheld-out accuracy per level (chance ${SuffixSumTask.chance}; levels 4–6 never trained):\n` +
+        Metrics.table(["", ...levels.map((l) => `L${l}`)], rows) + "\n"
+    )
+    process.stdout.write(
+      `answer-token entropy: min ${minEntropy(r).toFixed(3)}, last ${Metrics.lastOf(r, "entropy").toFixed(3)} nats ` +
+        `(floor ${SuffixSumTask.settings.entropyFloor}); frac_reward_zero_std last 10 steps ` +
+        `${Metrics.meanOf(r.slice(-10), "frac_reward_zero_std").toFixed(3)}\n`
     )
     if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
   }
-}).pipe(Effect.provide(FetchHttpClient.layer)))
+}))

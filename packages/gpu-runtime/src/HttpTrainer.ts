@@ -12,6 +12,7 @@
  * | `checkpoint` | `POST /trainer/checkpoint {tag, dir?}` | `{policyVersion, path}` |
  * | `restore` | `POST /trainer/restore {path}` | `{policyVersion}` |
  * | `health` | `GET /health` | `{ready, policyVersion, …}` |
+ * | `warmStart` | `POST /trainer/warm_start {examples, batchSize?, learningRate?, epochs?}` | `{policyVersion, steps, lossFirst, lossLast}` |
  *
  * Every reply carries the policy version, which may not go backwards (a
  * `restore` resets it). An update reply must be for the step sent and its
@@ -87,6 +88,26 @@ export interface Client extends TrainerRuntime.Service {
   readonly health: Effect.Effect<RuntimeHealth, RuntimeError>
   /** SHA-256 of the policy parameters (for exact-resume checks). */
   readonly digest: Effect.Effect<{ readonly policyVersion: number; readonly digest: string }, RuntimeError>
+  /**
+   * Supervised cross-entropy on `examples` before the first update, then the
+   * reference is reset to the result (the zpd worker's extension; see
+   * `worker/zpd_worker/warm_start.py`). Not retried: it is not idempotent.
+   */
+  readonly warmStart: (request: WarmStartRequest) => Effect.Effect<WarmStartReply, RuntimeError>
+}
+
+/**
+ * A supervised warm start: `examples` in order, `batchSize` at a time
+ * (default 64), AdamW at `learningRate` (default 3e-3), `epochs` passes (default 1).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WarmStartRequest {
+  readonly examples: ReadonlyArray<{ readonly prompt: string; readonly answer: string }>
+  readonly batchSize?: number
+  readonly learningRate?: number
+  readonly epochs?: number
 }
 
 // ---------------------------------------------------------------------------
@@ -125,6 +146,26 @@ export const HealthReply = Schema.Struct({
 })
 
 const DigestReply = Schema.Struct({ policyVersion: Schema.Int, digest: Schema.String })
+
+/**
+ * The reply of `POST /trainer/warm_start`: optimiser steps taken and the mean
+ * cross-entropy per answer token of the first and the last batch.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WarmStartReply = Schema.Struct({
+  policyVersion: Schema.Int,
+  steps: Schema.Int,
+  lossFirst: Schema.Number,
+  lossLast: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type WarmStartReply = typeof WarmStartReply.Type
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
   const run = Schema.decodeUnknownEither(schema)
@@ -331,7 +372,14 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
 
     const digest = call("GET", "/trainer/digest", undefined, DigestReply, "{policyVersion, digest}")
 
-    return { url, update, resetReference, publishWeights, checkpoint, restore, health, digest }
+    const once = { ...policy, retries: 0 }
+    const warmStart = (request: WarmStartRequest): Effect.Effect<WarmStartReply, RuntimeError> =>
+      Http.withRetries(balancer, once, "/trainer/warm_start", (ep) =>
+        Http.requestJson(client, "POST", `${ep.url}/trainer/warm_start`, request, headers, policy.timeout).pipe(
+          Effect.flatMap(decode(WarmStartReply, "{policyVersion, steps, lossFirst, lossLast}"))
+        ))
+
+    return { url, update, resetReference, publishWeights, checkpoint, restore, health, digest, warmStart }
   })
 
 /**

@@ -9,12 +9,14 @@
  * out-of-distribution). An untrained model emits any of 98 characters, so
  * early rewards are ≈ 0.01; the model first learns to answer with a letter of
  * the prompt's alphabet, then to copy the right one, so the wider alphabets
- * are harder. That is enough structure for SEC's level arms to matter and for
- * mean reward to rise clearly within tens of steps (see
- * `examples/torch-worker.ts`).
+ * are harder.
  *
- * It is a smoke-scale task for CPU runs and CI; a real model on a GPU trains
- * on the built-in families (`@zpd/core/Tasks`) instead.
+ * It is a plumbing task for the worker's protocol tests, not a task that can
+ * rank curricula: its levels differ in guessing rate (1/2 … 1/16), its eval
+ * sets are small, and GRPO runs on it collapse (frac_reward_zero_std ≈ 1 after
+ * about 60 steps). Curricula on a neural model are compared on
+ * `SuffixSumTask` (`./SuffixSumTask.ts`); a real
+ * model on a GPU trains on the built-in families (`@zpd/core/Tasks`).
  *
  * @since 0.1.0
  */

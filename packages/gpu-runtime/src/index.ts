@@ -53,9 +53,20 @@ export * as WeightSync from "./WeightSync.ts"
 export * as Worker from "./Worker.ts"
 
 /**
- * A task the worker's tiny model learns on a CPU.
+ * The worker's plumbing task (last letter) for protocol tests; it cannot rank
+ * curricula (see `SuffixSumTask`).
  *
  * @since 0.1.0
  * @category tasks
  */
 export * as TinyTask from "./TinyTask.ts"
+
+/**
+ * The suffix-sum task (sum of the digits after the bar, mod 4) for the
+ * PyTorch worker's tiny model: levels that compose, the same guessing rate at
+ * every level, per-level held-out sets and a supervised warm start.
+ *
+ * @since 0.1.0
+ * @category tasks
+ */
+export * as SuffixSumTask from "./SuffixSumTask.ts"

@@ -42,6 +42,7 @@ from .access import Auth, Directories, Unauthorized, bind_warning
 from .models import TinyConfig, build, transformers_available
 from .sampling import BadRequest, SamplingRequest, sample
 from .trainer import Trainer
+from .warm_start import warm_start
 
 LISTENING = "ZPD_WORKER_LISTENING"
 
@@ -63,7 +64,7 @@ def log(msg: str) -> None:
 class Worker:
     """Owns the model and the trainer; ``execute(op, payload)`` is the only way to touch them."""
 
-    COLLECTIVE = {"update", "reset_reference", "load_weights", "restore", "checkpoint", "publish_weights", "stop"}
+    COLLECTIVE = {"update", "warm_start", "reset_reference", "load_weights", "restore", "checkpoint", "publish_weights", "stop"}
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -101,6 +102,8 @@ class Worker:
         if op == "update":
             body, digest = payload
             return self.trainer.update(body, digest)
+        if op == "warm_start":
+            return warm_start(self.trainer, payload)
         if op == "reset_reference":
             return self.trainer.reset_reference()
         if op == "publish_weights":
@@ -408,6 +411,8 @@ def make_handler(worker: Worker, executor: Executor, verbose: bool, auth: Option
                 if path == "/trainer/update":
                     _require(isinstance(body, dict), "expected a JSON object")
                     return 200, executor.submit("update", (body, hashlib.sha256(raw).hexdigest()))
+                if path == "/trainer/warm_start":
+                    return 200, executor.submit("warm_start", body)
                 if path == "/trainer/reset_reference":
                     return 200, executor.submit("reset_reference", None)
                 if path == "/trainer/publish_weights":
