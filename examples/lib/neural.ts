@@ -14,7 +14,10 @@ import * as Layer from "effect/Layer"
 
 export const curricula = {
   random: () => Baselines.random(),
-  sec: () => Sec.plugin({ arms: ["level"] })
+  /** The paper's 3B defaults (α = 0.5, τ = 1). */
+  sec: () => Sec.plugin({ arms: ["level"] }),
+  /** examples/sec.ts's sharper bandit (α = 0.5, τ = 0.2, the paper's 7B countdown setting). */
+  "sec-tau0.2": () => Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
 } as const satisfies Record<string, () => Curriculum.Plugin>
 
 export type CurriculumName = keyof typeof curricula
