@@ -9,6 +9,7 @@
  *
  *   npm run bench:neural
  *   npm run bench:neural -- --steps 100 --seeds 1 --curricula random --out runs/neural
+ *   npm run bench:neural -- --curricula random,sec,sec-tau0.2   # also SEC with examples/sec.ts's τ = 0.2
  *   npm run bench:neural -- --warm-start-examples 16000   # a longer warm start (default 200 batches of 64)
  *
  * Needs a Python with PyTorch: ZPD_PYTHON, else the repository's .venv
