@@ -373,11 +373,19 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
     const digest = call("GET", "/trainer/digest", undefined, DigestReply, "{policyVersion, digest}")
 
     const once = { ...policy, retries: 0 }
+    const readWarmStart = decode(WarmStartReply, "{policyVersion, steps, lossFirst, lossLast}")
     const warmStart = (request: WarmStartRequest): Effect.Effect<WarmStartReply, RuntimeError> =>
-      Http.withRetries(balancer, once, "/trainer/warm_start", (ep) =>
-        Http.requestJson(client, "POST", `${ep.url}/trainer/warm_start`, request, headers, policy.timeout).pipe(
-          Effect.flatMap(decode(WarmStartReply, "{policyVersion, steps, lossFirst, lossLast}"))
-        ))
+      Http.withRetries(
+        balancer,
+        once,
+        "/trainer/warm_start",
+        (ep) =>
+          Effect.flatMap(
+            transport("POST", `${ep.url}/trainer/warm_start`, JSON.stringify(request), policy.timeout),
+            readWarmStart
+          ),
+        options.serverExited
+      )
 
     return { url, update, resetReference, publishWeights, checkpoint, restore, health, digest, warmStart }
   })
