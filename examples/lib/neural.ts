@@ -65,6 +65,8 @@ export const neuralRun = (options: NeuralRunOptions) => {
     threads: 1,
     lr: settings.learningRate,
     args: settings.workerArgs,
+    // answers are one token by design: every completion stops at maxTokens = 1, which is not truncation
+    inference: { warnTruncatedAbove: 1 },
     ...(out === undefined ? {} : { checkpointDir: `${out}/worker` })
   })
   const evaluator = HttpInference.evaluator({ verifier: SuffixSumTask.verifier, sampling: { maxTokens: 1 } })
