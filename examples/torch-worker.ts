@@ -14,27 +14,29 @@
  * (then give it a task it can learn, see packages/gpu-runtime/GPU.md).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { Command } from "@zpd/cli"
 import { Checkpoint, Metrics, Pipeline, Stages } from "@zpd/core"
 import { HttpInference, TinyTask, Worker } from "@zpd/gpu-runtime"
 import { Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import process from "node:process"
-import { main, parseArgs, summaryTable } from "./lib/run.ts"
+import { summaryTable } from "./lib/run.ts"
 
-const args = parseArgs(60)
 const model = process.env.ZPD_WORKER_MODEL ?? "tiny"
 
 const pipeline = Pipeline.make("sec", Stages.standard({ verifier: TinyTask.verifier, kl: "sparse" }))
 const plugin = Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
 
-main(Effect.gen(function*() {
+const command = Command.example("torch-worker", 60, "SEC on zpd's PyTorch worker (the flags of `zpd run`).", (args) =>
+  Effect.gen(function*() {
   const suite = TinyTask.suite()
   let seed = args.seed
-  if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
+  if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
   seed = seed ?? 1
   const out = args.out ?? args.resume
   const runtime = Worker.layer({
+    python,
     model,
     seed,
     threads: 1,
@@ -52,6 +54,9 @@ main(Effect.gen(function*() {
     sampling: TinyTask.sampling,
     loss: { klCoef: 0, clip: 0.2, aggregation: "token-mean" },
     eval: { sets: { id: suite.test.problems, ood: suite.ood.problems }, every: 10 },
+    allowRepeats: args.allowRepeats,
+    overwrite: args.overwrite,
+    ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),
     ...(args.out === undefined ? {} : { out: args.out }),
     ...(args.resume === undefined ? {} : { resume: args.resume }),
     onProgress: (line, event) => {
@@ -68,3 +73,5 @@ main(Effect.gen(function*() {
     if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
   }
 }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+Command.main(command, "torch-worker")

@@ -238,6 +238,15 @@ const checkIdentity = (
   return Effect.void
 }
 
+const pastTheEnd = (step: number, steps: number) =>
+  Effect.fail(
+    new ConfigError({
+      field: "steps",
+      expected: `at least the checkpoint's step ${step} (the checkpoint is past the requested end)`,
+      actual: String(steps)
+    })
+  )
+
 interface Loop<E, R> {
   readonly curriculum: Curriculum
   readonly identity: Checkpoint.Identity
@@ -258,13 +267,7 @@ const startLoop = <Out, E, R, PE, PR>(
     const runIdentity = yield* identity(pipeline, plugin, options)
     if (from !== undefined) {
       yield* checkIdentity(from.identity, runIdentity)
-      if (from.step > options.steps) {
-        return yield* new ConfigError({
-          field: "steps",
-          expected: `at least the checkpoint's step ${from.step} (the checkpoint is past the requested end)`,
-          actual: String(options.steps)
-        })
-      }
+      if (from.step > options.steps) return yield* pastTheEnd(from.step, options.steps)
     }
     const settings: StepSettings = {
       batchSize: options.batchSize,
@@ -408,7 +411,7 @@ const prepareOut = (out: string, fresh: boolean, overwrite: boolean) =>
       if (!overwrite) {
         return yield* outError(
           "a directory without a checkpoint (resume it with --resume, or pass --overwrite to start over)",
-          `${out} holds the checkpoint of an earlier run`
+          `${JSON.stringify(out)}, which holds an earlier run's checkpoint`
         )
       }
       for (const path of [`${out}/checkpoint`, `${out}/metrics.jsonl`, `${out}/timings.jsonl`]) {
@@ -507,6 +510,7 @@ export const run = <Out, E, R, PE, PR>(
     }
     if (out !== undefined) yield* prepareOut(out, options.resume === undefined || out !== options.resume, options.overwrite === true)
     const from = options.resume === undefined ? undefined : yield* Checkpoint.read(options.resume)
+    if (from !== undefined && from.step > options.steps) return yield* pastTheEnd(from.step, options.steps)
     const previous = from === undefined || options.resume === undefined
       ? { lines: [] as Array<string>, digest: "" }
       : yield* metricsUpTo(options.resume, from)
