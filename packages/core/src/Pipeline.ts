@@ -418,6 +418,9 @@ const prepareOut = (out: string, fresh: boolean, overwrite: boolean) =>
         yield* fs.remove(path, { recursive: true }).pipe(Effect.ignore)
       }
     }
+    yield* fs.makeDirectory(out, { recursive: true }).pipe(
+      Effect.mapError((e) => outError("a directory zpd can create and write", `${JSON.stringify(out)}: ${e.message}`))
+    )
   })
 
 /**

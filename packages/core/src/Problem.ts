@@ -137,6 +137,11 @@ export interface ParseOptions {
  */
 export const defaultMaxPromptChars = 32_768
 
+/** Whitespace, separators and format characters (zero-width spaces, joiners, BOMs): a prompt of only these is blank. */
+const invisible = /[\s\p{Z}\p{Cf}]/gu
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
 const knownFields = ["id", "prompt", "answer", "level", "family", "metadata"] as const
 
 const decodeRecord = Schema.decodeUnknownEither(ProblemRecord, { errors: "first", onExcessProperty: "ignore" })
@@ -221,9 +226,17 @@ export const decodeLine = (
       )
     }
   }
+  for (const field of ["prompt", "answer", "id", "family"]) {
+    const value = record[field]
+    if (typeof value === "string" && loneSurrogate.test(value)) {
+      return Either.left(
+        new DatasetError({ file, line, field, expected: "well-formed Unicode text", actual: "a lone surrogate escape" })
+      )
+    }
+  }
   const prompt = record["prompt"]
   if (typeof prompt === "string") {
-    if (prompt.trim().length === 0) {
+    if (prompt.replace(invisible, "").length === 0) {
       return Either.left(
         new DatasetError({
           file,

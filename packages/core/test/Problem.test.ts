@@ -132,7 +132,7 @@ describe("Problem.parseJsonl strictness (issue: bad input accepted silently)", (
   })
 
   it("a whitespace-only prompt is an error naming the field", () => {
-    for (const prompt of ["   ", "\t\n", "\u00a0"]) {
+    for (const prompt of ["   ", "\t\n", "\u00a0", "\u200b\u200d", "\ufeff "]) {
       const error = fail("ws.jsonl", JSON.stringify({ prompt, level: 1 }))
       expect(error.field).toBe("prompt")
       expect(error.message).toContain("ws.jsonl:1")
@@ -150,6 +150,14 @@ describe("Problem.parseJsonl strictness (issue: bad input accepted silently)", (
     expect(Either.isLeft(tight) && tight.left.message).toContain("at most 4 characters")
     const raised = Problem.parseJsonl("t.jsonl", long, { maxPromptChars: 10 ** 6 })
     expect(Either.isRight(raised)).toBe(true)
+  })
+
+  it("a lone surrogate escape in the prompt or answer is an error naming the field", () => {
+    const error = fail("s.jsonl", '{"prompt":"a\\ud800b","level":1}')
+    expect(error.field).toBe("prompt")
+    expect(error.message).toContain("well-formed Unicode")
+    expect(fail("s.jsonl", '{"prompt":"q","answer":"\\udc00","level":1}').field).toBe("answer")
+    expect(ok("ok.jsonl", JSON.stringify({ prompt: "emoji \u{1F600}", level: 1 })).problems).toHaveLength(1)
   })
 
   it("a leading byte-order mark is ignored", () => {
