@@ -46,6 +46,9 @@ const integerFlags = {
   "max-prompt-chars": 1
 } as const
 
+/** The switches (no value). */
+const booleanFlags: ReadonlyArray<string> = ["overwrite", "allow-repeats", "allow-unknown-fields", "quiet", "help", "version", "wizard"]
+
 const badInteger = (flag: string, raw: string): string | undefined => {
   const min = integerFlags[flag as keyof typeof integerFlags]
   const n = Number(raw)
@@ -220,6 +223,9 @@ export const precheck = (argv: ReadonlyArray<string>): string | undefined => {
     const eq = token.indexOf("=")
     const flag = eq < 0 ? token : token.slice(0, eq)
     if (eq >= 0 && token.slice(eq + 1).trim().length === 0) return `${flag}: expected a value after "=", got nothing`
+    if (eq >= 0 && booleanFlags.includes(flag.slice(2)) && !["true", "false"].includes(token.slice(eq + 1))) {
+      return `${flag}: a switch; expected ${flag} alone (or =true / =false), got ${JSON.stringify(token.slice(eq + 1))}`
+    }
     if (seen.has(flag)) return `${flag}: given more than once (give each flag at most once)`
     seen.add(flag)
     const value = eq >= 0 ? token.slice(eq + 1) : argv[i + 1]
