@@ -368,7 +368,7 @@ export interface RunOptions extends StreamOptions {
   /**
    * A fresh run into a directory that holds a checkpoint is refused unless
    * this is set; then the old checkpoint, metrics and timings are removed
-   * before the first step. Default `false`.
+   * once the run's options are validated, before the first step. Default `false`.
    */
   readonly overwrite?: boolean
   /** Receives the progress line after every step. */
@@ -414,13 +414,23 @@ const prepareOut = (out: string, fresh: boolean, overwrite: boolean) =>
           `${JSON.stringify(out)}, which holds an earlier run's checkpoint`
         )
       }
-      for (const path of [`${out}/checkpoint`, `${out}/metrics.jsonl`, `${out}/timings.jsonl`]) {
-        yield* fs.remove(path, { recursive: true }).pipe(Effect.ignore)
-      }
     }
     yield* fs.makeDirectory(out, { recursive: true }).pipe(
       Effect.mapError((e) => outError("a directory zpd can create and write", `${JSON.stringify(out)}: ${e.message}`))
     )
+    return { clearOld: fresh && held }
+  })
+
+/** Removes an earlier run's checkpoint (first, so it can never be resumed again), metrics and timings. */
+const clearRun = (out: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    for (const path of [`${out}/checkpoint`, `${out}/metrics.jsonl`, `${out}/timings.jsonl`]) {
+      yield* fs.remove(path, { recursive: true }).pipe(
+        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.void),
+        Effect.mapError((e) => outError("a directory whose earlier run zpd can remove (--overwrite)", e.message))
+      )
+    }
   })
 
 /**
@@ -511,7 +521,9 @@ export const run = <Out, E, R, PE, PR>(
     if (!Number.isInteger(every) || every < 0) {
       return yield* new ConfigError({ field: "checkpointEvery", expected: "an integer ≥ 0", actual: String(every) })
     }
-    if (out !== undefined) yield* prepareOut(out, options.resume === undefined || out !== options.resume, options.overwrite === true)
+    const prepared = out === undefined
+      ? { clearOld: false }
+      : yield* prepareOut(out, options.resume === undefined || out !== options.resume, options.overwrite === true)
     const from = options.resume === undefined ? undefined : yield* Checkpoint.read(options.resume)
     if (from !== undefined && from.step > options.steps) return yield* pastTheEnd(from.step, options.steps)
     const previous = from === undefined || options.resume === undefined
@@ -521,6 +533,7 @@ export const run = <Out, E, R, PE, PR>(
     const records: Array<Metrics.StepRecord> = previous.lines.map((l) => JSON.parse(l))
     let digest = previous.digest
     if (out !== undefined) {
+      if (prepared.clearOld) yield* clearRun(out)
       yield* Checkpoint.writeAtomic(`${out}/metrics.jsonl`, previous.lines.join(""))
       yield* Checkpoint.writeAtomic(
         `${out}/timings.jsonl`,

@@ -770,6 +770,9 @@ describe("Pipeline.run resume trust", () => {
         const error = yield* failureOf(runIn({ steps: 2, out: dir! }))
         expect(error.field).toBe("out")
         expect(read(dir!, "metrics.jsonl")).toBe(before)
+        // An --overwrite run that fails validation removes nothing.
+        expect((yield* failureOf(runIn({ steps: 2, out: dir!, overwrite: true, batchSize: 0 }))).field).toBe("batchSize")
+        expect(existsSync(Checkpoint.fileIn(dir!))).toBe(true)
         yield* runIn({ steps: 2, seed: 9, out: dir!, overwrite: true })
         expect(read(dir!, "metrics.jsonl").trim().split("\n")).toHaveLength(2)
         expect((yield* Checkpoint.read(dir!)).identity.seed).toBe(9)
