@@ -7,7 +7,7 @@
  *   npm run bench:faults                       # everything
  *   npm run bench:faults -- --only dataset     # one group (dataset, cli, checkpoint, runtime)
  *   npm run bench:faults -- --filter stale     # cases whose name contains this
- *   npm run bench:faults -- --concurrency 4 --timeout 120
+ *   npm run bench:faults -- --concurrency 4 --timeout 300   # seconds per case (default 180)
  *
  * Exits 1 when any case is not clean.
  */
@@ -37,7 +37,7 @@ const main = async () => {
   const only = flag("only")
   const filter = flag("filter")
   const concurrency = Number(flag("concurrency") ?? 2)
-  const timeoutMs = Number(flag("timeout") ?? 90) * 1000
+  const timeoutMs = Number(flag("timeout") ?? 180) * 1000
   const all = [...datasetCases, ...cliCases, ...checkpointCases, ...(await runtimeCases())]
   const selected = all.filter((c) => (only === undefined || c.group === only) && (filter === undefined || c.name.includes(filter)))
   const results: Array<{ readonly c: FaultCase; readonly r: Result; readonly ms: number }> = []
