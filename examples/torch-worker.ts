@@ -30,48 +30,51 @@ const plugin = Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
 
 const command = Command.example("torch-worker", 60, "SEC on zpd's PyTorch worker (the flags of `zpd run`).", (args) =>
   Effect.gen(function*() {
-  const suite = TinyTask.suite()
-  let seed = args.seed
-  if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
-  seed = seed ?? 1
-  const out = args.out ?? args.resume
-  const runtime = Worker.layer({
-    python,
-    model,
-    seed,
-    threads: 1,
-    lr: 3e-3,
-    ...(out === undefined ? {} : { checkpointDir: `${out}/worker` })
-  })
-  const evaluator = HttpInference.evaluator({ verifier: TinyTask.verifier, sampling: { maxTokens: 2 } })
-  const every = Math.max(1, Math.floor(args.steps / 10))
-  const report = yield* Pipeline.run(pipeline, plugin, {
-    dataset: suite.train,
-    seed,
-    steps: args.steps,
-    batchSize: args.batchSize ?? 8,
-    groupSize: args.groupSize ?? 8,
-    sampling: TinyTask.sampling,
-    loss: { klCoef: 0, clip: 0.2, aggregation: "token-mean" },
-    eval: { sets: { id: suite.test.problems, ood: suite.ood.problems }, every: 10 },
-    allowRepeats: args.allowRepeats,
-    overwrite: args.overwrite,
-    ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),
-    ...(args.out === undefined ? {} : { out: args.out }),
-    ...(args.resume === undefined ? {} : { resume: args.resume }),
-    onProgress: (line, event) => {
-      if (!args.quiet && (event.step % every === 0 || event.step === args.steps)) process.stderr.write(line + "\n")
+    if (args.data !== undefined) {
+      return yield* Effect.fail(new Error("--data: this example trains the worker on its own last-letter task"))
     }
-  }).pipe(Effect.provide(Layer.provideMerge(evaluator, runtime)))
-  const r = report.records
-  if (!args.quiet) {
-    process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
-    process.stdout.write(
-      `reward_mean first 10 steps ${Metrics.meanOf(r.slice(0, 10), "reward_mean").toFixed(3)} → last 10 ` +
-        `${Metrics.meanOf(r.slice(-10), "reward_mean").toFixed(3)}\n`
-    )
-    if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
-  }
-}).pipe(Effect.provide(FetchHttpClient.layer)))
+    const suite = TinyTask.suite()
+    let seed = args.seed
+    if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
+    seed = seed ?? 1
+    const out = args.out ?? args.resume
+    const runtime = Worker.layer({
+      python,
+      model,
+      seed,
+      threads: 1,
+      lr: 3e-3,
+      ...(out === undefined ? {} : { checkpointDir: `${out}/worker` })
+    })
+    const evaluator = HttpInference.evaluator({ verifier: TinyTask.verifier, sampling: { maxTokens: 2 } })
+    const every = Math.max(1, Math.floor(args.steps / 10))
+    const report = yield* Pipeline.run(pipeline, plugin, {
+      dataset: suite.train,
+      seed,
+      steps: args.steps,
+      batchSize: args.batchSize ?? 8,
+      groupSize: args.groupSize ?? 8,
+      sampling: TinyTask.sampling,
+      loss: { klCoef: 0, clip: 0.2, aggregation: "token-mean" },
+      eval: { sets: { id: suite.test.problems, ood: suite.ood.problems }, every: 10 },
+      allowRepeats: args.allowRepeats,
+      overwrite: args.overwrite,
+      ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),
+      ...(args.out === undefined ? {} : { out: args.out }),
+      ...(args.resume === undefined ? {} : { resume: args.resume }),
+      onProgress: (line, event) => {
+        if (!args.quiet && (event.step % every === 0 || event.step === args.steps)) process.stderr.write(line + "\n")
+      }
+    }).pipe(Effect.provide(Layer.provideMerge(evaluator, runtime)))
+    const r = report.records
+    if (!args.quiet) {
+      process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
+      process.stdout.write(
+        `reward_mean first 10 steps ${Metrics.meanOf(r.slice(0, 10), "reward_mean").toFixed(3)} → last 10 ` +
+          `${Metrics.meanOf(r.slice(-10), "reward_mean").toFixed(3)}\n`
+      )
+      if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
+    }
+  }).pipe(Effect.provide(FetchHttpClient.layer)))
 
 Command.main(command, "torch-worker")
