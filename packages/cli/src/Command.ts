@@ -50,9 +50,10 @@ const integerFlags = {
 const booleanFlags: ReadonlyArray<string> = ["overwrite", "allow-repeats", "allow-unknown-fields", "quiet", "help", "version", "wizard"]
 
 const badInteger = (flag: string, raw: string): string | undefined => {
+  if (!Object.hasOwn(integerFlags, flag)) return undefined
   const min = integerFlags[flag as keyof typeof integerFlags]
   const n = Number(raw)
-  return min === undefined || (/^-?\d+$/.test(raw.trim()) && Number.isSafeInteger(n) && n >= min)
+  return (/^-?\d+$/.test(raw.trim()) && Number.isSafeInteger(n) && n >= min)
     ? undefined
     : `--${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(raw)}`
 }
@@ -229,7 +230,7 @@ export const precheck = (argv: ReadonlyArray<string>): string | undefined => {
     if (seen.has(flag)) return `${flag}: given more than once (give each flag at most once)`
     seen.add(flag)
     const value = eq >= 0 ? token.slice(eq + 1) : argv[i + 1]
-    if (flag.slice(2) in integerFlags && (value === undefined || value.startsWith("--"))) {
+    if (Object.hasOwn(integerFlags, flag.slice(2)) && (value === undefined || value.startsWith("--"))) {
       return `${flag}: expected a value (an integer) after the flag, got ${value === undefined ? "nothing" : value}`
     }
     const bad = value === undefined ? undefined : badInteger(flag.slice(2), value)

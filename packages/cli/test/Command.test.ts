@@ -58,6 +58,7 @@ describe("precheck", () => {
   it("accepts a valid command line, and ignores what follows --", () => {
     expect(Zpd.precheck(["run", "sec", "--steps", "5", "--seed", "-3", "--out", "x", "--overwrite"])).toBeUndefined()
     expect(Zpd.precheck(["run", "sec", "--steps", "5", "--", "--steps", "6"])).toBeUndefined()
+    expect(Zpd.precheck(["run", "sec", "--constructor", "x"])).toBeUndefined()
   })
 })
 
