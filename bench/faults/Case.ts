@@ -14,7 +14,7 @@
  * types and helpers.
  */
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 
 export type Outcome = "clean" | "unclear" | "silent" | "hang"
@@ -48,7 +48,7 @@ const root = join(import.meta.dirname, "..", "..")
 
 export interface SpawnOptions {
   readonly timeoutMs: number
-  /** Kill the process (SIGKILL) once this file has this many lines. */
+  /** Kill the process (SIGKILL) once it has written this file up to this many lines. */
   readonly killAt?: { readonly file: string; readonly lines: number }
 }
 
@@ -72,7 +72,8 @@ export const runTs = (entry: string, args: ReadonlyArray<string>, options: Spawn
     }, options.timeoutMs)
     const poll = options.killAt === undefined ? undefined : setInterval(() => {
       const { file, lines } = options.killAt!
-      if (existsSync(file) && readFileSync(file, "utf8").split("\n").filter(Boolean).length >= lines) {
+      // Only this process's writes count: a file left by an earlier run has an older mtime.
+      if (existsSync(file) && statSync(file).mtimeMs >= start && readFileSync(file, "utf8").split("\n").filter(Boolean).length >= lines) {
         child.kill("SIGKILL")
       }
     }, 20)

@@ -22,9 +22,18 @@ interface Run {
   readonly killAtLine?: number
 }
 
-/** `defaults` minus the flags (and their values) that `extra` sets itself. */
-const withoutOverridden = (defaults: ReadonlyArray<string>, extra: ReadonlyArray<string>) =>
-  defaults.filter((a, i) => !extra.includes(a) && !(defaults[i - 1]?.startsWith("--") && extra.includes(defaults[i - 1]!) && !a.startsWith("--")))
+/** `defaults` (flag, value pairs and switches) minus the flags that `extra` sets itself. */
+const withoutOverridden = (defaults: ReadonlyArray<string>, extra: ReadonlyArray<string>) => {
+  const kept: Array<string> = []
+  for (let i = 0; i < defaults.length; i++) {
+    const flag = defaults[i]!
+    const value = defaults[i + 1]
+    const hasValue = value !== undefined && !value.startsWith("--")
+    if (!extra.includes(flag)) kept.push(flag, ...(hasValue ? [value] : []))
+    if (hasValue) i++
+  }
+  return kept
+}
 
 const run = (r: Run, timeoutMs: number): Promise<Exit> =>
   zpd(
