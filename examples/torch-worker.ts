@@ -39,7 +39,6 @@ const command = Command.example("torch-worker", 60, "SEC on zpd's PyTorch worker
     seed = seed ?? 1
     const out = args.out ?? args.resume
     const runtime = Worker.layer({
-      python,
       model,
       seed,
       threads: 1,

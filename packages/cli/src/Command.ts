@@ -159,7 +159,9 @@ export const run = Command.make(
   "run",
   {
     curriculum: Args.text({ name: "curriculum" }).pipe(
-      Args.withDescription(`The curriculum to train with: ${Curricula.names.join(", ")}.`)
+      Args.withDescription(
+        `The curriculum to train with: ${Curricula.names.join(", ")}, or a curriculum expression such as "adacurl.gate > sec(arms=bucket)".`
+      )
     ),
     ...runOptions(100)
   },
