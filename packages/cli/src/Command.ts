@@ -254,7 +254,8 @@ const flagOf: Record<string, string> = {
 
 const describe = (error: unknown): string => {
   const e = error as { readonly _tag?: string; readonly field?: string; readonly message?: string }
-  const flag = e._tag === "ConfigError" && e.field !== undefined ? flagOf[e.field] : undefined
+  const field = e.field?.startsWith("curriculum") ? "curriculum" : e.field
+  const flag = e._tag === "ConfigError" && field !== undefined ? flagOf[field] : undefined
   const message = e.message ?? String(error)
   return flag === undefined ? message : `${flag}: ${message}`
 }

@@ -461,7 +461,7 @@ describe("Pipeline.run", () => {
         expect(checkpoint.step).toBe(4)
         expect(checkpoint.identity).toMatchObject({
           seed: 5,
-          curriculum: JSON.stringify({ plugin: "cursor" }),
+          curriculum: cursorPlugin().identity,
           pipeline: "test",
           dataset: { name: "tiny", size: 4 },
           batchSize: 2,
