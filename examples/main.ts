@@ -5,48 +5,43 @@
  *
  *   npx tsx examples/main.ts --steps 100 --seed 1 --out runs
  *
- * Each curriculum writes its own run directory under --out (default `runs/`).
- * AdaCuRL runs with its own KL (β = 0.04, sparse); the others train without KL,
- * as SEC, CDAS and PCL do in their papers.
+ * Each curriculum writes its own run directory under --out (default `runs/`),
+ * replacing an earlier `npm start`'s. The curricula are configured as
+ * `zpd run <name>` runs them (packages/cli/src/Curricula.ts): AdaCuRL with its
+ * own KL (β = 0.04, sparse); the others without KL, as in their papers. To
+ * resume one of them: `npx zpd run sec --resume runs/sec --steps 200`.
  */
-import { Part } from "@zpd/core"
-import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
+import { Command, Curricula, Run, Suite } from "@zpd/cli"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import process from "node:process"
-import { main, parseArgs, runOne, summaryTable, verifier } from "./lib/run.ts"
-import { standardSuite } from "./lib/tasks.ts"
 
-const args = parseArgs(100)
-const base = args.out ?? "runs"
-const suite = standardSuite()
-const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const adacurlSec = AdaCurl.gate(adacurl).pipe(
-  Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
-  Part.named("adacurl+sec")
+const contenders = ["sec", "adacurl", "adacurl+sec", "cdas", "pcl", "random", "ordered"]
+
+const compare = Command.example(
+  "npm start",
+  100,
+  "Compare SEC, AdaCuRL, AdaCuRL+SEC, CDAS and PCL with the random and ordered baselines.",
+  (args) =>
+    Effect.gen(function*() {
+      if (args.resume !== undefined) {
+        return yield* Effect.fail(new Error("--resume: npm start runs seven curricula; resume one with `npx zpd run <name> --resume DIR/<name>`"))
+      }
+      const base = args.out ?? "runs"
+      const suite = Suite.standardSuite()
+      process.stdout.write(
+        `zpd: ${suite.train.problems.length} training problems (countdown, arithmetic, arc1d; levels 1-3), ` +
+          `${suite.ood.problems.length} held-out level-4 problems, simulated learner\n`
+      )
+      const results = []
+      for (const name of contenders) {
+        const entry = Either.getOrThrow(Curricula.lookup(name))
+        results.push(yield* Run.runOne(entry, { ...args, out: `${base}/${name}`, overwrite: true }, suite))
+      }
+      process.stdout.write(
+        `\n${Run.summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/)\n`
+      )
+    })
 )
-const contenders = [
-  { name: "sec", plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
-  { name: "adacurl", plugin: AdaCurl.plugin(adacurl), pipeline: AdaCurl.pipeline(adacurl), loss: AdaCurl.loss },
-  {
-    name: "adacurl+sec",
-    plugin: adacurlSec,
-    pipeline: AdaCurl.pipeline(adacurl, "adacurl+sec"),
-    loss: AdaCurl.loss
-  },
-  { name: "cdas", plugin: Cdas.plugin({ priorCount: 1 }) },
-  { name: "pcl", plugin: Pcl.plugin({ k: 4, tau: 0.5 }) },
-  { name: "random", plugin: Baselines.random() },
-  { name: "ordered", plugin: Baselines.ordered() }
-]
 
-main(Effect.gen(function*() {
-  process.stdout.write(
-    `zpd: ${suite.train.problems.length} training problems (countdown, arithmetic, arc1d; levels 1-3), ` +
-      `${suite.ood.problems.length} held-out level-4 problems, simulated learner\n`
-  )
-  const results = []
-  for (const c of contenders) {
-    results.push(yield* runOne(c, { ...args, out: `${base}/${c.name}`, resume: undefined }, suite))
-  }
-  process.stdout.write(`\n${summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/)\n`)
-}))
+Command.main(compare, "npm start")

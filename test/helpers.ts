@@ -1,5 +1,6 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import type { Cli, Curriculum } from "@zpd/core"
+import type { Curriculum } from "@zpd/core"
+import { Run } from "@zpd/cli"
 import * as Effect from "effect/Effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -9,21 +10,15 @@ import { standardSuite } from "../examples/lib/tasks.ts"
 
 export const suite = standardSuite()
 
-export const args = (overrides: Partial<Cli.Args>): Cli.Args => ({
-  steps: 20,
-  seed: undefined,
-  out: undefined,
-  resume: undefined,
-  data: undefined,
-  batchSize: undefined,
-  groupSize: undefined,
+export const args = (overrides: Partial<Run.RunArgs>): Run.RunArgs => ({
+  ...Run.defaultArgs(20),
   quiet: true,
   ...overrides
 })
 
 export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `zpd-${prefix}-`))
 
-export const run = <E, R>(options: ExampleOptions<E, R>, overrides: Partial<Cli.Args>) =>
+export const run = <E, R>(options: ExampleOptions<E, R>, overrides: Partial<Run.RunArgs>) =>
   Effect.runPromise(
     runOne(options, args(overrides), suite).pipe(Effect.provide(NodeContext.layer)) as Effect.Effect<
       Awaited<ReturnType<typeof Effect.runPromise<unknown, unknown>>>,

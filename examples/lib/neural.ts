@@ -33,6 +33,9 @@ export interface NeuralRunOptions {
   readonly out?: string
   readonly resume?: string
   readonly evalEvery?: number
+  /** Replace a previous run in `out` (a fresh run into a checkpointed directory is refused otherwise). */
+  readonly overwrite?: boolean
+  readonly checkpointEvery?: number
   readonly suite?: ReturnType<typeof SuffixSumTask.suite>
   readonly onProgress?: (line: string, event: Pipeline.StepEvent) => void
 }
@@ -94,6 +97,8 @@ export const neuralRun = (options: NeuralRunOptions) => {
       eval: { sets, every: options.evalEvery ?? 20 },
       ...(options.out === undefined ? {} : { out: options.out }),
       ...(options.resume === undefined ? {} : { resume: options.resume }),
+      ...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
+      ...(options.checkpointEvery === undefined ? {} : { checkpointEvery: options.checkpointEvery }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
     })
     return { report, initial, warmStart } satisfies NeuralRunResult

@@ -1,137 +1,26 @@
 /**
- * The CLI contract shared by the examples (DESIGN §7):
- * `--steps N --seed S --out DIR --resume DIR` (+ `--batch-size`, `--group-size`,
- * `--quiet`). Writes `DIR/metrics.jsonl`, `DIR/timings.jsonl` and
- * `DIR/checkpoint/`, shows a live progress line on stderr and ends with a
- * summary table. Runs on the embedded simulated learner.
+ * What the examples share: the `zpd run` flags (`--steps N --seed S --out DIR
+ * --resume DIR --data FILE.jsonl …`, see `--help`), the simulated learner,
+ * the run directory, the progress line and the summary table. It all lives
+ * in @zpd/cli; an example only says which curriculum it runs.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Simulated } from "@zpd/gpu-runtime"
-import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages, Tasks } from "@zpd/core"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import process from "node:process"
-import { standardSuite, type TaskSuite } from "./tasks.ts"
+import type * as NodeContext from "@effect/platform-node/NodeContext"
+import { Command, Curricula, Run } from "@zpd/cli"
+import type * as Effect from "effect/Effect"
 
-export interface ExampleOptions<E, R> {
-  readonly name: string
-  readonly plugin: Curriculum.Plugin<E, R>
-  /** Defaults to the standard GRPO step with sparse KL. */
-  readonly pipeline?: Pipeline.Pipeline<
-    unknown,
-    Errors.ZpdError,
-    Runtime.InferenceRuntime | Runtime.TrainerRuntime | Runtime.Evaluator
-  >
-  readonly steps?: number
-  readonly batchSize?: number
-  readonly groupSize?: number
-  readonly loss?: Partial<Runtime.LossConfig>
-  /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
-  readonly simulator?: Partial<Simulated.SimulatorConfig>
-}
+export const verifier = Curricula.verifier
+export const { runOne, summaryTable } = Run
+export type ExampleOptions<E, R> = Run.RunSpec<E, R> & { readonly steps?: number; readonly description?: string }
 
-export const verifier = Tasks.verifier()
-
-export const standardPipeline = (name: string, kl: "sparse" | "dense" = "sparse") =>
-  Pipeline.make(name, Stages.standard({ verifier, kl }))
-
-const progressPrinter = (quiet: boolean, steps: number) => {
-  const tty = process.stderr.isTTY === true
-  const every = Math.max(1, Math.floor(steps / 10))
-  return (line: string, event: Pipeline.StepEvent) => {
-    if (quiet) return
-    if (tty) process.stderr.write(`\r\x1b[2K${line}${event.step === steps ? "\n" : ""}`)
-    else if (event.step % every === 0 || event.step === steps) process.stderr.write(line + "\n")
-  }
-}
-
-export interface ExampleResult {
-  readonly name: string
-  readonly report: Pipeline.Report
-}
-
-/** Runs one example under a fresh simulated learner and returns its report. */
-export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suite?: TaskSuite) =>
-  Effect.gen(function*() {
-    const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data)
-    let seed = args.seed
-    if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
-    const pipeline = options.pipeline ?? standardPipeline(options.name)
-    const report = yield* Pipeline.run(pipeline, options.plugin, {
-      dataset: data.train,
-      seed: seed ?? 1,
-      steps: args.steps,
-      batchSize: args.batchSize ?? options.batchSize ?? 64,
-      groupSize: args.groupSize ?? options.groupSize ?? 8,
-      loss: options.loss ?? {},
-      eval: { sets: evalSets(data), every: 10 },
-      ...(args.out === undefined ? {} : { out: args.out }),
-      ...(args.resume === undefined ? {} : { resume: args.resume }),
-      onProgress: progressPrinter(args.quiet, args.steps)
-    }).pipe(Effect.provide(Simulated.layer(data.all, options.simulator)))
-    return { name: options.name, report } satisfies ExampleResult
-  })
-
-/** A JSONL dataset as a suite: trained on and evaluated in-distribution; no OOD set. */
-const jsonlSuite = (file: string) =>
-  Effect.map(Problem.fromJsonl(file), (train): TaskSuite => ({
-    train,
-    test: train,
-    ood: Problem.make("none", []),
-    all: train.problems
-  }))
-
-const evalSets = (suite: TaskSuite) =>
-  Object.fromEntries(
-    Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, problems]) => problems.length > 0)
+/** The whole CLI of a single-curriculum example: the `zpd run` flags, a run, its table. */
+export const runExample = <E, R extends Curricula.Services>(options: ExampleOptions<E, R>): void =>
+  Command.main(
+    Command.example(
+      options.name,
+      options.steps ?? 100,
+      options.description ?? `Train with ${options.name} on the simulated learner (the flags of \`zpd run\`).`,
+      // The simulated learner provides every service R may ask for (R extends Curricula.Services).
+      (args) => Command.runAndReport(options, args) as Effect.Effect<void, unknown, NodeContext.NodeContext>
+    ),
+    options.name
   )
-
-const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : "-")
-
-/** The end-of-run table: one row per run. */
-export const summaryTable = (results: ReadonlyArray<ExampleResult>): string =>
-  Metrics.table(
-    ["curriculum", "steps", "frac_reward_zero_std", "pass_rate_mean", "difficulty first→last 10", "acc_id", "acc_ood"],
-    results.map(({ name, report }) => {
-      const r = report.records
-      return [
-        name,
-        String(r.length),
-        fmt(Metrics.meanOf(r, "frac_reward_zero_std")),
-        fmt(Metrics.meanOf(r, "pass_rate_mean")),
-        `${fmt(Metrics.meanOf(r.slice(0, 10), "sampled_difficulty_mean"), 2)} → ${
-          fmt(Metrics.meanOf(r.slice(-10), "sampled_difficulty_mean"), 2)
-        }`,
-        fmt(Metrics.lastOf(r, "acc_id")),
-        fmt(Metrics.lastOf(r, "acc_ood"))
-      ]
-    })
-  )
-
-export const parseArgs = (defaultSteps: number): Cli.Args =>
-  Either.getOrElse(Cli.parse(process.argv.slice(2), defaultSteps), (e) => {
-    process.stderr.write(`${e.message}\n`)
-    process.exit(2)
-  })
-
-/** Runs `program` with the Node/Deno platform layer; prints errors without a stack and exits 1. */
-export const main = <A, E>(program: Effect.Effect<A, E, NodeContext.NodeContext>): void => {
-  Effect.runPromiseExit(Effect.provide(program, NodeContext.layer)).then((exit) => {
-    if (exit._tag === "Failure") {
-      const failure = exit.cause._tag === "Fail" ? (exit.cause.error as { message?: string }) : undefined
-      process.stderr.write(`error: ${failure?.message ?? String(exit.cause)}\n`)
-      process.exitCode = 1
-    }
-  })
-}
-
-/** The whole CLI for a single-curriculum example. */
-export const runExample = <E, R>(options: ExampleOptions<E, R>): void => {
-  const args = parseArgs(options.steps ?? 100)
-  main(Effect.gen(function*() {
-    const result = yield* runOne(options, args)
-    if (!args.quiet) process.stdout.write(`\n${summaryTable([result])}\n`)
-    if (result.report.out !== undefined && !args.quiet) process.stdout.write(`metrics: ${result.report.out}/metrics.jsonl\n`)
-  }) as Effect.Effect<void, unknown, NodeContext.NodeContext>)
-}
-

@@ -1,8 +1,9 @@
 /**
- * Complete curriculum checkpoints: the step, the seed, the curriculum's whole
- * state (per-problem columns, arms, buffers, competence) and the trainer's
- * state, Schema-encoded into one JSON file written atomically (temp file, then
- * rename). Random streams are derived from (seed, step), so nothing else is
+ * Complete curriculum checkpoints: the step, the run's {@link Identity}, the
+ * curriculum's whole state (per-problem columns, arms, buffers, competence),
+ * the trainer's state and a digest of the metrics written so far,
+ * Schema-encoded into one JSON file with a SHA-256 checksum, written
+ * atomically (temp file, then rename). Random streams are derived from (seed, step), so nothing else is
  * needed for a resumed run to reproduce the uninterrupted one exactly.
  *
  * @since 0.1.0
@@ -16,21 +17,55 @@ import { CheckpointError } from "./Errors.ts"
 import { TrainerCheckpoint } from "./Runtime.ts"
 
 /**
+ * What makes two runs the same run: a checkpoint resumes only into a run whose
+ * identity matches field by field. The dataset is known by the SHA-256 of its
+ * problems' content (path-independent: the same data under another path
+ * resumes, changed data under the same path does not); `name` is kept for
+ * messages only.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Identity = Schema.Struct({
+  seed: Schema.Int,
+  /** `plugin.identity` (canonical JSON of the composition and its options) or the plugin's name. */
+  curriculum: Schema.String,
+  pipeline: Schema.String,
+  dataset: Schema.Struct({ name: Schema.String, size: Schema.Int, hash: Schema.String }),
+  batchSize: Schema.Int,
+  groupSize: Schema.Int,
+  /** Canonical JSON of the sampling parameters, the loss and the evaluation schedule. */
+  settings: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Identity = Schema.Schema.Type<typeof Identity>
+
+/**
+ * The checkpoint format written by this version.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const format = "zpd-checkpoint/2" as const
+
+/**
+ * A checkpoint's content. On disk it also carries `checksum`, the SHA-256 of
+ * the rest of the file, verified on read.
+ *
  * @since 0.1.0
  * @category schemas
  */
 export const Checkpoint = Schema.Struct({
-  format: Schema.Literal("zpd-checkpoint/1"),
+  format: Schema.Literal(format),
   /** The last completed step. */
-  step: Schema.Int,
-  seed: Schema.Int,
-  run: Schema.Struct({
-    curriculum: Schema.String,
-    dataset: Schema.String,
-    datasetSize: Schema.Int,
-    batchSize: Schema.Int,
-    groupSize: Schema.Int
-  }),
+  step: Schema.Int.pipe(Schema.nonNegative()),
+  identity: Identity,
+  /** {@link chainDigest} over the `metrics.jsonl` lines of steps 1..step. */
+  metrics: Schema.String,
   curriculum: Schema.Unknown,
   trainer: Schema.NullOr(TrainerCheckpoint)
 })
@@ -40,6 +75,29 @@ export const Checkpoint = Schema.Struct({
  * @category models
  */
 export type Checkpoint = Schema.Schema.Type<typeof Checkpoint>
+
+const File = Schema.extend(Checkpoint, Schema.Struct({ checksum: Schema.String }))
+
+/**
+ * Hex SHA-256 of a UTF-8 string, through Web Crypto (Node ≥ 20, Deno, Bun).
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const sha256 = (text: string): Effect.Effect<string> =>
+  Effect.promise(() => globalThis.crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))).pipe(
+    Effect.map((buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join(""))
+  )
+
+/**
+ * The running digest of a `metrics.jsonl`: `d_k = sha256(d_{k-1} + line_k)`,
+ * `d_0 = ""`. A checkpoint stores `d_step`, so a resume can tell the run's
+ * own metrics from another run's lines left in the same directory.
+ *
+ * @since 0.1.0
+ * @category hashing
+ */
+export const chainDigest = (previous: string, line: string): Effect.Effect<string> => sha256(previous + line)
 
 /**
  * The checkpoint file inside a run directory.
@@ -68,15 +126,24 @@ export const writeAtomic = (path: string, contents: string): Effect.Effect<void,
     }).pipe(Effect.mapError((e) => new CheckpointError({ path, reason: `write failed: ${e.message}` })))
   })
 
+const body = (checkpoint: Checkpoint): string => JSON.stringify(Schema.encodeSync(Checkpoint)(checkpoint))
+
 /**
+ * Writes the checkpoint of a run directory atomically, with its checksum.
+ *
  * @since 0.1.0
  * @category io
  */
 export const write = (dir: string, checkpoint: Checkpoint): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
-  writeAtomic(fileIn(dir), JSON.stringify(Schema.encodeSync(Checkpoint)(checkpoint)))
+  Effect.gen(function*() {
+    const text = body(checkpoint)
+    const checksum = yield* sha256(text)
+    yield* writeAtomic(fileIn(dir), `${text.slice(0, -1)},"checksum":"${checksum}"}`)
+  })
 
 /**
- * Reads and validates the checkpoint of a run directory.
+ * Reads and validates the checkpoint of a run directory: the format, the
+ * schema, and the checksum (a flipped byte anywhere is refused).
  *
  * @since 0.1.0
  * @category io
@@ -86,17 +153,35 @@ export const read = (dir: string): Effect.Effect<Checkpoint, CheckpointError, Fi
     const fs = yield* FileSystem.FileSystem
     const path = fileIn(dir)
     const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError(() => new CheckpointError({ path, reason: "no checkpoint here (expected a run directory written with --out)" }))
+      Effect.mapError(() =>
+        new CheckpointError({ path, reason: "no checkpoint here (expected a run directory written with --out)" })
+      )
     )
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
-      catch: (e) => new CheckpointError({ path, reason: `not JSON: ${String(e)}` })
+      catch: (e) => new CheckpointError({ path, reason: `not JSON (truncated or corrupted?): ${String(e)}` })
     })
-    return yield* Schema.decodeUnknown(Checkpoint)(json).pipe(
+    const written = typeof json === "object" && json !== null ? (json as { format?: unknown }).format : undefined
+    if (written !== format && typeof written === "string" && written.startsWith("zpd-checkpoint/")) {
+      return yield* new CheckpointError({
+        path,
+        reason: `format "${written}" has no run identity; expected "${format}" (start a fresh run with --overwrite)`
+      })
+    }
+    const file = yield* Schema.decodeUnknown(File)(json).pipe(
       Effect.mapError((e) =>
         new CheckpointError({ path, reason: `invalid checkpoint: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
       )
     )
+    const { checksum, ...checkpoint } = file
+    const actual = yield* sha256(body(checkpoint))
+    if (actual !== checksum) {
+      return yield* new CheckpointError({
+        path,
+        reason: `checksum mismatch: expected ${checksum}, the content hashes to ${actual} (the file was modified or corrupted)`
+      })
+    }
+    return checkpoint
   })
 
 /**

@@ -112,7 +112,58 @@ export const filter = (dataset: Dataset, name: string, predicate: (p: Problem) =
 export const levels = (dataset: Dataset): ReadonlyArray<number> =>
   Array.from(new Set(dataset.problems.map((p) => p.level))).sort((a, b) => a - b)
 
+/**
+ * How strictly a JSONL dataset is read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParseOptions {
+  /**
+   * Ignore fields a record does not define instead of failing (a typo such as
+   * `anwser` then silently leaves `answer` at its default). Default `false`.
+   */
+  readonly allowUnknownFields?: boolean
+  /** Longest prompt accepted, in UTF-16 code units. Default {@link defaultMaxPromptChars}. */
+  readonly maxPromptChars?: number
+}
+
+/**
+ * The default prompt length limit: 32,768 characters, about 8k tokens, a
+ * generous bound for one RL prompt; raise it with `maxPromptChars` [R].
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxPromptChars = 32_768
+
+/** Whitespace, separators and format characters (zero-width spaces, joiners, BOMs): a prompt of only these is blank. */
+const invisible = /[\s\p{Z}\p{Cf}]/gu
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+const knownFields = ["id", "prompt", "answer", "level", "family", "metadata"] as const
+
 const decodeRecord = Schema.decodeUnknownEither(ProblemRecord, { errors: "first", onExcessProperty: "ignore" })
+
+const editDistance = (a: string, b: string): number => {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** The known field closest to `name`, when it is plausibly a typo of it. */
+const nearestField = (name: string): string | undefined => {
+  const ranked = knownFields.map((f) => [editDistance(name.toLowerCase(), f), f] as const).sort((x, y) => x[0] - y[0])
+  const [distance, field] = ranked[0]!
+  return distance <= Math.max(2, Math.floor(field.length / 2)) ? field : undefined
+}
 
 const describeIssue = (issue: ParseResult.ParseIssue): { field: string | undefined; expected: string; actual: string } => {
   const [first] = ParseResult.ArrayFormatter.formatIssueSync(issue)
@@ -131,14 +182,23 @@ const describeIssue = (issue: ParseResult.ParseIssue): { field: string | undefin
   return { field, expected: missing ? `${expected} (the field is missing)` : expected, actual: first?.message ?? "" }
 }
 
+const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…` : JSON.stringify(text))
+
 /**
  * Decodes one JSONL line into a problem, failing with a {@link DatasetError}
- * naming `file`, the 1-based `line` and the field.
+ * naming `file`, the 1-based `line`, the field and what was expected: unknown
+ * fields (with the nearest known one), a blank prompt, a prompt over the
+ * length limit, and wrongly typed fields.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const decodeLine = (file: string, line: number, text: string): Either.Either<Problem, DatasetError> => {
+export const decodeLine = (
+  file: string,
+  line: number,
+  text: string,
+  options: ParseOptions = {}
+): Either.Either<Problem, DatasetError> => {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -148,10 +208,62 @@ export const decodeLine = (file: string, line: number, text: string): Either.Eit
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new DatasetError({ file, line, expected: "a JSON object", actual: JSON.stringify(json) }))
   }
-  return Either.match(decodeRecord(json), {
+  const record = json as Record<string, unknown>
+  if (options.allowUnknownFields !== true) {
+    const unknown = Object.keys(record).find((k) => !(knownFields as ReadonlyArray<string>).includes(k))
+    if (unknown !== undefined) {
+      const nearest = nearestField(unknown)
+      return Either.left(
+        new DatasetError({
+          file,
+          line,
+          field: unknown,
+          expected: `one of the fields ${knownFields.join(", ")}${
+            nearest === undefined ? "" : ` (did you mean "${nearest}"?)`
+          }; pass --allow-unknown-fields (allowUnknownFields) to ignore extra fields`,
+          actual: `unknown field "${unknown}"`
+        })
+      )
+    }
+  }
+  for (const field of ["prompt", "answer", "id", "family"]) {
+    const value = record[field]
+    if (typeof value === "string" && loneSurrogate.test(value)) {
+      return Either.left(
+        new DatasetError({ file, line, field, expected: "well-formed Unicode text", actual: "a lone surrogate escape" })
+      )
+    }
+  }
+  const prompt = record["prompt"]
+  if (typeof prompt === "string") {
+    if (prompt.replace(invisible, "").length === 0) {
+      return Either.left(
+        new DatasetError({
+          file,
+          line,
+          field: "prompt",
+          expected: "a non-empty string with visible characters",
+          actual: prompt.length === 0 ? "\"\"" : `${prompt.length} whitespace characters`
+        })
+      )
+    }
+    const limit = options.maxPromptChars ?? defaultMaxPromptChars
+    if (prompt.length > limit) {
+      return Either.left(
+        new DatasetError({
+          file,
+          line,
+          field: "prompt",
+          expected: `at most ${limit} characters (raise it with --max-prompt-chars / maxPromptChars)`,
+          actual: `${prompt.length} characters starting ${preview(prompt)}`
+        })
+      )
+    }
+  }
+  return Either.match(decodeRecord(record), {
     onLeft: (error) => {
       const { expected, field } = describeIssue(error.issue)
-      const raw = field === undefined ? undefined : (json as Record<string, unknown>)[field.split(".")[0]!]
+      const raw = field === undefined ? undefined : record[field.split(".")[0]!]
       return Either.left(
         new DatasetError({
           file,
@@ -175,19 +287,39 @@ export const decodeLine = (file: string, line: number, text: string): Either.Eit
 }
 
 /**
- * Parses JSONL text (blank lines skipped). Fails on the first bad line.
+ * Parses JSONL text (blank lines skipped, a leading byte-order mark
+ * ignored). Fails on the first bad line, and on a duplicate id (ids compare
+ * as strings, so `5` and `"5"` collide) naming both lines.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parseJsonl = (file: string, text: string): Either.Either<Dataset, DatasetError> => {
+export const parseJsonl = (
+  file: string,
+  text: string,
+  options: ParseOptions = {}
+): Either.Either<Dataset, DatasetError> => {
   const problems: Array<Problem> = []
-  const lines = text.split("\n")
+  const seen = new Map<string, number>()
+  const lines = (text.startsWith("\uFEFF") ? text.slice(1) : text).split("\n")
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim()
     if (line.length === 0) continue
-    const decoded = decodeLine(file, i + 1, line)
+    const decoded = decodeLine(file, i + 1, line, options)
     if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    const first = seen.get(decoded.right.id)
+    if (first !== undefined) {
+      return Either.left(
+        new DatasetError({
+          file,
+          line: i + 1,
+          field: "id",
+          expected: `a unique id (lines ${first} and ${i + 1} both have id ${JSON.stringify(decoded.right.id)})`,
+          actual: JSON.stringify((JSON.parse(line) as { id?: unknown }).id)
+        })
+      )
+    }
+    seen.set(decoded.right.id, i + 1)
     problems.push(decoded.right)
   }
   if (problems.length === 0) {
@@ -196,9 +328,41 @@ export const parseJsonl = (file: string, text: string): Either.Either<Dataset, D
   return Either.right(make(file, problems))
 }
 
+/** Decodes UTF-8 strictly; on a bad sequence names its 1-based line and byte column. */
+const decodeUtf8 = (file: string, bytes: Uint8Array): Either.Either<string, DatasetError> => {
+  try {
+    return Either.right(new TextDecoder("utf-8", { fatal: true }).decode(bytes))
+  } catch {
+    const strict = new TextDecoder("utf-8", { fatal: true })
+    let start = 0
+    let line = 1
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue
+      const slice = bytes.subarray(start, i)
+      try {
+        strict.decode(slice)
+      } catch {
+        const lenient = new TextDecoder("utf-8").decode(slice)
+        const column = Math.max(0, lenient.indexOf("\uFFFD"))
+        return Either.left(
+          new DatasetError({
+            file,
+            line,
+            expected: "UTF-8 text",
+            actual: `an invalid UTF-8 byte sequence near character ${column + 1}`
+          })
+        )
+      }
+      start = i + 1
+      line++
+    }
+    return Either.left(new DatasetError({ file, expected: "UTF-8 text", actual: "an invalid UTF-8 byte sequence" }))
+  }
+}
+
 /**
  * Loads a JSONL dataset through `@effect/platform`'s FileSystem, so it runs on
- * Node, Deno and Bun alike.
+ * Node, Deno and Bun alike. The bytes must be valid UTF-8.
  *
  * **Example**
  * ```ts
@@ -208,13 +372,17 @@ export const parseJsonl = (file: string, text: string): Either.Either<Dataset, D
  * @since 0.1.0
  * @category constructors
  */
-export const fromJsonl = (file: string): Effect.Effect<Dataset, DatasetError, FileSystem.FileSystem> =>
+export const fromJsonl = (
+  file: string,
+  options: ParseOptions = {}
+): Effect.Effect<Dataset, DatasetError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(file).pipe(
+    const bytes = yield* fs.readFile(file).pipe(
       Effect.mapError((e) => new DatasetError({ file, expected: "a readable JSONL file", actual: e.message }))
     )
-    return yield* parseJsonl(file, text)
+    const text = yield* decodeUtf8(file, bytes)
+    return yield* parseJsonl(file, text, options)
   })
 
 /**

@@ -10,8 +10,6 @@ export * as Advantage from "./Advantage.ts"
 /** @since 0.1.0 */
 export * as Checkpoint from "./Checkpoint.ts"
 /** @since 0.1.0 */
-export * as Cli from "./Cli.ts"
-/** @since 0.1.0 */
 export * as Columns from "./Columns.ts"
 /** @since 0.1.0 */
 export * as Curriculum from "./Curriculum.ts"

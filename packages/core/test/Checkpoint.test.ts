@@ -17,10 +17,18 @@ const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
   )
 
 const sample = (step: number): Checkpoint.Checkpoint => ({
-  format: "zpd-checkpoint/1",
+  format: "zpd-checkpoint/2",
   step,
-  seed: 7,
-  run: { curriculum: "cur", dataset: "ds", datasetSize: 10, batchSize: 4, groupSize: 2 },
+  identity: {
+    seed: 7,
+    curriculum: "{\"plugin\":\"cur\"}",
+    pipeline: "p",
+    dataset: { name: "ds", size: 10, hash: "ab" },
+    batchSize: 4,
+    groupSize: 2,
+    settings: "{}"
+  },
+  metrics: "cd",
   curriculum: {
     cursor: 3,
     column: Schema.encodeSync(Columns.Float64Column)(Float64Array.from([-0, 0.1, Number.NaN]))
@@ -90,6 +98,45 @@ describe("Checkpoint", () => {
         writeFileSync(path, JSON.stringify({ ...sample(1), format: "zpd-checkpoint/0" }))
         const format = yield* Effect.flip(Checkpoint.read(dir))
         expect(format.message).toContain("format")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a flipped byte in the state fails the checksum, naming the file", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        yield* Checkpoint.write(dir, sample(3))
+        const path = Checkpoint.fileIn(dir)
+        const text = readFileSync(path, "utf8")
+        expect(JSON.parse(text).checksum).toMatch(/^[0-9a-f]{64}$/)
+        writeFileSync(path, text.replace("\"cursor\":3", "\"cursor\":4"))
+        const error = yield* Effect.flip(Checkpoint.read(dir))
+        expect(error).toBeInstanceOf(CheckpointError)
+        expect(error.message).toContain(path)
+        expect(error.message).toContain("checksum mismatch")
+        writeFileSync(path, text.replace(/"checksum":"[0-9a-f]+"/, "\"checksum\":\"00\""))
+        expect((yield* Effect.flip(Checkpoint.read(dir))).message).toContain("checksum mismatch")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a format-1 checkpoint (no run identity) is refused with a hint", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        mkdirSync(join(dir, "checkpoint"))
+        writeFileSync(Checkpoint.fileIn(dir), JSON.stringify({ format: "zpd-checkpoint/1", step: 3, seed: 1 }))
+        const error = yield* Effect.flip(Checkpoint.read(dir))
+        expect(error.message).toContain("zpd-checkpoint/1")
+        expect(error.message).toContain("--overwrite")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a negative step is refused", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        mkdirSync(join(dir, "checkpoint"))
+        writeFileSync(Checkpoint.fileIn(dir), JSON.stringify({ ...sample(1), step: -5, checksum: "00" }))
+        const error = yield* Effect.flip(Checkpoint.read(dir))
+        expect(error.message).toContain("invalid checkpoint")
+        expect(error.message).toContain("step")
       })
     ).pipe(Effect.provide(NodeContext.layer)))
 

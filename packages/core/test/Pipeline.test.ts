@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Checkpoint from "../src/Checkpoint.ts"
@@ -307,7 +307,7 @@ describe("Pipeline.stream", () => {
       expect(trainer.state.calls).toBe(0)
     }))
 
-  it.effect("an evaluator scores held-out sets every `every` steps and at the last step", () =>
+  it.effect("an evaluator scores held-out sets every `every` steps only (a line never depends on the budget)", () =>
     Effect.gen(function*() {
       const calls: Array<number> = []
       const evaluator = Layer.succeed(Runtime.Evaluator, {
@@ -320,8 +320,8 @@ describe("Pipeline.stream", () => {
           eval: { sets: { held: dataset.problems.slice(0, 3) }, every: 2 }
         })
       ).pipe(Effect.provide(Layer.merge(layers(), evaluator)))
-      expect(events.map((e) => e.record["acc_held"])).toEqual([undefined, 0.3, undefined, 0.3, 0.3])
-      expect(calls).toEqual([3, 3, 3])
+      expect(events.map((e) => e.record["acc_held"])).toEqual([undefined, 0.3, undefined, 0.3, undefined])
+      expect(calls).toEqual([3, 3])
     }))
 })
 
@@ -459,14 +459,15 @@ describe("Pipeline.run", () => {
         expect(typeof timings[0].step_ms).toBe("number")
         const checkpoint = yield* Checkpoint.read(dir!)
         expect(checkpoint.step).toBe(4)
-        expect(checkpoint.seed).toBe(5)
-        expect(checkpoint.run).toEqual({
-          curriculum: "cursor",
-          dataset: "tiny",
-          datasetSize: 4,
+        expect(checkpoint.identity).toMatchObject({
+          seed: 5,
+          curriculum: cursorPlugin().identity,
+          pipeline: "test",
+          dataset: { name: "tiny", size: 4 },
           batchSize: 2,
           groupSize: 2
         })
+        expect(checkpoint.identity.dataset.hash).toMatch(/^[0-9a-f]{64}$/)
         expect(checkpoint.curriculum).toEqual({ cursor: 8 })
         expect(checkpoint.trainer).toEqual({ _tag: "Inline", state: { calls: 4 } })
         expect(readdirSync(join(dir!, "checkpoint"))).toEqual(["state.json"])
@@ -629,4 +630,179 @@ describe("Pipeline.run", () => {
         expect(error.message).toContain("nope")
       })
     ).pipe(Effect.provide(NodeContext.layer)))
+})
+
+// ---------------------------------------------------------------------------
+// Resume trust (a resume that cannot splice runs) and run-directory guards
+// ---------------------------------------------------------------------------
+
+/** A run that dies after `step` (as a kill would): its metrics are on disk, later ones are not. */
+const killedAfter = (step: number) => (_: string, event: Pipeline.StepEvent) => {
+  if (event.step === step) throw new Error(`killed after step ${step}`)
+}
+
+const runIn = (options: Partial<Pipeline.RunOptions>, plugin = cursorPlugin()) =>
+  Pipeline.run(pipeline, plugin, { ...baseOptions, ...options }).pipe(Effect.provide(layers()))
+
+const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.exit(effect), (exit) => {
+    if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isNone(failure)) throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
+    return failure.value as { readonly _tag: string; readonly message: string; readonly field?: string }
+  })
+
+describe("Pipeline.run resume trust", () => {
+  it.effect("the stale-checkpoint sequence fails with a clear error instead of splicing two runs", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        // seed 1 to step 20, then a seed-2 run into the same directory.
+        yield* runIn({ seed: 1, steps: 20, out: dir! })
+        const refused = yield* failureOf(runIn({ seed: 2, steps: 30, out: dir! }))
+        expect(refused.field).toBe("out")
+        expect(refused.message).toContain("--overwrite")
+        // With --overwrite the old checkpoint goes first; the new run is killed after 5 steps.
+        const killed = yield* Effect.exit(runIn({ seed: 2, steps: 30, out: dir!, overwrite: true, onProgress: killedAfter(5) }))
+        expect(Exit.isFailure(killed)).toBe(true)
+        expect(read(dir!, "metrics.jsonl").trim().split("\n")).toHaveLength(5)
+        const resumed = yield* failureOf(runIn({ seed: 1, steps: 30, resume: dir! }))
+        expect(resumed._tag).toBe("CheckpointError")
+        expect(resumed.message).toContain("no checkpoint")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a checkpoint left beside another run's metrics is refused (metrics digest)", () =>
+    withDirs(2, ([dir, other]) =>
+      Effect.gen(function*() {
+        yield* runIn({ seed: 1, steps: 20, out: dir! })
+        yield* runIn({ seed: 2, steps: 20, batchSize: 1, out: other! })
+        // Another run's full metrics under this run's checkpoint: every step is there, the content is not.
+        writeFileSync(join(dir!, "metrics.jsonl"), read(other!, "metrics.jsonl"))
+        const error = yield* failureOf(runIn({ seed: 1, steps: 30, resume: dir! }))
+        expect(error._tag).toBe("CheckpointError")
+        expect(error.message).toContain("metrics.jsonl")
+        expect(error.message).toContain("another run")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a missing or short metrics.jsonl is an error naming the file", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        yield* runIn({ steps: 4, out: dir! })
+        const full = read(dir!, "metrics.jsonl")
+        writeFileSync(join(dir!, "metrics.jsonl"), full.split("\n").slice(0, 2).join("\n") + "\n")
+        const short = yield* failureOf(runIn({ steps: 6, resume: dir! }))
+        expect(short.message).toContain("metrics.jsonl")
+        expect(short.message).toContain("line 3 should hold step 3")
+        rmSync(join(dir!, "metrics.jsonl"))
+        const missing = yield* failureOf(runIn({ steps: 6, resume: dir! }))
+        expect(missing.message).toContain("metrics.jsonl")
+        expect(missing.message).toContain("missing")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("--steps below the checkpoint's step is an error naming steps; equal runs nothing", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        yield* runIn({ steps: 4, out: dir! })
+        const error = yield* failureOf(runIn({ steps: 2, resume: dir! }))
+        expect(error.field).toBe("steps")
+        expect(error.message).toContain("checkpoint's step 4")
+        const before = read(dir!, "metrics.jsonl")
+        const report = yield* runIn({ steps: 4, resume: dir! })
+        expect(report.records.map((r) => r.step)).toEqual([1, 2, 3, 4])
+        expect(read(dir!, "metrics.jsonl")).toBe(before)
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("the same data under another path resumes; changed data under the same name is refused", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        yield* runIn({ steps: 2, out: dir! })
+        const renamed = Problem.make("elsewhere/tiny.jsonl", dataset.problems)
+        const report = yield* runIn({ steps: 3, resume: dir!, dataset: renamed })
+        expect(report.resumedFrom).toBe(2)
+        const changed = Problem.make("tiny", dataset.problems.map((p, i) => (i === 0 ? { ...p, answer: "9" } : p)))
+        const error = yield* failureOf(runIn({ steps: 4, resume: dir!, dataset: changed }))
+        expect(error.field).toBe("dataset")
+        expect(error.message).toContain("sha256")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("the curriculum identity (plugin.identity when present) must match", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        const withIdentity = (identity: string) => Object.assign(cursorPlugin(), { identity })
+        yield* runIn({ steps: 2, out: dir! }, withIdentity("{\"sampler\":\"sec\",\"arms\":[\"level\"]}"))
+        const error = yield* failureOf(runIn({ steps: 4, resume: dir! }, withIdentity("{\"sampler\":\"sec\",\"arms\":[\"bucket\"]}")))
+        expect(error.field).toBe("curriculum")
+        expect(error.message).toContain("bucket")
+        const plain = yield* failureOf(runIn({ steps: 4, resume: dir! }))
+        expect(plain.field).toBe("curriculum")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("resuming at a step that is not an eval step writes exactly the uninterrupted run's lines", () =>
+    withDirs(2, ([full, part]) =>
+      Effect.gen(function*() {
+        const evaluator = Layer.succeed(Runtime.Evaluator, { accuracy: (problems) => Effect.succeed(problems.length / 10) })
+        const evalRun = (options: Partial<Pipeline.RunOptions>) =>
+          Pipeline.run(pipeline, cursorPlugin(), {
+            ...baseOptions,
+            eval: { sets: { held: dataset.problems.slice(0, 3) }, every: 2 },
+            ...options
+          }).pipe(Effect.provide(Layer.merge(layers(), evaluator)))
+        yield* evalRun({ steps: 6, out: full! })
+        const first = yield* evalRun({ steps: 3, out: part! })
+        // The last step (3) is scored for the report, not in metrics.jsonl.
+        expect(first.final).toEqual({ step: 3, acc_held: 0.3 })
+        expect(JSON.parse(read(part!, "metrics.jsonl").trim().split("\n")[2]!)).not.toHaveProperty("acc_held")
+        yield* evalRun({ steps: 6, resume: part! })
+        expect(read(part!, "metrics.jsonl")).toBe(read(full!, "metrics.jsonl"))
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a fresh run into a directory holding a checkpoint is refused unless overwrite; overwrite starts clean", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        yield* runIn({ steps: 4, out: dir! })
+        const before = read(dir!, "metrics.jsonl")
+        const error = yield* failureOf(runIn({ steps: 2, out: dir! }))
+        expect(error.field).toBe("out")
+        expect(read(dir!, "metrics.jsonl")).toBe(before)
+        // An --overwrite run that fails validation removes nothing.
+        expect((yield* failureOf(runIn({ steps: 2, out: dir!, overwrite: true, batchSize: 0 }))).field).toBe("batchSize")
+        expect(existsSync(Checkpoint.fileIn(dir!))).toBe(true)
+        yield* runIn({ steps: 2, seed: 9, out: dir!, overwrite: true })
+        expect(read(dir!, "metrics.jsonl").trim().split("\n")).toHaveLength(2)
+        expect((yield* Checkpoint.read(dir!)).identity.seed).toBe(9)
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("out pointing at a file, or empty, is an error naming out", () =>
+    withDirs(1, ([dir]) =>
+      Effect.gen(function*() {
+        const file = join(dir!, "file")
+        writeFileSync(file, "x")
+        const error = yield* failureOf(runIn({ steps: 1, out: file }))
+        expect(error.field).toBe("out")
+        expect(error.message).toContain("a directory")
+        expect((yield* failureOf(runIn({ steps: 1, out: "" }))).field).toBe("out")
+        expect(readFileSync(file, "utf8")).toBe("x")
+      })
+    ).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a batch larger than the dataset is refused naming batchSize, unless repeats are allowed", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(runIn({ batchSize: 5 }))
+      expect(error.field).toBe("batchSize")
+      expect(error.message).toContain("at most the dataset's 4 problems")
+      const report = yield* runIn({ batchSize: 5, allowRepeats: true, steps: 1 })
+      expect(report.records).toHaveLength(1)
+    }))
+
+  it.effect("checkpointEvery must be an integer ≥ 0", () =>
+    Effect.gen(function*() {
+      expect((yield* failureOf(runIn({ checkpointEvery: -1 }))).field).toBe("checkpointEvery")
+    }))
 })

@@ -100,6 +100,71 @@ describe("Problem.parseJsonl errors", () => {
   })
 })
 
+describe("Problem.parseJsonl strictness (issue: bad input accepted silently)", () => {
+  it("an unknown field (the `anwser` typo) names the field, the line and the nearest known field", () => {
+    const error = fail("typo.jsonl", [good(1), JSON.stringify({ prompt: "1+1", anwser: "2", level: 1 })].join("\n"))
+    expect(error.line).toBe(2)
+    expect(error.field).toBe("anwser")
+    expect(error.message).toContain("typo.jsonl:2")
+    expect(error.message).toContain("did you mean \"answer\"")
+    expect(error.message).toContain("--allow-unknown-fields")
+    const far = fail("far.jsonl", JSON.stringify({ prompt: "q", level: 1, zzzzzzzzzz: 1 }))
+    expect(far.message).not.toContain("did you mean")
+    expect(far.message).toContain("prompt")
+  })
+
+  it("unknown fields are ignored only when explicitly allowed", () => {
+    const text = JSON.stringify({ prompt: "1+1", anwser: "2", level: 1 })
+    const result = Problem.parseJsonl("typo.jsonl", text, { allowUnknownFields: true })
+    expect(Either.isRight(result) && result.right.problems[0]!.answer).toBe("")
+  })
+
+  it("duplicate ids are an error naming both lines, and 5 vs \"5\" collide", () => {
+    for (const [a, b] of [["x", "x"], [5, "5"], [5, 5]] as const) {
+      const text = [JSON.stringify({ id: a, prompt: "p", level: 1 }), good(2), JSON.stringify({ id: b, prompt: "q", level: 1 })]
+        .join("\n")
+      const error = fail("dup.jsonl", text)
+      expect(error.line).toBe(3)
+      expect(error.field).toBe("id")
+      expect(error.message).toContain("lines 1 and 3")
+      expect(error.message).toContain("dup.jsonl:3")
+    }
+  })
+
+  it("a whitespace-only prompt is an error naming the field", () => {
+    for (const prompt of ["   ", "\t\n", "\u00a0", "\u200b\u200d", "\ufeff "]) {
+      const error = fail("ws.jsonl", JSON.stringify({ prompt, level: 1 }))
+      expect(error.field).toBe("prompt")
+      expect(error.message).toContain("ws.jsonl:1")
+      expect(error.message).toContain("visible characters")
+    }
+  })
+
+  it("an over-long prompt is an error naming the limit; the limit is configurable", () => {
+    const long = JSON.stringify({ prompt: "x".repeat(Problem.defaultMaxPromptChars + 1), level: 1 })
+    const error = fail("long.jsonl", long)
+    expect(error.field).toBe("prompt")
+    expect(error.message).toContain(`at most ${Problem.defaultMaxPromptChars} characters`)
+    expect(error.message).toContain("--max-prompt-chars")
+    const tight = Problem.parseJsonl("t.jsonl", JSON.stringify({ prompt: "hello", level: 1 }), { maxPromptChars: 4 })
+    expect(Either.isLeft(tight) && tight.left.message).toContain("at most 4 characters")
+    const raised = Problem.parseJsonl("t.jsonl", long, { maxPromptChars: 10 ** 6 })
+    expect(Either.isRight(raised)).toBe(true)
+  })
+
+  it("a lone surrogate escape in the prompt or answer is an error naming the field", () => {
+    const error = fail("s.jsonl", '{"prompt":"a\\ud800b","level":1}')
+    expect(error.field).toBe("prompt")
+    expect(error.message).toContain("well-formed Unicode")
+    expect(fail("s.jsonl", '{"prompt":"q","answer":"\\udc00","level":1}').field).toBe("answer")
+    expect(ok("ok.jsonl", JSON.stringify({ prompt: "emoji \u{1F600}", level: 1 })).problems).toHaveLength(1)
+  })
+
+  it("a leading byte-order mark is ignored", () => {
+    expect(ok("bom.jsonl", "\uFEFF" + good(1)).problems).toHaveLength(1)
+  })
+})
+
 describe("Problem.parseJsonl records", () => {
   it("applies defaults: id = file:line, family \"default\", answer \"\", metadata {}", () => {
     const ds = ok("set.jsonl", ["", JSON.stringify({ prompt: "2+2?", level: 3 }), good(2)].join("\n"))
@@ -116,7 +181,7 @@ describe("Problem.parseJsonl records", () => {
     expect(ds.problems[1]!.id).toBe("set.jsonl:3")
   })
 
-  it("numeric answer and id become strings; extra keys are ignored; CRLF is tolerated", () => {
+  it("numeric answer and id become strings; extra keys are ignored when allowed; CRLF is tolerated", () => {
     const line = JSON.stringify({
       id: 17,
       prompt: "q",
@@ -126,7 +191,10 @@ describe("Problem.parseJsonl records", () => {
       metadata: { source: "x", n: 3 },
       extra: true
     })
-    const ds = ok("n.jsonl", line + "\r\n" + JSON.stringify({ prompt: "r", answer: 0.5, level: 1, id: "abc" }) + "\r\n")
+    const text = line + "\r\n" + JSON.stringify({ prompt: "r", answer: 0.5, level: 1, id: "abc" }) + "\r\n"
+    const result = Problem.parseJsonl("n.jsonl", text, { allowUnknownFields: true })
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    const ds = result.right
     expect(ds.problems[0]).toEqual({
       id: "17",
       prompt: "q",
@@ -172,6 +240,26 @@ describe("Problem.fromJsonl", () => {
         expect(error).toBeInstanceOf(DatasetError)
         expect(error.message).toContain(`${file}:4`)
         expect(error.message).toContain("prompt")
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("invalid UTF-8 is an error naming the file and line, not replaced silently", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "zpd-problem-"))
+      try {
+        const file = join(dir, "latin1.jsonl")
+        const bad = Buffer.concat([
+          Buffer.from(good(1) + "\n" + good(2) + "\n{\"prompt\":\"caf"),
+          Buffer.from([0xe9]),
+          Buffer.from("\",\"level\":1}\n")
+        ])
+        writeFileSync(file, bad)
+        const error = yield* Effect.flip(Problem.fromJsonl(file))
+        expect(error.line).toBe(3)
+        expect(error.message).toContain(`${file}:3`)
+        expect(error.message).toContain("UTF-8")
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
