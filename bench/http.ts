@@ -162,7 +162,8 @@ const main = async () => {
         maxConcurrency: row.C,
         promptsPerRequest: row.perRequest,
         groupMode: row.mode,
-        warnTruncatedAbove: 1 // every bench completion stops at max_tokens by construction
+        warnTruncatedAbove: 1, // every bench completion stops at max_tokens by construction
+        timeout: "10 minutes" // the raw client has no limit: on a loaded machine a retried timeout would add requests
       }))
       const zpd = () =>
         run(client.generate({ requestId: "bench", prompts, n: row.n, sampling: s })).then((out) => out.length)
