@@ -1,13 +1,14 @@
 /**
  * The CLI contract shared by the examples (DESIGN §7):
  * `--steps N --seed S --out DIR --resume DIR` (+ `--batch-size`, `--group-size`,
- * `--quiet`). Writes `DIR/metrics.jsonl`, `DIR/timings.jsonl` and
- * `DIR/checkpoint/`, shows a live progress line on stderr and ends with a
+ * `--quiet`). Writes `DIR/metrics.jsonl`, `DIR/timings.jsonl`,
+ * `DIR/checkpoint/` and TensorBoard event files (`DIR/events.out.tfevents.*`), shows a live progress line on stderr and ends with a
  * summary table. Runs on the embedded simulated learner.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages, Tasks } from "@zpd/core"
+import * as TensorBoard from "@zpd/report/TensorBoard"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"
@@ -28,6 +29,10 @@ export interface ExampleOptions<E, R> {
   readonly loss?: Partial<Runtime.LossConfig>
   /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
   readonly simulator?: Partial<Simulated.SimulatorConfig>
+  /** Also score every eval set level by level, as `acc_<set>_level_<ℓ>` (default false). */
+  readonly evalByLevel?: boolean
+  /** Write TensorBoard event files beside `metrics.jsonl` when the run has a directory (default true). */
+  readonly tensorboard?: boolean
 }
 
 export const verifier = Tasks.verifier()
@@ -56,7 +61,11 @@ export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suit
     const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data)
     let seed = args.seed
     if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
-    const pipeline = options.pipeline ?? standardPipeline(options.name)
+    const base = options.pipeline ?? standardPipeline(options.name)
+    const dir = args.out ?? args.resume
+    const pipeline = dir === undefined || options.tensorboard === false
+      ? base
+      : Pipeline.withHooks(base, yield* TensorBoard.hook(dir))
     const report = yield* Pipeline.run(pipeline, options.plugin, {
       dataset: data.train,
       seed: seed ?? 1,
@@ -64,7 +73,7 @@ export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suit
       batchSize: args.batchSize ?? options.batchSize ?? 64,
       groupSize: args.groupSize ?? options.groupSize ?? 8,
       loss: options.loss ?? {},
-      eval: { sets: evalSets(data), every: 10 },
+      eval: { sets: evalSets(data, options.evalByLevel ?? false), every: 10 },
       ...(args.out === undefined ? {} : { out: args.out }),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       onProgress: progressPrinter(args.quiet, args.steps)
@@ -81,10 +90,17 @@ const jsonlSuite = (file: string) =>
     all: train.problems
   }))
 
-const evalSets = (suite: TaskSuite) =>
-  Object.fromEntries(
-    Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, problems]) => problems.length > 0)
-  )
+const evalSets = (suite: TaskSuite, byLevel: boolean) => {
+  const sets = Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, ps]) => ps.length > 0)
+  const levels = byLevel
+    ? sets.flatMap(([name, problems]) =>
+      Array.from(new Set(problems.map((p) => p.level))).sort((a, b) => a - b).map((level) =>
+        [`${name}_level_${level}`, problems.filter((p) => p.level === level)] as const
+      )
+    )
+    : []
+  return Object.fromEntries([...sets, ...levels])
+}
 
 const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : "-")
 
