@@ -24,14 +24,15 @@ export interface Chart {
 
 type Datum = Record<string, string | number | boolean | null>
 
-const width = 560
-const height = 300
+const width = 430
+const height = 280
 
 const colour = (regime: RegimeResult) => ({
   field: "curriculum",
   type: "nominal" as const,
   title: "curriculum",
-  scale: { domain: regime.curricula.map((c) => c.label), scheme: "tableau10" }
+  scale: { domain: regime.curricula.map((c) => c.label), scheme: "tableau10" },
+  legend: { labelLimit: 240 }
 })
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null)
@@ -60,7 +61,7 @@ export const learningCurve = (regime: RegimeResult, metric: string): Chart | und
   const layers: Array<Record<string, unknown>> = [
     {
       mark: { type: "area", opacity: 0.15 },
-      encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color: colour(regime) }
+      encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color: { ...colour(regime), legend: null } }
     },
     {
       mark: { type: "line", point: { size: 14 }, strokeWidth: 1.6 },
@@ -140,7 +141,7 @@ export const rolloutsToTarget = (regime: RegimeResult): Chart | undefined => {
             y,
             x: { field: "rollouts", type: "quantitative", title: xTitle(regime), axis: { format: "~s" } },
             color: colour(regime),
-            opacity: { field: "reached", type: "nominal", scale: { domain: [true, false], range: [1, 0.25] }, legend: null }
+            opacity: { condition: { test: "datum.reached", value: 1 }, value: 0.25 }
           }
         },
         {
@@ -201,8 +202,8 @@ export const levelHeatmap = (regime: RegimeResult, c: CurriculumResult): Chart |
     id: `${regime.regime}-levels-${c.curriculum.replace(/[^a-z0-9-]+/gi, "_")}`,
     title: `${c.label}: accuracy per level — regime ${regime.regime}`,
     spec: {
-      width,
-      height: 26 * rows.length,
+      width: 300,
+      height: 22 * rows.length,
       data: { values },
       mark: { type: "rect" },
       encoding: {
