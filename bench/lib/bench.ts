@@ -129,3 +129,33 @@ export const runBench = (options: BenchOptions) =>
     })
     return { result, report }
   })
+
+/** `zpd report RUN_DIR...` as a function: the same report from any run directories. */
+export const reportCommand = (options: {
+  readonly paths: ReadonlyArray<string>
+  readonly out: string
+  readonly target?: number
+  readonly title?: string
+}) =>
+  Report.write(options.paths, options.out, {
+    order: contenders.map((c) => c.name),
+    ...(options.target === undefined ? {} : { target: options.target }),
+    ...(options.title === undefined ? {} : { title: options.title })
+  })
+
+/**
+ * `npm start`: the quick benchmark (every contender, 2 seeds, 30 and 60 steps)
+ * into `out` (default `runs/quick`), then its table and the path of its report.
+ */
+export const startQuick = (out = "runs/quick") =>
+  Effect.gen(function*() {
+    process.stdout.write(
+      `zpd: every curriculum on the simulated learner (regime default), 2 seeds, budgets 30 and 60 steps, ` +
+        `${quick.jobs} parallel workers\n`
+    )
+    const { report, result } = yield* runBench({ ...quick, out, command: "npm start" })
+    process.stdout.write(`\n${report.built.markdown}\n`)
+    process.stdout.write(`${result.ran.length} runs (${result.skipped.length} already complete) in ${(result.wallMs / 1000).toFixed(0)} s\n`)
+    process.stdout.write(`report: ${report.htmlPath}\nrun directories: ${out}/<regime>/<curriculum>/steps-<N>/seed-<S>/ (metrics.jsonl, TensorBoard events)\n`)
+    if (result.failed.length > 0) return yield* Effect.fail(new Error(`${result.failed.length} runs failed`))
+  })
