@@ -32,7 +32,7 @@ const colour = (regime: RegimeResult) => ({
   type: "nominal" as const,
   title: "curriculum",
   scale: { domain: regime.curricula.map((c) => c.label), scheme: "tableau10" },
-  legend: { labelLimit: 240 }
+  legend: { labelLimit: 240, symbolOpacity: 1 }
 })
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null)
@@ -61,7 +61,7 @@ export const learningCurve = (regime: RegimeResult, metric: string): Chart | und
   const layers: Array<Record<string, unknown>> = [
     {
       mark: { type: "area", opacity: 0.15 },
-      encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color: { ...colour(regime), legend: null } }
+      encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color: colour(regime) }
     },
     {
       mark: { type: "line", point: { size: 14 }, strokeWidth: 1.6 },
@@ -125,6 +125,8 @@ export const rolloutsToTarget = (regime: RegimeResult): Chart | undefined => {
     text: ratioText(c, random)
   }))
   const y = { field: "curriculum", type: "nominal" as const, sort: null, title: null }
+  // room on the right for the labels
+  const top = 1.3 * Math.max(0, ...values.map((v) => (typeof v["rollouts"] === "number" ? v["rollouts"] : 0)))
   return {
     id: `${regime.regime}-to-target`,
     title: `${regime.xIsRollouts ? "rollouts" : "steps"} to reach ${regime.target.metric} ≥ ${
@@ -139,7 +141,13 @@ export const rolloutsToTarget = (regime: RegimeResult): Chart | undefined => {
           mark: { type: "bar" },
           encoding: {
             y,
-            x: { field: "rollouts", type: "quantitative", title: xTitle(regime), axis: { format: "~s" } },
+            x: {
+              field: "rollouts",
+              type: "quantitative",
+              title: xTitle(regime),
+              axis: { format: "~s" },
+              scale: { domain: [0, top], nice: false }
+            },
             color: colour(regime),
             opacity: { condition: { test: "datum.reached", value: 1 }, value: 0.25 }
           }
