@@ -8,6 +8,7 @@
  * largest budget and are read at the smaller ones from the prefix.
  */
 import * as Command from "@effect/platform/Command"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Bench from "@zpd/report/Bench"
 import * as Report from "@zpd/report/Report"
 import * as Effect from "effect/Effect"
@@ -145,10 +146,13 @@ export const reportCommand = (options: {
 
 /**
  * `npm start`: the quick benchmark (every contender, 2 seeds, 30 and 60 steps)
- * into `out` (default `runs/quick`), then its table and the path of its report.
+ * into `out` (default `runs/quick`, emptied first so the table always reflects
+ * the current code), then its table and the path of its report.
  */
 export const startQuick = (out = "runs/quick") =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.remove(out, { recursive: true }).pipe(Effect.ignore)
     process.stdout.write(
       `zpd: every curriculum on the simulated learner (regime default), 2 seeds, budgets 30 and 60 steps, ` +
         `${quick.jobs} parallel workers\n`
