@@ -59,6 +59,28 @@ export const table = (regime: Analysis.RegimeResult): { header: Array<string>; r
   return { header, rows }
 }
 
+/**
+ * Per-level accuracy at the last evaluation of the longest runs (seed mean),
+ * when the runs log per-level keys; undefined otherwise.
+ *
+ * @since 0.1.0
+ * @category tables
+ */
+export const levelTable = (
+  regime: Analysis.RegimeResult
+): { header: Array<string>; rows: Array<Array<string>>; step: number } | undefined => {
+  const columns = [...new Set(regime.curricula.flatMap((c) => c.levels.map((l) => `${l.set} L${l.level}`)))].sort()
+  if (columns.length === 0) return undefined
+  let step = 0
+  const rows = regime.curricula.map((c) => {
+    const last = Math.max(0, ...c.levels.map((l) => l.step))
+    step = Math.max(step, last)
+    const at = new Map(c.levels.filter((l) => l.step === last).map((l) => [`${l.set} L${l.level}`, l.acc]))
+    return [c.label, ...columns.map((k) => (at.has(k) && Number.isFinite(at.get(k)!) ? at.get(k)!.toFixed(3) : "-"))]
+  })
+  return { header: ["curriculum", ...columns], rows, step }
+}
+
 const targetLine = (regime: Analysis.RegimeResult): string =>
   regime.target === undefined
     ? "No target (no random baseline and no --target): cost-to-target columns are empty."
@@ -85,6 +107,13 @@ export const markdown = (regimes: ReadonlyArray<Analysis.RegimeResult>, title = 
     parts.push(`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 1 ? "---" : "---:")).join("|")}|`)
     for (const row of rows) parts.push(`| ${row.join(" | ")} |`)
     parts.push("")
+    const levels = levelTable(r)
+    if (levels !== undefined) {
+      parts.push(`Accuracy per level at the last evaluation (step ${levels.step}, seed mean):`, "")
+      parts.push(`| ${levels.header.join(" | ")} |`, `|${levels.header.map((_, i) => (i < 1 ? "---" : "---:")).join("|")}|`)
+      for (const row of levels.rows) parts.push(`| ${row.join(" | ")} |`)
+      parts.push("")
+    }
   }
   parts.push(legend, "")
   return parts.join("\n")
@@ -124,6 +153,15 @@ export const html = (
       ...rows.map((row) => `<tr>${row.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`),
       "</tbody></table>"
     )
+    const levels = levelTable(r)
+    if (levels !== undefined) {
+      body.push(
+        `<p class="note">Accuracy per level at the last evaluation (step ${levels.step}, seed mean):</p>`,
+        `<table class="levels"><thead><tr>${levels.header.map((h) => `<th>${escape(h)}</th>`).join("")}</tr></thead><tbody>`,
+        ...levels.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`),
+        "</tbody></table>"
+      )
+    }
     body.push(`<div class="charts">`)
     for (const c of charts.filter((c) => c.regime === r.regime)) {
       body.push(

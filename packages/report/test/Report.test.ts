@@ -101,5 +101,8 @@ describe("Report.write", () => {
     expect(sec).toContain("| 0.128 ± 0.010 |")
     expect(sec).toContain("| 14.1k | 0.69× | 3/3 |")
     expect(md).toContain("## Regime `runs`")
+    expect(md).toContain("Accuracy per level at the last evaluation (step 40, seed mean):")
+    expect(md).toContain("| curriculum | id L1 | ood L4 |")
+    expect(md).toContain("| SEC | 0.800 | 0.100 |")
   })
 })
