@@ -143,8 +143,11 @@ const workerSession = <J extends Job>(
           yield* finish(work, m.reason)
           break
         } else {
+          const code = yield* proc.exitCode.pipe(Effect.map(String), Effect.orElseSucceed(() => "?"))
+          yield* Effect.sleep("50 millis") // let the stderr reader drain
           const tail = stderr.trim().split("\n").slice(-6).join("\n")
-          yield* finish(work, `worker exited at step ${work.entry.step}/${work.job.steps}${tail.length > 0 ? `:\n${tail}` : ""}`)
+          const where = `worker exited (code ${code}) at step ${work.entry.step}/${work.job.steps}`
+          yield* finish(work, `${where}${tail.length > 0 ? `:\n${tail}` : ""}`)
           return true
         }
       }

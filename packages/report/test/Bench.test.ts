@@ -73,7 +73,7 @@ describe("Bench.run", () => {
     expect(first.ran.map((j) => j.label).sort()).toEqual(["a", "c"])
     expect(first.failed.map((f) => f.job.label).sort()).toEqual(["b", "d"])
     const crash = first.failed.find((f) => f.job.label === "b")!.reason
-    expect(crash).toContain("worker exited at step 5/10")
+    expect(crash).toContain("worker exited (code 3) at step 5/10")
     expect(crash).toContain("simulated crash in b")
     expect(first.failed.find((f) => f.job.label === "d")!.reason).toBe("boom: d")
     expect(finals).toHaveLength(1)
