@@ -7,10 +7,10 @@
  * The regime is an opaque string resolved in {@link regimes}: today's
  * simulator has one ("default"); simulator v2's named regimes plug in there.
  */
-import { Pipeline, Stages } from "@zpd/core"
+import { Part, Pipeline } from "@zpd/core"
 import * as Hook from "@zpd/core/Hook"
 import type { Simulated } from "@zpd/gpu-runtime"
-import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
+import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Sec } from "@zpd/plugins"
 import * as OrderedFixedPace from "@zpd/plugins/OrderedFixedPace"
 import * as RunMeta from "@zpd/report/RunMeta"
 import * as Clock from "effect/Clock"
@@ -28,7 +28,10 @@ export interface Contender {
 }
 
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const adacurlSec = { ...adacurl, selector: AdaCurl.secSelector({ alpha: 0.5, temperature: 0.2 }) }
+const adacurlSec = AdaCurl.gate(adacurl).pipe(
+  Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
+  Part.named("adacurl+sec")
+)
 
 const contender = <E, R>(
   name: string,
@@ -49,15 +52,15 @@ export const contenders: ReadonlyArray<Contender> = [
     loss: AdaCurl.loss
   })),
   contender("adacurl+sec", "AdaCuRL+SEC", true, () => ({
-    plugin: AdaCurl.plugin(adacurlSec),
-    pipeline: AdaCurl.pipeline(adacurlSec, "adacurl+sec"),
+    plugin: adacurlSec,
+    pipeline: AdaCurl.pipeline(adacurl, "adacurl+sec"),
     loss: AdaCurl.loss
   })),
   contender("cdas", "CDAS", false, () => ({ plugin: Cdas.plugin({ priorCount: 1 }) })),
   contender("pcl", "PCL", false, () => ({ plugin: Pcl.plugin({ k: 4, tau: 0.5 }) })),
   contender("random+dapo", "random+DAPO", false, () => ({
     plugin: Baselines.random(),
-    pipeline: Pipeline.make("random+dapo", Stages.dapo({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }))
+    pipeline: Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }, "random+dapo")
   }))
 ]
 

@@ -20,7 +20,6 @@ import { requireConfig } from "@zpd/core/Errors"
 import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ensureAvailable } from "./Baselines.ts"
 
 /**
  * @since 0.1.0
@@ -72,7 +71,7 @@ export const plugin = (config: Config = {}): Curriculum.Plugin =>
           while (batch.length < batchSize && state.cursor < state.order.length) batch.push(state.order[state.cursor++]!)
           if (batch.length < batchSize) {
             const refill = Rng.make(seed, step, "ordered-fixed-after")
-            const queue = ensureAvailable(state.after, batchSize - batch.length, () => refill.permutation(n))
+            const queue = Columns.ensureAvailable(state.after, batchSize - batch.length, () => refill.permutation(n))
             for (let k = batch.length; k < batchSize; k++) batch.push(queue.items[queue.cursor++]!)
             state.after.items = queue.items
             state.after.cursor = queue.cursor
