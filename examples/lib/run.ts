@@ -6,7 +6,9 @@
  */
 import type * as NodeContext from "@effect/platform-node/NodeContext"
 import { Command, Curricula, Run } from "@zpd/cli"
-import type * as Effect from "effect/Effect"
+import * as NodeContextLayer from "@effect/platform-node/NodeContext"
+import * as Effect from "effect/Effect"
+import process from "node:process"
 
 export const verifier = Curricula.verifier
 export const { runOne, summaryTable } = Run
@@ -24,3 +26,14 @@ export const runExample = <E, R extends Curricula.Services>(options: ExampleOpti
     ),
     options.name
   )
+
+/** Runs `program` with the Node/Deno platform layer; prints errors without a stack and exits 1 (the bench scripts use it). */
+export const main = <A, E>(program: Effect.Effect<A, E, NodeContext.NodeContext>): void => {
+  Effect.runPromiseExit(Effect.provide(program, NodeContextLayer.layer)).then((exit) => {
+    if (exit._tag === "Failure") {
+      const failure = exit.cause._tag === "Fail" ? (exit.cause.error as { message?: string }) : undefined
+      process.stderr.write(`error: ${failure?.message ?? String(exit.cause)}\n`)
+      process.exitCode = 1
+    }
+  })
+}

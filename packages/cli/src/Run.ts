@@ -10,6 +10,7 @@ import { Simulated } from "@zpd/gpu-runtime"
 import { Checkpoint, type Curriculum, Metrics, Pipeline, Problem, type Runtime, Stages } from "@zpd/core"
 import * as Effect from "effect/Effect"
 import process from "node:process"
+import * as TensorBoard from "@zpd/report/TensorBoard"
 import { type Services, verifier } from "./Curricula.ts"
 import { standardSuite, type TaskSuite } from "./Suite.ts"
 
@@ -75,6 +76,10 @@ export interface RunSpec<E, R> {
   readonly loss?: Partial<Runtime.LossConfig>
   /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
   readonly simulator?: Partial<Simulated.SimulatorConfig>
+  /** Also score every eval set level by level, as `acc_<set>_level_<ℓ>` (default false). */
+  readonly evalByLevel?: boolean
+  /** Write TensorBoard event files beside `metrics.jsonl` when the run has a directory (default true). */
+  readonly tensorboard?: boolean
 }
 
 /**
@@ -113,10 +118,17 @@ const jsonlSuite = (file: string, args: RunArgs) =>
     (train): TaskSuite => ({ train, test: train, ood: Problem.make("none", []), all: train.problems })
   )
 
-const evalSets = (suite: TaskSuite) =>
-  Object.fromEntries(
-    Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, problems]) => problems.length > 0)
-  )
+const evalSets = (suite: TaskSuite, byLevel: boolean) => {
+  const sets = Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, ps]) => ps.length > 0)
+  const levels = byLevel
+    ? sets.flatMap(([name, problems]) =>
+      Array.from(new Set(problems.map((p) => p.level))).sort((a, b) => a - b).map((level) =>
+        [`${name}_level_${level}`, problems.filter((p) => p.level === level)] as const
+      )
+    )
+    : []
+  return Object.fromEntries([...sets, ...levels])
+}
 
 /**
  * Runs one curriculum under a fresh simulated learner and returns its report.
@@ -130,7 +142,11 @@ export const runOne = <E, R>(spec: RunSpec<E, R>, args: RunArgs, suite?: TaskSui
     const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data, args)
     let seed = args.seed
     if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
-    const pipeline = spec.pipeline ?? Pipeline.make(spec.name, Stages.standard({ verifier, kl: "sparse" }))
+    const base = spec.pipeline ?? Pipeline.make(spec.name, Stages.standard({ verifier, kl: "sparse" }))
+    const dir = args.out ?? args.resume
+    const pipeline = dir === undefined || spec.tensorboard === false
+      ? base
+      : Pipeline.withHooks(base, yield* TensorBoard.hook(dir))
     const report = yield* Pipeline.run(pipeline, spec.plugin, {
       dataset: data.train,
       seed: seed ?? 1,
@@ -138,7 +154,7 @@ export const runOne = <E, R>(spec: RunSpec<E, R>, args: RunArgs, suite?: TaskSui
       batchSize: args.batchSize ?? spec.batchSize ?? 64,
       groupSize: args.groupSize ?? spec.groupSize ?? 8,
       loss: spec.loss ?? {},
-      eval: { sets: evalSets(data), every: 10 },
+      eval: { sets: evalSets(data, spec.evalByLevel ?? false), every: 10 },
       allowRepeats: args.allowRepeats,
       overwrite: args.overwrite,
       ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),

@@ -1,0 +1,165 @@
+/**
+ * `zpd bench` as a function (the CLI wires its flags to {@link BenchOptions}):
+ * every contender × regime × seed × budget on the simulated learner, in
+ * `jobs` worker processes, resumable, then the report.
+ *
+ * Budgets: a curriculum that reads the budget (budget-stretched ordered,
+ * AdaCuRL's round length) runs once per budget; the others run once at the
+ * largest budget and are read at the smaller ones from the prefix.
+ */
+import * as Command from "@effect/platform/Command"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Bench from "@zpd/report/Bench"
+import * as Report from "@zpd/report/Report"
+import * as Effect from "effect/Effect"
+import { availableParallelism } from "node:os"
+import process from "node:process"
+import { fileURLToPath } from "node:url"
+import { contenderNamed, contenders, regimes } from "./contenders.ts"
+
+export interface BenchOptions {
+  readonly out: string
+  readonly jobs: number
+  readonly seeds: ReadonlyArray<number>
+  readonly budgets: ReadonlyArray<number>
+  readonly regimes: ReadonlyArray<string>
+  readonly curricula: ReadonlyArray<string>
+  /** Absolute target accuracy (default: random's final acc_ood at the largest budget). */
+  readonly target?: number
+  /** Live display on stderr (default true). */
+  readonly display?: boolean
+  /** Shown in the report. */
+  readonly command?: string
+}
+
+/** ~10 minutes on 2 cores: 9 contenders, 5 seeds, budgets 100 and 300 steps, regime default. */
+export const defaults: BenchOptions = {
+  out: "runs/bench",
+  jobs: Math.max(1, availableParallelism()),
+  seeds: [1, 2, 3, 4, 5],
+  budgets: [100, 300],
+  regimes: ["default"],
+  curricula: contenders.map((c) => c.name)
+}
+
+/** ~1 minute on 2 cores: 2 seeds, budgets 30 and 60 steps. */
+export const quick: BenchOptions = { ...defaults, out: "runs/bench-quick", seeds: [1, 2], budgets: [30, 60] }
+
+export interface BenchJob extends Bench.Job {
+  readonly curriculum: string
+  readonly regime: string
+  readonly seed: number
+}
+
+/** The grid of runs, in an order that starts the longest runs first. */
+export const plan = (options: BenchOptions): Array<BenchJob> => {
+  const top = Math.max(...options.budgets)
+  const jobs: Array<BenchJob> = []
+  for (const regime of options.regimes) {
+    for (const name of options.curricula) {
+      const c = contenderNamed(name)!
+      for (const steps of c.budgetAware ? options.budgets : [top]) {
+        for (const seed of options.seeds) {
+          jobs.push({
+            curriculum: name,
+            regime,
+            seed,
+            steps,
+            dir: `${options.out}/${regime}/${name}/steps-${steps}/seed-${seed}`,
+            label: `${name} ${regime} s${seed} ${steps}`
+          })
+        }
+      }
+    }
+  }
+  return jobs.sort((a, b) => b.steps - a.steps)
+}
+
+export const validate = (options: BenchOptions): string | undefined => {
+  const unknown = options.curricula.find((c) => contenderNamed(c) === undefined)
+  if (unknown !== undefined) return `--curricula: unknown "${unknown}"; expected some of ${contenders.map((c) => c.name).join(", ")}`
+  const badRegime = options.regimes.find((r) => regimes[r] === undefined)
+  if (badRegime !== undefined) {
+    return `--regimes: unknown "${badRegime}"; expected some of ${Object.keys(regimes).join(", ")} (today's simulator has only "default")`
+  }
+  if (options.budgets.length === 0 || options.budgets.some((b) => !Number.isInteger(b) || b < 1)) {
+    return "--budgets: expected positive integers, e.g. 100,300"
+  }
+  if (options.seeds.length === 0) return "--seeds: expected at least one seed"
+  if (!Number.isInteger(options.jobs) || options.jobs < 1) return "--jobs: expected an integer ≥ 1"
+  return undefined
+}
+
+const workerScript = fileURLToPath(new URL("../worker.ts", import.meta.url))
+
+const terminal = () => {
+  const tty = process.stderr.isTTY === true
+  let previous = 0
+  let lastPrint = 0
+  return (lines: ReadonlyArray<string>, final: boolean) => {
+    if (tty) {
+      process.stderr.write((previous > 0 ? `\x1b[${previous}F\x1b[J` : "") + lines.join("\n") + "\n")
+      previous = lines.length
+    } else if (final || Date.now() - lastPrint > 15_000) {
+      process.stderr.write(lines.at(-1) + "\n")
+      lastPrint = Date.now()
+    }
+  }
+}
+
+/** Runs the grid (skipping finished runs), then writes `out/report.html` and `out/report.md`. */
+export const runBench = (options: BenchOptions) =>
+  Effect.gen(function*() {
+    const invalid = validate(options)
+    if (invalid !== undefined) return yield* Effect.fail(new Error(invalid))
+    const jobs = plan(options)
+    const result = yield* Bench.run({
+      jobs,
+      concurrency: options.jobs,
+      worker: () => Command.make(process.execPath, "--import", "tsx", workerScript),
+      request: (job, resume) =>
+        JSON.stringify({ curriculum: job.curriculum, regime: job.regime, seed: job.seed, steps: job.steps, out: job.dir, resume }),
+      ...(options.display === false ? {} : { display: terminal() })
+    })
+    for (const f of result.failed) process.stderr.write(`run failed: ${f.job.dir}: ${f.reason}\n`)
+    const report = yield* Report.write([options.out], options.out, {
+      budgets: options.budgets,
+      order: contenders.map((c) => c.name),
+      ...(options.target === undefined ? {} : { target: options.target }),
+      ...(options.command === undefined ? {} : { command: options.command })
+    })
+    return { result, report }
+  })
+
+/** `zpd report RUN_DIR...` as a function: the same report from any run directories. */
+export const reportCommand = (options: {
+  readonly paths: ReadonlyArray<string>
+  readonly out: string
+  readonly target?: number
+  readonly title?: string
+}) =>
+  Report.write(options.paths, options.out, {
+    order: contenders.map((c) => c.name),
+    ...(options.target === undefined ? {} : { target: options.target }),
+    ...(options.title === undefined ? {} : { title: options.title })
+  })
+
+/**
+ * `npm start`: the quick benchmark (every contender, 2 seeds, 30 and 60 steps)
+ * into `out` (default `runs/quick`, emptied first so the table always reflects
+ * the current code), then its table and the path of its report.
+ */
+export const startQuick = (out = "runs/quick") =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.remove(out, { recursive: true }).pipe(Effect.ignore)
+    process.stdout.write(
+      `zpd: every curriculum on the simulated learner (regime default), 2 seeds, budgets 30 and 60 steps, ` +
+        `${quick.jobs} parallel workers\n`
+    )
+    const { report, result } = yield* runBench({ ...quick, out, command: "npm start" })
+    process.stdout.write(`\n${report.built.markdown}\n`)
+    process.stdout.write(`${result.ran.length} runs (${result.skipped.length} already complete) in ${(result.wallMs / 1000).toFixed(0)} s\n`)
+    process.stdout.write(`report: ${report.htmlPath}\nrun directories: ${out}/<regime>/<curriculum>/steps-<N>/seed-<S>/ (metrics.jsonl, TensorBoard events)\n`)
+    if (result.failed.length > 0) return yield* Effect.fail(new Error(`${result.failed.length} runs failed`))
+  })
