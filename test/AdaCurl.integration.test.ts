@@ -7,7 +7,8 @@
  * byte for byte (metrics, competence, buffer, buckets, θ and θ_ref).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Metrics, Pipeline, Problem, Runtime, Tasks } from "@zpd/core"
+import { Metrics, Pipeline, Problem, Runtime } from "@zpd/core"
+import { Tasks } from "@zpd/tasks"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Part } from "@zpd/core"
 import { AdaCurl, Cdas, Sec } from "@zpd/plugins"

@@ -7,7 +7,8 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Simulated } from "@zpd/gpu-runtime"
-import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages, Tasks } from "@zpd/core"
+import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages } from "@zpd/core"
+import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"

@@ -4,7 +4,8 @@
  * the training set (plus a disjoint in-distribution test set); level 4 is held
  * out as out-of-distribution, as in the SEC paper.
  */
-import { Problem, Tasks } from "@zpd/core"
+import { Problem } from "@zpd/core"
+import { Tasks } from "@zpd/tasks"
 import * as Either from "effect/Either"
 
 export interface TaskSuite {
