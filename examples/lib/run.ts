@@ -6,13 +6,13 @@
  * summary table. Runs on the embedded simulated learner.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Simulated } from "@zpd/gpu-runtime"
+import { Regimes, type Simulated } from "@zpd/gpu-runtime"
 import { Checkpoint, Cli, type Curriculum, type Errors, Metrics, Pipeline, Problem, type Runtime, Stages } from "@zpd/core"
 import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"
-import { standardSuite, type TaskSuite } from "./tasks.ts"
+import { suiteFor, type TaskSuite } from "./tasks.ts"
 
 export interface ExampleOptions<E, R> {
   readonly name: string
@@ -27,8 +27,10 @@ export interface ExampleOptions<E, R> {
   readonly batchSize?: number
   readonly groupSize?: number
   readonly loss?: Partial<Runtime.LossConfig>
-  /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
-  readonly simulator?: Partial<Simulated.SimulatorConfig>
+  /** The benchmark regime: data suite and simulated learner (default `Regimes.defaultName`, "default"). */
+  readonly regime?: Regimes.Name
+  /** Overrides of the regime's simulator constants. */
+  readonly simulator?: Partial<Simulated.SimulatorConfig> & Partial<Simulated.ConfigV1>
 }
 
 export const verifier = Tasks.verifier()
@@ -54,9 +56,10 @@ export interface ExampleResult {
 /** Runs one example under a fresh simulated learner and returns its report. */
 export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suite?: TaskSuite) =>
   Effect.gen(function*() {
-    const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data)
     let seed = args.seed
     if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).seed
+    const regime = options.regime ?? Regimes.defaultName
+    const data = args.data === undefined ? suite ?? suiteFor(regime, seed ?? 1) : yield* jsonlSuite(args.data)
     const pipeline = options.pipeline ?? standardPipeline(options.name)
     const report = yield* Pipeline.run(pipeline, options.plugin, {
       dataset: data.train,
@@ -69,7 +72,7 @@ export const runOne = <E, R>(options: ExampleOptions<E, R>, args: Cli.Args, suit
       ...(args.out === undefined ? {} : { out: args.out }),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       onProgress: progressPrinter(args.quiet, args.steps)
-    }).pipe(Effect.provide(Simulated.layer(data.all, options.simulator)))
+    }).pipe(Effect.provide(Regimes.layer(regime, data.all, seed ?? 1, options.simulator)))
     return { name: options.name, report } satisfies ExampleResult
   })
 
@@ -79,13 +82,12 @@ const jsonlSuite = (file: string) =>
     train,
     test: train,
     ood: Problem.make("none", []),
+    evalSets: { id: train.problems },
     all: train.problems
   }))
 
 const evalSets = (suite: TaskSuite) =>
-  Object.fromEntries(
-    Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, problems]) => problems.length > 0)
-  )
+  Object.fromEntries(Object.entries(suite.evalSets).filter(([, problems]) => problems.length > 0))
 
 const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : "-")
 
