@@ -128,9 +128,9 @@ export const regimes: Readonly<Record<Name, Regime>> = {
   },
   hard: {
     name: "hard",
-    description: "as default with harder steps and 40% malformed completions: random wastes ≥ 40% of its groups",
+    description: "as default with harder steps and 50% malformed completions: random wastes ≥ 40% of its groups",
     data: v2Data,
-    simulator: { model: "v2", config: { difficultyBase: -0.3, difficultyStep: 0.9, formatInitial: 0.4 } }
+    simulator: { model: "v2", config: { difficultyBase: 0.1, difficultyStep: 1, formatInitial: 0 } }
   },
   large: {
     name: "large",
