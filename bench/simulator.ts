@@ -8,7 +8,9 @@
  * suite and learner for that seed; its summary is appended to
  * `<out>/runs-<tag>.jsonl` and skipped when already there, so the bench can
  * be split over processes (`--tag`) and resumed. `--report` prints the tables
- * from every `runs-*.jsonl` in `<out>`.
+ * from every `runs-*.jsonl` in `<out>`. A process claims a run before it
+ * starts (`<out>/claims/`), so several processes over the same grid share it;
+ * delete `claims/` after an interrupted bench.
  *
  *   npm run bench:simulator                                   # everything (long: ~1 h CPU)
  *   npm run bench:simulator -- --regimes default --budgets 100 --seeds 1,2 --curricula random,sec
@@ -29,7 +31,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Metrics, Rng } from "@zpd/core"
 import { Regimes, Simulated } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import process from "node:process"
 import { runOne } from "../examples/lib/run.ts"
@@ -152,17 +154,22 @@ const runAll = async (table: Readonly<Record<string, () => Parameters<typeof run
   const budgets = list("budgets", "100,300").map(Number)
   const seeds = seedList(option("seeds", "1-5"))
   for (const regime of regimes) {
-    for (const budget of budgets) {
-      for (const seed of seeds) {
-        const suite = Regimes.suite(regime, seed)
-        for (const name of names) {
-          const make = table[name]
-          if (make === undefined) throw new Error(`unknown curriculum ${name}: expected one of ${Object.keys(table).join(", ")}`)
-          const key = `${regime}/${budget}/${seed}/${name}`
-          if (have.has(key)) continue
+    for (const seed of seeds) {
+      const suite = Regimes.suite(regime, seed)
+      for (const name of names) {
+        const make = table[name]
+        if (make === undefined) throw new Error(`unknown curriculum ${name}: expected one of ${Object.keys(table).join(", ")}`)
+        // A budget-independent curriculum's first k steps are the k-step run (checked: metrics prefix-identical),
+        // so it runs once at the largest budget and smaller budgets are summarised from its prefix.
+        const runs = budgetDependent.has(name) ? budgets.map((b) => [b]) : [budgets]
+        for (const group of runs) {
+          const fresh = done()
+          const todo = group.filter((b) => !have.has(`${regime}/${b}/${seed}/${name}`) && !fresh.has(`${regime}/${b}/${seed}/${name}`))
+          if (todo.length === 0 || !claim(`${regime}-${Math.max(...group)}-${seed}-${name}`)) continue
+          const steps = Math.max(...group)
           const t0 = performance.now()
           const args = {
-            steps: budget,
+            steps,
             seed,
             out: undefined,
             resume: undefined,
@@ -178,14 +185,31 @@ const runAll = async (table: Readonly<Record<string, () => Parameters<typeof run
               never
             >
           )
-          const s = summarise(regime, budget, seed, name, result.report.records, (performance.now() - t0) / 1000)
-          appendFileSync(join(out, `runs-${tag}.jsonl`), JSON.stringify(s) + "\n")
-          process.stderr.write(`${key}: acc_ood ${s.accOod.toFixed(3)} (${s.seconds.toFixed(1)} s)\n`)
+          const seconds = (performance.now() - t0) / 1000
+          for (const budget of todo) {
+            const s = summarise(regime, budget, seed, name, result.report.records.slice(0, budget), seconds)
+            appendFileSync(join(out, `runs-${tag}.jsonl`), JSON.stringify(s) + "\n")
+            process.stderr.write(`${s.key}: acc_ood ${s.accOod.toFixed(3)} (${seconds.toFixed(1)} s)\n`)
+          }
         }
       }
     }
   }
 }
+
+/** Claims a run for this process (another `--tag` process skips it): creates `<out>/claims/<key>` exclusively. */
+const claim = (key: string): boolean => {
+  mkdirSync(join(out, "claims"), { recursive: true })
+  try {
+    closeSync(openSync(join(out, "claims", key.replace(/[^\w.+-]/g, "_")), "wx"))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Curricula whose schedule depends on the step budget (ordered stretches its sweep over it). */
+const budgetDependent = new Set(["ordered"])
 
 // ---------------------------------------------------------------------------
 // report
@@ -331,5 +355,5 @@ const updateSpeed = () => {
 
 if (flag("report")) report()
 else if (flag("update-speed")) updateSpeed()
-else if (flag("ablations")) await runAll(ablations, list("curricula", Object.keys(ablations).join(",")))
+else if (flag("ablations")) await runAll(ablations, list("curricula", Object.keys(ablations).filter((n) => n !== "adacurl").join(",")))
 else await runAll(contenders, list("curricula", Object.keys(contenders).join(",")))

@@ -14,11 +14,11 @@ import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import { main, parseArgs, runOne, summaryTable, verifier } from "./lib/run.ts"
-import { standardSuite } from "./lib/tasks.ts"
+import { suiteFor } from "./lib/tasks.ts"
 
 const args = parseArgs(100)
 const base = args.out ?? "runs"
-const suite = standardSuite()
+const suite = suiteFor("default", args.seed ?? 1)
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
 const adacurlSec = AdaCurl.gate(adacurl).pipe(
   Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
@@ -41,8 +41,8 @@ const contenders = [
 
 main(Effect.gen(function*() {
   process.stdout.write(
-    `zpd: ${suite.train.problems.length} training problems (countdown, arithmetic, arc1d; levels 1-3), ` +
-      `${suite.ood.problems.length} held-out level-4 problems, simulated learner\n`
+    `zpd: ${suite.train.problems.length} training problems (countdown, arithmetic; levels 1-3), ` +
+      `${suite.ood.problems.length} held-out problems (level 4, and the arc1d family), simulated learner v2 (regime default)\n`
   )
   const results = []
   for (const c of contenders) {
