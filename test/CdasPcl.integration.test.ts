@@ -71,7 +71,7 @@ describe("PCL's default value model", () => {
       )
     }
     console.log(
-      `value model after 20 steps, explained variance of the true pass rates over the training problems: ` +
+      `value model after 20 steps, explained variance of the true pass rates over the ` +
         `training problems: ${fmt(explained)}; mean per-step value_explained_variance on the selected batch ` +
         `(observed pass rates, n = 8): ${fmt(perStep)}`
     )
