@@ -186,12 +186,15 @@ describe("Simulated learner v2", () => {
   it("learning speed does not depend on the answer's length: same seeds, 1- vs 60-character answers, bit-identical θ", () => {
     const short = problems("alpha", [1, 2], 30, "7")
     const long = problems("alpha", [1, 2], 30, "x".repeat(60))
-    const a = Simulated.make(short, { seed: 6 })
-    const b = Simulated.make(long, { seed: 6 })
-    train(a, short, 10, { loss: { klCoef: 0.04 } })
-    train(b, long, 10, { loss: { klCoef: 0.04 } })
-    expect(b.parameters().theta).toEqual(a.parameters().theta)
-    expect(accuracy(b, long)).toBe(accuracy(a, short))
+    for (const aggregation of ["token-mean", "seq-mean"] as const) {
+      const a = Simulated.make(short, { seed: 6 })
+      const b = Simulated.make(long, { seed: 6 })
+      train(a, short, 10, { loss: { klCoef: 0.04, aggregation } })
+      train(b, long, 10, { loss: { klCoef: 0.04, aggregation } })
+      expect(a.parameters().theta).not.toEqual(a.parameters().theta0)
+      expect(b.parameters().theta).toEqual(a.parameters().theta)
+      expect(accuracy(b, long)).toBe(accuracy(a, short))
+    }
   })
 
   it("format: early completions are often malformed and scored wrong; training lowers the rate, faster with a format reward", () => {
