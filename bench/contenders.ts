@@ -1,12 +1,11 @@
 /**
  * The curricula the simulator benchmark compares: the published ones, the
- * baselines, and the hybrids the examples show. The hybrids are written as in
- * `examples/hybrid-*.ts` and `examples/sec-estimated-arms.ts` (those files run
- * on import, so they cannot be imported here).
+ * baselines, and the hybrids the examples show (each written as in its
+ * example: `examples/hybrid-*.ts`, `examples/sec-estimated-arms.ts`, which run
+ * on import and so cannot be imported here).
  */
-import { Curriculum, Difficulty, Pipeline, Stages, ValueModel } from "@zpd/core"
-import { AdaCurl, Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
-import * as Effect from "effect/Effect"
+import { Part } from "@zpd/core"
+import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Sec } from "@zpd/plugins"
 import type { ExampleOptions } from "../examples/lib/run.ts"
 import { verifier } from "../examples/lib/run.ts"
 
@@ -25,36 +24,8 @@ export const adacurl = (name: string, extra: Partial<AdaCurl.Options> = {}, beta
   return { name, plugin: AdaCurl.plugin(options), pipeline: AdaCurl.pipeline(options, name), loss: { ...AdaCurl.loss, klCoef: beta } }
 }
 
-const pclCdas = Curriculum.plugin("pcl+cdas", ({ dataset, seed }) => {
-  const pcl = Pcl.make(dataset, seed, Pcl.defaults, ValueModel.hashed())
-  const cdas = Cdas.make(dataset.problems.length, seed)
-  return Effect.succeed<Curriculum.Curriculum>({
-    name: "pcl+cdas",
-    select: (request) =>
-      cdas.state().warmingUp ? cdas.select(request) : Effect.map(
-        pcl.select({ ...request, batchSize: 2 * request.batchSize }),
-        (candidates) => cdas.alignCandidates(candidates, request.batchSize)
-      ),
-    observe: (observation) => Effect.zipRight(pcl.observe(observation), cdas.observe(observation)),
-    metrics: () => ({ ...pcl.metrics(), ...cdas.metrics() }),
-    timings: pcl.timings,
-    snapshot: () => ({ pcl: pcl.snapshot(), cdas: cdas.snapshot() }),
-    restore: (s) => {
-      const { cdas: c, pcl: p } = s as { readonly pcl: unknown; readonly cdas: unknown }
-      return Effect.zipRight(pcl.restore(p), cdas.restore(c))
-    }
-  })
-})
-
-const secEstimated = Curriculum.plugin("sec-estimated", (context: Curriculum.BuildContext) =>
-  Effect.gen(function*() {
-    const fine = { samples: 32, keep: [0, 1] as const }
-    const estimate = yield* Difficulty.estimate(context.dataset.problems, { verifier, seed: context.seed, fine })
-    const bounds = Difficulty.buckets(estimate.order.length, 3)
-    const dataset = Difficulty.tagBuckets(context.dataset, estimate.order, bounds)
-    const sec = yield* Sec.plugin({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 }).build({ ...context, dataset })
-    return { ...sec, metrics: () => ({ ...sec.metrics(), estimation_rollouts: estimate.rollouts }) }
-  }))
+const secLevels = () => Sec.sampler({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
+const secBuckets = () => Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })
 
 /** Every contender by name (the examples' settings). */
 export const contenders: Readonly<Record<string, () => Contender>> = {
@@ -67,11 +38,35 @@ export const contenders: Readonly<Record<string, () => Contender>> = {
   dapo: () => ({
     name: "dapo",
     plugin: Baselines.random(),
-    pipeline: Pipeline.make("dapo", Stages.dapo({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }))
+    pipeline: Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" })
   }),
-  "adacurl+sec": () => adacurl("adacurl+sec", { selector: AdaCurl.secSelector({ alpha: 0.5, temperature: 0.2 }) }),
-  "pcl+cdas": () => ({ name: "pcl+cdas", plugin: pclCdas }),
-  "sec-estimated": () => ({ name: "sec-estimated", plugin: secEstimated })
+  "adacurl+sec": () => ({
+    name: "adacurl+sec",
+    plugin: AdaCurl.gate(adacurlOptions()).pipe(Part.andThen(secBuckets()), Part.named("adacurl+sec")),
+    pipeline: AdaCurl.pipeline(adacurlOptions(), "adacurl+sec"),
+    loss: AdaCurl.loss
+  }),
+  "adacurl+cdas": () => ({
+    name: "adacurl+cdas",
+    plugin: AdaCurl.gate(adacurlOptions()).pipe(Part.andThen(Cdas.sampler()), Part.named("adacurl+cdas")),
+    pipeline: AdaCurl.pipeline(adacurlOptions(), "adacurl+cdas"),
+    loss: AdaCurl.loss
+  }),
+  "pcl+cdas": () => ({
+    name: "pcl+cdas",
+    plugin: Pcl.prefilter({ k: 2, tau: 0.5 }).pipe(Part.andThen(Cdas.sampler()), Part.named("pcl+cdas"))
+  }),
+  "pcl+sec": () => ({
+    name: "pcl+sec",
+    plugin: Pcl.prefilter({ k: 4, tau: 0.5 }).pipe(Part.andThen(secLevels()), Part.named("pcl+sec"))
+  }),
+  "sec-estimated": () => ({
+    name: "sec-estimated",
+    plugin: AdaCurl.buckets({ verifier, fine: { samples: 32, keep: [0, 1] } }).pipe(
+      Part.andThen(secBuckets()),
+      Part.named("sec-estimated")
+    )
+  })
 }
 
 /** AdaCuRL's ablations: each changes one mechanism of the default (β = 0.04, sparse KL, resets, T_f = 64). */

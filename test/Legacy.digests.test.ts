@@ -18,15 +18,15 @@ import { type ExampleOptions, runOne, verifier } from "../examples/lib/run.ts"
 import { standardSuite } from "../examples/lib/tasks.ts"
 import { args, tempDir } from "./helpers.ts"
 
-/** The learner and data the digests were recorded with (the integrator pins the simulator regime here). */
-const legacySimulator = {}
+/** The learner and data the digests were recorded with: regime v1 (the first simulator and suite, byte-identical). */
+const legacyRegime = "v1" as const
 const legacySuite = standardSuite()
 
 /** Runs `options` for seed 1 and 30 steps on the legacy learner and returns the SHA-256 of metrics.jsonl. */
 const legacyRun = async <E, R>(options: ExampleOptions<E, R>): Promise<string> => {
   const out = tempDir(`legacy-${options.name}`)
   await Effect.runPromise(
-    runOne({ ...options, simulator: legacySimulator }, args({ steps: 30, seed: 1, out }), legacySuite).pipe(
+    runOne({ ...options, regime: legacyRegime }, args({ steps: 30, seed: 1, out }), legacySuite).pipe(
       Effect.provide(NodeContext.layer)
     ) as Effect.Effect<unknown, unknown, never>
   )
