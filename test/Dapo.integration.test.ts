@@ -4,7 +4,8 @@
  * what it discarded, and fails clearly when its round budget runs out.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Pipeline, Problem, Tasks } from "@zpd/core"
+import { Pipeline, Problem } from "@zpd/core"
+import { Tasks } from "@zpd/tasks"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Baselines, Dapo } from "@zpd/plugins"
 import * as Effect from "effect/Effect"

@@ -1,6 +1,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import type { Curriculum } from "@zpd/core"
 import { Run } from "@zpd/cli"
+import type { Regimes } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -8,6 +9,7 @@ import { join } from "node:path"
 import { type ExampleOptions, runOne } from "../examples/lib/run.ts"
 import { standardSuite } from "../examples/lib/tasks.ts"
 
+/** The original suite (regime v1): fixed data, for tests that need problems without a run. */
 export const suite = standardSuite()
 
 export const args = (overrides: Partial<Run.RunArgs>): Run.RunArgs => ({
@@ -20,17 +22,17 @@ export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `z
 
 export const run = <E, R>(options: ExampleOptions<E, R>, overrides: Partial<Run.RunArgs>) =>
   Effect.runPromise(
-    runOne(options, args(overrides), suite).pipe(Effect.provide(NodeContext.layer)) as Effect.Effect<
+    runOne(options, args(overrides)).pipe(Effect.provide(NodeContext.layer)) as Effect.Effect<
       Awaited<ReturnType<typeof Effect.runPromise<unknown, unknown>>>,
       unknown,
       never
     >
   )
 
-/** The step records of one run of `plugin` on the example suite (standard pipeline). */
-export const runRecords = (plugin: Curriculum.Plugin, seed: number, steps: number) =>
+/** The step records of one run of `plugin` in `regime` (standard pipeline). */
+export const runRecords = (plugin: Curriculum.Plugin, seed: number, steps: number, regime: Regimes.Name = "default") =>
   Effect.runPromise(
-    runOne({ name: plugin.name, plugin }, args({ steps, seed }), suite).pipe(
+    runOne({ name: plugin.name, plugin, regime }, args({ steps, seed })).pipe(
       Effect.map((r) => r.report.records),
       Effect.provide(NodeContext.layer)
     )

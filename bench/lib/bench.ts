@@ -80,7 +80,7 @@ export const validate = (options: BenchOptions): string | undefined => {
   if (unknown !== undefined) return `--curricula: unknown "${unknown}"; expected some of ${contenders.map((c) => c.name).join(", ")}`
   const badRegime = options.regimes.find((r) => regimes[r] === undefined)
   if (badRegime !== undefined) {
-    return `--regimes: unknown "${badRegime}"; expected some of ${Object.keys(regimes).join(", ")} (today's simulator has only "default")`
+    return `--regimes: unknown "${badRegime}"; expected some of ${Object.keys(regimes).join(", ")}`
   }
   if (options.budgets.length === 0 || options.budgets.some((b) => !Number.isInteger(b) || b < 1)) {
     return "--budgets: expected positive integers, e.g. 100,300"

@@ -4,12 +4,11 @@
  * the one function that runs a (curriculum, regime, seed, budget) cell into a
  * run directory.
  *
- * The regime is an opaque string resolved in {@link regimes}: today's
- * simulator has one ("default"); simulator v2's named regimes plug in there.
+ * The regime names one of `Regimes` (default, easy, hard, large, v1).
  */
 import { Part, Pipeline, Stages } from "@zpd/core"
 import * as Hook from "@zpd/core/Hook"
-import type { Simulated } from "@zpd/gpu-runtime"
+import { Regimes } from "@zpd/gpu-runtime"
 import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Sec } from "@zpd/plugins"
 import * as OrderedFixedPace from "@zpd/plugins/OrderedFixedPace"
 import * as RunMeta from "@zpd/report/RunMeta"
@@ -17,7 +16,6 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { Run } from "@zpd/cli"
 import { type ExampleOptions, runOne, verifier } from "../../examples/lib/run.ts"
-import { standardSuite, type TaskSuite } from "../../examples/lib/tasks.ts"
 
 export interface Contender {
   readonly name: string
@@ -67,13 +65,8 @@ export const contenders: ReadonlyArray<Contender> = [
 
 export const contenderNamed = (name: string): Contender | undefined => contenders.find((c) => c.name === name)
 
-/**
- * The learner settings per regime. Only "default" exists on today's
- * simulator; simulator v2 adds easy|hard|large|v1 (wire them here).
- */
-export const regimes: Readonly<Record<string, { readonly simulator: Partial<Simulated.SimulatorConfig>; readonly suite: () => TaskSuite }>> = {
-  default: { simulator: {}, suite: () => standardSuite() }
-}
+/** The named regimes (`Regimes`: data suite + simulated learner per name; the suite is drawn from each run's seed). */
+export const regimes: Readonly<Record<string, Regimes.Name>> = Object.fromEntries(Regimes.names.map((n) => [n, n]))
 
 export interface RunSpec {
   readonly curriculum: string
@@ -105,7 +98,7 @@ export const makeRun = (spec: RunSpec) =>
     if (regime === undefined) {
       return yield* Effect.fail(
         new Error(
-          `regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")} (today's simulator has only "default")`
+          `regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")} `
         )
       )
     }
@@ -114,7 +107,7 @@ export const makeRun = (spec: RunSpec) =>
     const base = options.pipeline ?? Pipeline.make(c.name, Stages.standard({ verifier, kl: "sparse" }))
     const progress = Hook.make("bench-progress", (end) => Effect.sync(() => spec.onStep?.(end.step, end.record)))
     const result = yield* runOne(
-      { ...options, simulator: { ...options.simulator, ...regime.simulator }, evalByLevel: true, pipeline: Pipeline.withHooks(base, progress) },
+      { ...options, regime, evalByLevel: true, pipeline: Pipeline.withHooks(base, progress) },
       {
         ...Run.defaultArgs(spec.steps),
         seed: spec.seed,
@@ -122,8 +115,7 @@ export const makeRun = (spec: RunSpec) =>
         resume: spec.resume === true ? spec.out : undefined,
         overwrite: spec.resume !== true,
         quiet: true
-      },
-      regime.suite()
+      }
     )
     const wallMs = (yield* Clock.currentTimeMillis) - start
     yield* RunMeta.write(spec.out, {

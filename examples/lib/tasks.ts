@@ -1,2 +1,2 @@
-/** The examples' task suite lives with the `zpd` command; re-exported for the examples and tests. */
-export { standardSuite, type TaskSuite } from "@zpd/cli/Suite"
+/** The examples' task suites live with the `zpd` command (one per regime); re-exported for the examples and tests. */
+export { standardSuite, suiteFor, type TaskSuite } from "@zpd/cli/Suite"

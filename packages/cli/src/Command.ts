@@ -26,6 +26,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { Regimes } from "@zpd/gpu-runtime"
 import process from "node:process"
 import * as Curricula from "./Curricula.ts"
 import { type RunArgs, runOne, type RunSpec, summaryTable } from "./Run.ts"
@@ -104,6 +105,12 @@ export const runOptions = (defaultSteps: number) => ({
     Options.withDescription("Ignore dataset fields zpd does not know instead of failing.")
   ),
   maxPromptChars: optionalInt("max-prompt-chars", "Longest prompt accepted in --data (default 32768)."),
+  regime: Options.choice("regime", Regimes.names).pipe(
+    Options.withDescription(
+      "Simulated learner and task suite: default, easy, hard, large (simulator v2) or v1 (the first simulator; default: default)."
+    ),
+    Options.optional
+  ),
   quiet: Options.boolean("quiet").pipe(Options.withDescription("No progress line and no table."))
 })
 
@@ -128,6 +135,7 @@ export const toRunArgs = (parsed: Parsed): RunArgs => ({
   groupSize: Option.getOrUndefined(parsed.groupSize),
   checkpointEvery: Option.getOrUndefined(parsed.checkpointEvery),
   maxPromptChars: Option.getOrUndefined(parsed.maxPromptChars),
+  regime: Option.getOrUndefined(parsed.regime),
   overwrite: parsed.overwrite,
   allowRepeats: parsed.allowRepeats,
   allowUnknownFields: parsed.allowUnknownFields,

@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { type Curriculum, type Errors, Part, Pipeline, type Runtime, Stages, Tasks } from "@zpd/core"
+import { type Curriculum, type Errors, Part, Pipeline, type Runtime, Stages } from "@zpd/core"
+import { Tasks } from "@zpd/tasks"
 import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Registry, Sec } from "@zpd/plugins"
 import * as Either from "effect/Either"
 

@@ -6,13 +6,13 @@
  *
  * @since 0.1.0
  */
-import { Simulated } from "@zpd/gpu-runtime"
+import { Regimes, type Simulated } from "@zpd/gpu-runtime"
 import { Checkpoint, type Curriculum, Metrics, Pipeline, Problem, type Runtime, Stages } from "@zpd/core"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import * as TensorBoard from "@zpd/report/TensorBoard"
 import { type Services, verifier } from "./Curricula.ts"
-import { standardSuite, type TaskSuite } from "./Suite.ts"
+import { suiteFor, type TaskSuite } from "./Suite.ts"
 
 /**
  * The parsed flags of `zpd run` (and of every example).
@@ -35,6 +35,8 @@ export interface RunArgs {
   readonly allowRepeats: boolean
   readonly allowUnknownFields: boolean
   readonly maxPromptChars: number | undefined
+  /** The simulated learner and task suite (`Regimes`); undefined = the spec's, else "default". */
+  readonly regime: Regimes.Name | undefined
 }
 
 /**
@@ -56,7 +58,8 @@ export const defaultArgs = (steps: number): RunArgs => ({
   overwrite: false,
   allowRepeats: false,
   allowUnknownFields: false,
-  maxPromptChars: undefined
+  maxPromptChars: undefined,
+  regime: undefined
 })
 
 /**
@@ -74,8 +77,10 @@ export interface RunSpec<E, R> {
   readonly batchSize?: number
   readonly groupSize?: number
   readonly loss?: Partial<Runtime.LossConfig>
-  /** Overrides of the simulated learner's constants (default: `Simulated.defaults`). */
-  readonly simulator?: Partial<Simulated.SimulatorConfig>
+  /** The benchmark regime: data suite and simulated learner (default `Regimes.defaultName`, "default"). */
+  readonly regime?: Regimes.Name
+  /** Overrides of the regime's simulator constants. */
+  readonly simulator?: Partial<Simulated.SimulatorConfig> & Partial<Simulated.ConfigV1>
   /** Also score every eval set level by level, as `acc_<set>_level_<ℓ>` (default false). */
   readonly evalByLevel?: boolean
   /** Write TensorBoard event files beside `metrics.jsonl` when the run has a directory (default true). */
@@ -115,13 +120,19 @@ const jsonlSuite = (file: string, args: RunArgs) =>
       allowUnknownFields: args.allowUnknownFields,
       ...(args.maxPromptChars === undefined ? {} : { maxPromptChars: args.maxPromptChars })
     }),
-    (train): TaskSuite => ({ train, test: train, ood: Problem.make("none", []), all: train.problems })
+    (train): TaskSuite => ({
+      train,
+      test: train,
+      ood: Problem.make("none", []),
+      evalSets: { id: train.problems },
+      all: train.problems
+    })
   )
 
 const evalSets = (suite: TaskSuite, byLevel: boolean) => {
-  const sets = Object.entries({ id: suite.test.problems, ood: suite.ood.problems }).filter(([, ps]) => ps.length > 0)
+  const sets = Object.entries(suite.evalSets).filter(([, ps]) => ps.length > 0)
   const levels = byLevel
-    ? sets.flatMap(([name, problems]) =>
+    ? sets.filter(([name]) => name === "id" || name === "ood").flatMap(([name, problems]) =>
       Array.from(new Set(problems.map((p) => p.level))).sort((a, b) => a - b).map((level) =>
         [`${name}_level_${level}`, problems.filter((p) => p.level === level)] as const
       )
@@ -139,9 +150,10 @@ const evalSets = (suite: TaskSuite, byLevel: boolean) => {
  */
 export const runOne = <E, R>(spec: RunSpec<E, R>, args: RunArgs, suite?: TaskSuite) =>
   Effect.gen(function*() {
-    const data = args.data === undefined ? suite ?? standardSuite() : yield* jsonlSuite(args.data, args)
     let seed = args.seed
     if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
+    const regime = args.regime ?? spec.regime ?? Regimes.defaultName
+    const data = args.data === undefined ? suite ?? suiteFor(regime, seed ?? 1) : yield* jsonlSuite(args.data, args)
     const base = spec.pipeline ?? Pipeline.make(spec.name, Stages.standard({ verifier, kl: "sparse" }))
     const dir = args.out ?? args.resume
     const pipeline = dir === undefined || spec.tensorboard === false
@@ -161,7 +173,7 @@ export const runOne = <E, R>(spec: RunSpec<E, R>, args: RunArgs, suite?: TaskSui
       ...(args.out === undefined ? {} : { out: args.out }),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       onProgress: progressPrinter(args.quiet, args.steps)
-    }).pipe(Effect.provide(Simulated.layer(data.all, spec.simulator)))
+    }).pipe(Effect.provide(Regimes.layer(regime, data.all, seed ?? 1, spec.simulator)))
     return { name: spec.name, report } satisfies RunResult
   })
 

@@ -1,31 +1,18 @@
 /**
- * The procedurally generated task suite `zpd run` and the examples train on
- * when no `--data` is given: countdown,
- * multi-digit arithmetic and ARC-1D-like rules at levels 1–4. Levels 1–3 are
- * the training set (plus a disjoint in-distribution test set); level 4 is held
- * out as out-of-distribution, as in the SEC paper.
+ * The task suites `zpd run` and the examples train on when no `--data` is
+ * given. Each named regime (`@zpd/gpu-runtime` `Regimes`: default, easy, hard,
+ * large, v1) pairs a suite with a simulated learner; v2 regimes sample
+ * countdown and arithmetic problems (levels 1–3) from the run seed and hold
+ * out level 4 and the arc1d family; regime `v1` is the original fixed suite.
  */
-import { Problem, Tasks } from "@zpd/core"
-import * as Either from "effect/Either"
+import { Regimes } from "@zpd/gpu-runtime"
 
-/** A training set, its in-distribution test set, the out-of-distribution set, and every problem the learner must know. */
-export interface TaskSuite {
-  readonly train: Problem.Dataset
-  readonly test: Problem.Dataset
-  readonly ood: Problem.Dataset
-  readonly all: ReadonlyArray<Problem.Problem>
-}
+/** A training set, its test and OOD sets, its named eval sets, and every problem the learner must know. */
+export type TaskSuite = Regimes.Suite
 
-const generate = (perLevel: number, seed: number, levels: ReadonlyArray<number>) =>
-  Either.getOrThrow(Tasks.generate({ families: ["countdown", "arithmetic", "arc1d"], levels, perLevel, seed }))
+/** The suite of `regime` for run seed `seed`. */
+export const suiteFor = (regime: Regimes.Name, seed: number): TaskSuite => Regimes.suite(regime, seed)
 
-/** 200 problems per level and family (levels 1-3) for training, 50 per level for test and for the level-4 OOD set. */
-export const standardSuite = (options: { readonly perLevel?: number; readonly dataSeed?: number } = {}): TaskSuite => {
-  const perLevel = options.perLevel ?? 200
-  const seed = options.dataSeed ?? 2505
-  const train = Problem.make("tasks/train", generate(perLevel, seed, [1, 2, 3]).problems)
-  const rename = (prefix: string) => (p: Problem.Problem): Problem.Problem => ({ ...p, id: `${prefix}/${p.id}` })
-  const test = Problem.make("tasks/test", generate(50, seed + 1, [1, 2, 3]).problems.map(rename("test")))
-  const ood = Problem.make("tasks/ood", generate(50, seed + 2, [4]).problems.map(rename("ood")))
-  return { train, test, ood, all: [...train.problems, ...test.problems, ...ood.problems] }
-}
+/** The original suite (regime `v1`), optionally with another number of training problems per family and level. */
+export const standardSuite = (options: { readonly perLevel?: number } = {}): TaskSuite =>
+  Regimes.suite("v1", 1, options.perLevel === undefined ? {} : { perLevel: options.perLevel })

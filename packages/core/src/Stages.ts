@@ -33,7 +33,6 @@ import {
   type TrainStepResult
 } from "./Runtime.ts"
 import * as Stage from "./Stage.ts"
-import type { Verdict } from "./Task.ts"
 
 /**
  * Run-wide settings every step sees.
@@ -95,6 +94,20 @@ export interface ScoredGroup extends Group {
   readonly passRate: number
   /** `correct[i]` is 1 when completion `i` was judged correct (the verdict's `correct`). */
   readonly correct?: Uint8Array
+}
+
+/**
+ * A verifier's judgement of one completion. `reward` is what the advantage
+ * stage sees; `correct` feeds pass rates; `formatted` says whether the answer
+ * was well-formed. Task families (`@zpd/tasks`) produce it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Verdict {
+  readonly reward: number
+  readonly correct: boolean
+  readonly formatted: boolean
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * @zpd/core — the curriculum-RL DSL: stages, pipelines, curricula, the runtime
- * ports, columnar state, checkpoints and metrics.
+ * ports, columnar state, checkpoints and metrics. Task families live in
+ * `@zpd/tasks`.
  *
  * @since 0.1.0
  */
@@ -35,10 +36,6 @@ export * as Runtime from "./Runtime.ts"
 export * as Stage from "./Stage.ts"
 /** @since 0.1.0 */
 export * as Stages from "./Stages.ts"
-/** @since 0.1.0 */
-export * as Task from "./Task.ts"
-/** @since 0.1.0 */
-export * as Tasks from "./tasks/index.ts"
 /** @since 0.1.0 */
 export * as ValueModel from "./ValueModel.ts"
 /** @since 0.1.0 */

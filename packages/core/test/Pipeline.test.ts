@@ -20,7 +20,7 @@ import * as Problem from "../src/Problem.ts"
 import * as Runtime from "../src/Runtime.ts"
 import * as Stage from "../src/Stage.ts"
 import * as Stages from "../src/Stages.ts"
-import { exactMatch, verify } from "../src/Task.ts"
+import { exactMatch, verify } from "@zpd/tasks/Task"
 
 // ---------------------------------------------------------------------------
 // Fixtures

@@ -1,26 +1,39 @@
 /**
- * Simulated learner: a pure-TypeScript item-response-theory policy that
- * implements the runtime ports ({@link InferenceRuntime}, {@link TrainerRuntime},
- * {@link Evaluator}) fast enough for tests and benchmarks.
+ * Simulated learner v2: a pure-TypeScript model of an LLM policy under GRPO
+ * that implements the runtime ports ({@link InferenceRuntime},
+ * {@link TrainerRuntime}, {@link Evaluator}) deterministically, with the
+ * mechanisms curriculum papers rely on (DESIGN §5, §9):
  *
- * The policy has a skill vector θ ∈ R^S (skill 0 is shared, one skill per task
- * family) and solves problem x with probability p_x = σ(θ·a_x − b_x). A
- * completion's first token is a binary decision token (solve / fail) carrying
- * the whole logprob of the outcome; it is followed by `reasoningTokens`
- * binary "reasoning" tokens with logit (θ − θ_0)·a_x (uncertain at θ_0, and
- * independent of the outcome), then the answer text. `update` takes a real
- * GRPO/PPO step (clipped surrogate + k3 KL to a reference copy θ_ref, per
- * token, weighted per token by `klWeight`) on θ. Family skills that were not trained in a step decay toward
- * their initial value (capacity interference), so learning can be forgotten.
- * See `packages/gpu-runtime/SIMULATOR.md` for the equations.
+ * - prerequisite skills: an item of level ℓ composes ℓ steps and is solved
+ *   only if every step succeeds, p_x = Π_{j≤ℓ} σ(s·u_j(x)); transfer between
+ *   levels and families is partial (a shared general skill, one shared skill
+ *   per level, one skill per family and level);
+ * - per-item memorisation μ_x, learned only from the item's own samples;
+ * - forgetting by interference: every update shrinks each skill toward its
+ *   initial value in proportion to how far the *other* skills moved (metric
+ *   `forgetting`);
+ * - a format skill: a completion is malformed with probability 1 − σ(φ) and
+ *   then carries no answer tag, so the verifier scores it wrong;
+ * - a sharpness s = e^λ that scales every logit: policy-gradient updates on
+ *   items the policy mostly solves raise it, which pushes unsolved items
+ *   toward p = 0 and groups toward zero variance (entropy collapse); the KL
+ *   to a reference pulls it back (metrics `sharpness`, `entropy`);
+ * - learning speed independent of the answer's length: the answer text
+ *   carries no loss weight of its own;
+ * - run-to-run variance: `seed` draws the initial skills and the per-item
+ *   offsets.
  *
- * @since 0.1.0
+ * v1 (the first simulator, regime `v1`) stays reachable as {@link makeV1}
+ * and {@link layerV1}, unchanged. Named regimes pair a learner with a data
+ * suite: see `Regimes.ts`. Equations: `packages/gpu-runtime/SIMULATOR.md`.
+ *
+ * @since 0.2.0
  */
-import * as Fmath from "@zpd/core/Fmath"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { RuntimeError } from "@zpd/core/Errors"
+import * as Fmath from "@zpd/core/Fmath"
+import type { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
 import { hashString, mix32, Rng } from "@zpd/core/Rng"
 import {
@@ -33,218 +46,300 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
+import {
+  charCodes,
+  FAIL_TOKEN,
+  FORMAT_BAD_TOKEN,
+  FORMAT_OK_TOKEN,
+  isFiniteArray,
+  type Learner,
+  REASON_DOWN_TOKEN,
+  REASON_UP_TOKEN,
+  refused,
+  SimulatedLearner,
+  SOLVE_TOKEN
+} from "./internal/simulator.ts"
+import * as V1 from "./SimulatedV1.ts"
+
+export {
+  FAIL_TOKEN,
+  FORMAT_BAD_TOKEN,
+  FORMAT_OK_TOKEN,
+  type Learner,
+  REASON_DOWN_TOKEN,
+  REASON_UP_TOKEN,
+  SimulatedLearner,
+  SOLVE_TOKEN
+}
 
 /**
- * The simulator's constants.
+ * The first simulator (regime `v1`): one general skill and one skill per
+ * family, p = σ(θ·a − b). Kept byte for byte so earlier runs reproduce.
  *
- * - `generalWeight`: a_x on the shared skill 0 (transfer across families).
- * - `depthSlope`: a_x on the family skill is `1 + depthSlope·(level − 1)`, so a
- *   family skill learned on easy levels helps harder levels more in logit.
- * - `b0`, `b1`: difficulty b_x = b0 + b1·level + jitter_x.
- * - `jitter`: half-width of the deterministic per-problem difficulty offset
- *   (a hash of the problem id mapped to a bell-shaped value in [−jitter, jitter]).
- * - `initialGeneral`, `initialFamily`: θ_0 on skill 0 and on every family skill.
- * - `learningRate`: the SGD step size when the request has no `learningRate`.
- * - `forgetRate`: capacity interference; untrained family skills shrink toward
- *   θ_0 by the factor `1 − forgetRate·‖Δθ‖` per update.
- * - `reasoningTokens`: R, the number of reasoning tokens after the decision
- *   token. Each is an independent binary choice ({@link REASON_UP_TOKEN} with
- *   probability σ((θ − θ_0)·a_x / T)); they do not change the outcome or the
- *   text, but they carry surrogate and KL gradient like an LLM's reasoning
- *   tokens, so dense KL pulls θ back toward θ_ref even through zero-variance
- *   groups. 0 gives the decision-token-only learner.
- * - `render`: the completion text for an outcome (default
- *   `<answer>${answer}</answer>` when correct, `<answer></answer>` when not).
+ * @since 0.2.0
+ * @category v1
+ */
+export const makeV1 = V1.make
+
+/**
+ * {@link makeV1} as a layer.
  *
- * @since 0.1.0
+ * @since 0.2.0
+ * @category v1
+ */
+export const layerV1 = V1.layer
+
+/**
+ * v1's constants.
+ *
+ * @since 0.2.0
+ * @category v1
+ */
+export const defaultsV1 = V1.defaults
+
+/**
+ * v1's configuration.
+ *
+ * @since 0.2.0
+ * @category v1
+ */
+export type ConfigV1 = V1.SimulatorConfig
+
+/**
+ * v1's learner.
+ *
+ * @since 0.2.0
+ * @category v1
+ */
+export type SimulatorV1 = V1.Simulator
+
+/**
+ * The constants of simulator v2 (SIMULATOR.md §6 lists them with their
+ * defaults and meaning).
+ *
+ * @since 0.2.0
  * @category models
  */
 export interface SimulatorConfig {
+  /** The run seed: draws the initial skills and the per-item offsets. */
+  readonly seed: number
+  /** w_g, the weight of the shared general skill in every step. */
   readonly generalWeight: number
-  readonly depthSlope: number
-  readonly b0: number
-  readonly b1: number
-  readonly jitter: number
-  readonly initialGeneral: number
-  readonly initialFamily: number
+  /** w_L, the weight of the shared per-level skill L_j in step j. */
+  readonly levelWeight: number
+  /** d_j = difficultyBase + difficultyStep·(j − 1), the difficulty of step j. */
+  readonly difficultyBase: number
+  readonly difficultyStep: number
+  /** Standard deviation of the per-item offset δ_x (drawn from `seed` and the id). */
+  readonly itemSpread: number
+  /** Standard deviation of the initial skills around 0 (drawn from `seed`). */
+  readonly initialSpread: number
+  /** η when the request sets none. */
   readonly learningRate: number
+  /** Step-size multiplier for the per-item memorisation μ_x. */
+  readonly memoRate: number
+  /** Step-size multiplier for the log-sharpness λ. */
+  readonly sharpnessRate: number
+  /** Interference: a skill shrinks toward θ⁰ by `forgetRate`·‖Δ of the other skills‖ per update. */
   readonly forgetRate: number
+  /** φ⁰, the initial format logit (P(well-formed) = σ(φ)). */
+  readonly formatInitial: number
+  /** Step-size multiplier for the format logit φ. */
+  readonly formatRate: number
+  /** R, binary reasoning tokens per completion, with logit s·`reasoningLogit`. */
   readonly reasoningTokens: number
+  readonly reasoningLogit: number
+  /** Completion text of a well-formed completion (default `<answer>…</answer>`, empty tag when wrong). */
   readonly render?: (problem: Problem, correct: boolean) => string
+  /** Completion text of a malformed completion (default: the answer without its tag when solved, else ""). */
+  readonly renderMalformed?: (problem: Problem, solved: boolean) => string
 }
 
 /**
- * Default constants. At θ_0 the expected pass rates per level are about
- * 0.60 (level 1), 0.28 (2), 0.10 (3) and 0.03 (4), so levels 1–3 make a
- * training curriculum and level 4 an out-of-distribution test.
+ * v2's defaults (regime `default`). At θ⁰ the expected accuracies are about
+ * 0.53 (level 1), 0.28 (2), 0.10 (3) and 0.02 (4), a quarter of the
+ * completions being malformed.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const defaults: SimulatorConfig = {
-  generalWeight: 0.5,
-  depthSlope: 0.25,
-  b0: -1.7,
-  b1: 1.3,
-  jitter: 0.5,
-  initialGeneral: 0,
-  initialFamily: 0,
-  learningRate: 0.07,
-  forgetRate: 0.2,
-  reasoningTokens: 8
+  seed: 1,
+  generalWeight: 0.3,
+  levelWeight: 0.7,
+  difficultyBase: -0.9,
+  difficultyStep: 0.75,
+  itemSpread: 0.5,
+  initialSpread: 0.3,
+  learningRate: 0.6,
+  memoRate: 40,
+  sharpnessRate: 0.1,
+  forgetRate: 0.8,
+  formatInitial: 1.1,
+  formatRate: 1,
+  reasoningTokens: 4,
+  reasoningLogit: 1
 }
 
 /**
- * The decision-token id for a solved outcome.
+ * A v2 learner: the three ports plus introspection.
  *
- * @since 0.1.0
- * @category constants
- */
-export const SOLVE_TOKEN = 1
-
-/**
- * The decision-token id for a failed outcome.
- *
- * @since 0.1.0
- * @category constants
- */
-export const FAIL_TOKEN = 2
-
-/**
- * The reasoning-token id for the choice with logit +v_x = (θ − θ_0)·a_x.
- *
- * @since 0.1.0
- * @category constants
- */
-export const REASON_UP_TOKEN = 3
-
-/**
- * The reasoning-token id for the choice with logit −v_x.
- *
- * @since 0.1.0
- * @category constants
- */
-export const REASON_DOWN_TOKEN = 4
-
-/**
- * A simulated learner: the three runtime services over one shared parameter
- * vector, plus introspection for tests.
- *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Simulator {
-  readonly inference: InferenceRuntime.Service
-  readonly trainer: TrainerRuntime.Service
-  readonly evaluator: Evaluator.Service
+export interface Simulator extends Learner {
+  readonly model: "v2"
   readonly config: SimulatorConfig
-  /** Family names in skill order (skill `i + 1` is `families[i]`). */
-  readonly families: ReadonlyArray<string>
-  /** The exact pass probability of `problem` at temperature 1 under the current θ. */
-  readonly passRate: (problem: Problem) => number
-  /** Copies of θ and θ_ref. */
-  readonly parameters: () => { readonly theta: Array<number>; readonly thetaRef: Array<number> }
-  /** The skill index of `family` (0 = the shared general skill), `undefined` if unknown. */
-  readonly skillOf: (family: string) => number | undefined
-  readonly policyVersion: () => number
+  /** The exact probability that a completion is well-formed, σ(φ). */
+  readonly formatRate: () => number
+  /** The sharpness s = e^λ (1 at the start). */
+  readonly sharpness: () => number
+  /** The per-item memorisation μ of `problem` (0 if never trained). */
+  readonly memorisation: (problem: Problem) => number
+  /** Copies of the parameter vectors: [λ, φ, g, L_1…L_J, s_{f,j}…] now, at the reference and at θ⁰. */
+  readonly parameters: () => {
+    readonly theta: Array<number>
+    readonly thetaRef: Array<number>
+    readonly theta0: Array<number>
+  }
+  /** The index of skill s_{family,level} in `parameters().theta`, `undefined` if none. */
+  readonly skillIndex: (family: string, level: number) => number | undefined
 }
-
-/**
- * Gives access to the {@link Simulator} behind the runtime services of {@link layer}.
- *
- * @since 0.1.0
- * @category tags
- */
-export class SimulatedLearner extends Context.Tag("@zpd/gpu-runtime/SimulatedLearner")<SimulatedLearner, Simulator>() {}
 
 // ---------------------------------------------------------------------------
 // internals
 // ---------------------------------------------------------------------------
 
+const { log, logSigmoid, sigmoid } = Fmath
 
-/** A bell-shaped value in [−1, 1] (mean of three hashed uniforms, rescaled), a function of `id` only. */
-const unitJitter = (id: string): number => {
-  const h = hashString(id)
+/** Indices of the parameter vector. */
+const LAMBDA = 0
+const PHI = 1
+const GENERAL = 2
+const FIRST_LEVEL = 3
+
+/** A standard-normal-like draw (Irwin–Hall of 4 uniforms, unit variance), a function of (seed, label). */
+const normalOf = (seed: number, label: string): number => {
+  const h = mix32((hashString(label) ^ Math.imul(seed | 0, 0x9e3779b9)) >>> 0)
   let s = 0
-  for (let k = 1; k <= 3; k++) s += mix32((h + Math.imul(k, 0x9e3779b9)) >>> 0) / 4294967296
-  return s / 1.5 - 1
+  for (let k = 1; k <= 4; k++) s += mix32((h + Math.imul(k, 0x85ebca6b)) >>> 0) / 4294967296
+  return (s - 2) * Math.sqrt(3)
 }
 
-const { logSigmoid, sigmoid } = Fmath
+/** Per-token PPO + k3 arithmetic shared by every binary choice: returns ∂ℓ/∂ log π_θ(y). */
+interface TokenTerms {
+  loss: number
+  k3: number
+  klTerm: number
+  clipped: boolean
+  factor: number
+}
 
-/** log π(o) for logit z: log σ(z) if solved, log σ(−z) otherwise. */
-const logPi = (z: number, solved: boolean): number => solved ? logSigmoid(z) : logSigmoid(-z)
-
-const charCodes = (text: string): Array<number> => {
-  const out = new Array<number>(text.length)
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i)
+const tokenTerms = (
+  out: TokenTerms,
+  lpNew: number,
+  lpRef: number,
+  lpOld: number,
+  A: number,
+  w: number,
+  beta: number,
+  clip: number
+): TokenTerms => {
+  const rho = Fmath.exp(lpNew - lpOld)
+  const clipped = (A > 0 && rho > 1 + clip) || (A < 0 && rho < 1 - clip)
+  let loss = 0
+  let factor = 0
+  if (A !== 0) {
+    const rhoC = Math.min(Math.max(rho, 1 - clip), 1 + clip)
+    loss = -Math.min(rho * A, rhoC * A)
+    if (!clipped) factor = -rho * A
+  }
+  const delta = lpRef - lpNew
+  const e = Fmath.expm1(delta)
+  const k3 = e - delta
+  if (w !== 0) {
+    loss += beta * w * k3
+    if (beta !== 0) factor -= beta * w * e
+  }
+  out.loss = loss
+  out.k3 = k3
+  out.klTerm = w * k3
+  out.clipped = clipped
+  out.factor = factor
   return out
 }
 
-const refused = (endpoint: string, description: string) =>
-  new RuntimeError({ endpoint, reason: "Refused", description })
+/** log(1 − e^a) for a ≤ 0, floored so that a certain success stays finite. */
+const log1mExp = (a: number): number => log(Math.max(-Fmath.expm1(a), 1e-300))
+
+const binaryEntropy = (p: number): number =>
+  p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
 
 interface CheckpointState {
+  readonly model: "v2"
   readonly families: ReadonlyArray<string>
+  readonly levels: number
   readonly theta: ReadonlyArray<number>
   readonly thetaRef: ReadonlyArray<number>
   readonly theta0: ReadonlyArray<number>
+  readonly memo: { readonly ids: ReadonlyArray<string>; readonly mu: ReadonlyArray<number>; readonly muRef: ReadonlyArray<number> }
   readonly version: number
 }
 
-const isFiniteArray = (u: unknown, length: number): u is ReadonlyArray<number> =>
-  Array.isArray(u) && u.length === length && u.every((x) => typeof x === "number" && Number.isFinite(x))
-
 // ---------------------------------------------------------------------------
-// constructors
+// constructor
 // ---------------------------------------------------------------------------
 
 /**
- * Builds a simulated learner for `problems` (every problem `update` may see;
- * `generate` and `accuracy` also accept problems outside this set, and
- * `generate` registers them so a later `update` finds them). Family skills are
- * assigned in sorted family-name order; a problem of a family not in
- * `problems` uses the general skill only.
+ * Builds a v2 learner for `problems` (every problem `update` may see;
+ * `generate` and `accuracy` also accept others). Families get skills in
+ * sorted name order, for levels 1 … the highest level in `problems`; a
+ * problem of an unknown family uses the shared skills only.
  *
  * **Example**
  * ```ts
- * const sim = Simulated.make(train.problems, { learningRate: 1 })
- * const acc = yield* sim.evaluator.accuracy(test.problems)
+ * const sim = Simulated.make(suite.all, { seed: 3 })
+ * const acc = yield* sim.evaluator.accuracy(suite.test.problems)
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const make = (problems: ReadonlyArray<Problem>, config?: Partial<SimulatorConfig>): Simulator => {
   const cfg: SimulatorConfig = { ...defaults, ...config }
-  const families = Array.from(new Set(problems.map((p) => p.family))).sort()
-  const familyIndex = new Map<string, number>()
-  families.forEach((f, i) => familyIndex.set(f, i + 1))
-  const S = families.length + 1
-
   const R = cfg.reasoningTokens
   if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
-  const theta0 = new Float64Array(S)
-  theta0[0] = cfg.initialGeneral
-  for (let k = 1; k < S; k++) theta0[k] = cfg.initialFamily
+  if (!Number.isSafeInteger(cfg.seed)) throw new RangeError(`seed must be an integer, got ${cfg.seed}`)
+  const families = Array.from(new Set(problems.map((p) => p.family))).sort()
+  const familyIndex = new Map<string, number>()
+  families.forEach((f, i) => familyIndex.set(f, i))
+  const levelOf = (p: Problem): number => Math.max(1, Math.round(p.level))
+  const J = problems.reduce((m, p) => Math.max(m, levelOf(p)), 1)
+  const FIRST_FAMILY = FIRST_LEVEL + J
+  const P = FIRST_FAMILY + families.length * J
+  const familySkill = (fi: number, j: number): number => FIRST_FAMILY + fi * J + (j - 1)
+  const difficulty = (j: number): number => cfg.difficultyBase + cfg.difficultyStep * (j - 1)
+
+  // θ⁰: λ = 0 (s = 1), φ = formatInitial, skills drawn around 0 from the seed.
+  const theta0 = new Float64Array(P)
+  theta0[PHI] = cfg.formatInitial
+  for (let k = GENERAL; k < P; k++) theta0[k] = cfg.initialSpread * normalOf(cfg.seed, `skill-${k}`)
   let theta = Float64Array.from(theta0)
   let thetaRef = Float64Array.from(theta0)
   let version = 0
 
-  // Feature table: dense index → (family skill, weights, difficulty). Grows when generate sees new problems.
+  // Item table (grows when generate sees new problems).
   const index = new Map<string, number>()
   let capacity = Math.max(16, problems.length)
-  let skill = new Int32Array(capacity) // 0 = no family skill
-  let aGeneral = new Float64Array(capacity)
-  let aFamily = new Float64Array(capacity)
-  let diff = new Float64Array(capacity)
+  let famOf = new Int32Array(capacity) // −1: unknown family
+  let lvl = new Int32Array(capacity)
+  let offset = new Float64Array(capacity)
+  let mu = new Float64Array(capacity)
+  let muRef = new Float64Array(capacity)
+  let memoGrad = new Float64Array(capacity)
+  const ids: Array<string> = []
   let size = 0
-
-  const featuresOf = (p: Problem) => ({
-    k: familyIndex.get(p.family) ?? 0,
-    aF: 1 + cfg.depthSlope * (p.level - 1),
-    b: cfg.b0 + cfg.b1 * p.level + cfg.jitter * unitJitter(p.id)
-  })
+  const pendingMemo = new Map<string, readonly [number, number]>()
 
   const register = (p: Problem): number => {
     const existing = index.get(p.id)
@@ -255,52 +350,95 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         fresh.set(old)
         return fresh
       }
-      skill = grow(skill, new Int32Array(capacity))
-      aGeneral = grow(aGeneral, new Float64Array(capacity))
-      aFamily = grow(aFamily, new Float64Array(capacity))
-      diff = grow(diff, new Float64Array(capacity))
+      famOf = grow(famOf, new Int32Array(capacity))
+      lvl = grow(lvl, new Int32Array(capacity))
+      offset = grow(offset, new Float64Array(capacity))
+      mu = grow(mu, new Float64Array(capacity))
+      muRef = grow(muRef, new Float64Array(capacity))
+      memoGrad = grow(memoGrad, new Float64Array(capacity))
     }
-    const f = featuresOf(p)
     const i = size++
-    skill[i] = f.k
-    aGeneral[i] = cfg.generalWeight
-    aFamily[i] = f.k === 0 ? 0 : f.aF
-    diff[i] = f.b
+    famOf[i] = familyIndex.get(p.family) ?? -1
+    lvl[i] = levelOf(p)
+    offset[i] = cfg.itemSpread * normalOf(cfg.seed, `item:${p.id}`)
+    const pending = pendingMemo.get(p.id)
+    if (pending !== undefined) {
+      mu[i] = pending[0]
+      muRef[i] = pending[1]
+      pendingMemo.delete(p.id)
+    }
     index.set(p.id, i)
+    ids.push(p.id)
     return i
   }
   for (const p of problems) register(p)
 
-  const logitAt = (params: Float64Array, i: number): number => {
-    const k = skill[i]!
-    return params[0]! * aGeneral[i]! + (k === 0 ? 0 : params[k]! * aFamily[i]!) - diff[i]!
+  /** Cells (family, level) present in `problems`: where `forgetting` is measured. */
+  const cells: Array<readonly [number, number]> = []
+  {
+    const seen = new Set<number>()
+    for (const p of problems) {
+      const fi = familyIndex.get(p.family)!
+      const key = fi * (J + 1) + levelOf(p)
+      if (!seen.has(key)) {
+        seen.add(key)
+        cells.push([fi, levelOf(p)])
+      }
+    }
   }
 
-  /** The reasoning-token logit v = (θ − θ_0)·a_x (before temperature). */
-  const reasonLogitAt = (params: Float64Array, i: number): number => {
-    const k = skill[i]!
-    return (params[0]! - theta0[0]!) * aGeneral[i]! + (k === 0 ? 0 : (params[k]! - theta0[k]!) * aFamily[i]!)
+  /** u_j: the logit of step j before sharpness (item terms added at the item's own level). */
+  const stepLogit = (params: Float64Array, fi: number, j: number): number => {
+    const lj = j <= J ? params[FIRST_LEVEL + j - 1]! : 0
+    const sfj = fi >= 0 && j <= J ? params[familySkill(fi, j)]! : 0
+    return cfg.generalWeight * params[GENERAL]! + cfg.levelWeight * lj + sfj - difficulty(j)
   }
 
-  /** The logit of a problem from its fields (same value as the table would give). */
-  const logitOf = (params: Float64Array, p: Problem): number => {
+  /** log p_x (decision solved) at temperature T for item i under `params` and memo `m`. */
+  const logSolveAt = (params: Float64Array, memo: Float64Array, i: number, T: number): number => {
+    const s = Fmath.exp(params[LAMBDA]!) / T
+    const fi = famOf[i]!
+    const l = lvl[i]!
+    let lp = 0
+    for (let j = 1; j <= l; j++) {
+      const u = stepLogit(params, fi, j) + (j === l ? offset[i]! + memo[i]! : 0)
+      lp += logSigmoid(s * u)
+    }
+    return lp
+  }
+
+  const logSolveOf = (p: Problem): number => {
     const i = index.get(p.id)
-    if (i !== undefined) return logitAt(params, i)
-    const f = featuresOf(p)
-    return params[0]! * cfg.generalWeight + (f.k === 0 ? 0 : params[f.k]! * f.aF) - f.b
+    if (i !== undefined) return logSolveAt(theta, mu, i, 1)
+    const s = Fmath.exp(theta[LAMBDA]!)
+    const fi = familyIndex.get(p.family) ?? -1
+    const l = levelOf(p)
+    let lp = 0
+    for (let j = 1; j <= l; j++) {
+      const u = stepLogit(theta, fi, j) + (j === l ? cfg.itemSpread * normalOf(cfg.seed, `item:${p.id}`) : 0)
+      lp += logSigmoid(s * u)
+    }
+    return lp
   }
 
-  const passRate = (p: Problem): number => sigmoid(logitOf(theta, p))
+  const passRate = (p: Problem): number => sigmoid(theta[PHI]!) * Fmath.exp(logSolveOf(p))
 
-  const accuracyNow = (ps: ReadonlyArray<Problem>): number => {
-    if (ps.length === 0) return 0
-    let s = 0
-    for (const p of ps) s += passRate(p)
-    return s / ps.length
+  /** Mean pass rate of a typical item (offset 0, no memorisation) over the cells. */
+  const cellAccuracy = (params: Float64Array): number => {
+    if (cells.length === 0) return 0
+    const s = Fmath.exp(params[LAMBDA]!)
+    let sum = 0
+    for (const [fi, l] of cells) {
+      let lp = 0
+      for (let j = 1; j <= l; j++) lp += logSigmoid(s * stepLogit(params, fi, j))
+      sum += Fmath.exp(lp)
+    }
+    return (sigmoid(params[PHI]!) * sum) / cells.length
   }
 
   const render = cfg.render ??
     ((p: Problem, correct: boolean) => correct ? `<answer>${p.answer}</answer>` : "<answer></answer>")
+  const renderMalformed = cfg.renderMalformed ?? ((p: Problem, solved: boolean) => solved ? p.answer : "")
 
   // -------------------------------------------------------------------------
   // generate
@@ -321,6 +459,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       const maxTokens = request.sampling.maxTokens
       const rng = new Rng(seed)
       const out: Array<Completion> = []
+      const s = Fmath.exp(theta[LAMBDA]!)
+      const v = s * cfg.reasoningLogit
+      const phi = theta[PHI]!
       for (const prompt of request.prompts) {
         const problem = prompt.problem
         if (problem === undefined) {
@@ -330,44 +471,41 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         }
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
-        const z = logitAt(theta, i)
-        const v = reasonLogitAt(theta, i)
         const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
-        // Reasoning tokens kept under maxTokens (the decision token is always emitted).
-        const kept = Math.min(R, Math.max(0, maxTokens - 1))
-        const room = Math.max(0, maxTokens - 1 - kept)
+        const kept = Math.min(R, Math.max(0, maxTokens - 2))
+        const room = Math.max(0, maxTokens - 2 - kept)
+        const lpSolve = T === 0 ? 0 : logSolveAt(theta, mu, i, T)
+        const pSolve = Fmath.exp(lpSolve)
+        const lpFail = T === 0 ? 0 : log1mExp(lpSolve)
+        const greedySolved = T === 0 && logSolveAt(theta, mu, i, 1e-9) > -Math.LN2
+        const qFormat = T === 0 ? 0 : sigmoid(phi / T)
+        const lpOk = T === 0 ? 0 : logSigmoid(phi / T)
+        const lpBad = T === 0 ? 0 : logSigmoid(-phi / T)
         const qUp = T === 0 ? 0 : sigmoid(v / T)
         const lpUp = T === 0 ? 0 : logSigmoid(v / T)
         const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
-        for (let s = 0; s < request.n; s++) {
-          let solved: boolean
-          let lp: number
-          if (T === 0) {
-            solved = z > 0
-            lp = 0
-          } else {
-            const zt = z / T
-            solved = rng.next() < sigmoid(zt)
-            lp = logPi(zt, solved)
-          }
-          const full = render(problem, solved)
+        for (let n = 0; n < request.n; n++) {
+          const ok = T === 0 ? phi > 0 : rng.next() < qFormat
+          const solved = T === 0 ? greedySolved : rng.next() < pSolve
+          const full = ok ? render(problem, solved) : renderMalformed(problem, solved)
           const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = new Array<number>(1 + kept + text.length)
+          const tokenIds = new Array<number>(2 + kept + text.length)
           const logprobs = new Array<number>(tokenIds.length).fill(0)
-          tokenIds[0] = solved ? SOLVE_TOKEN : FAIL_TOKEN
-          logprobs[0] = lp
-          // Reasoning tokens: drawn after the decision, all R of them (so the stream does not depend on maxTokens).
+          tokenIds[0] = ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN
+          logprobs[0] = ok ? lpOk : lpBad
+          tokenIds[1] = solved ? SOLVE_TOKEN : FAIL_TOKEN
+          logprobs[1] = solved ? lpSolve : lpFail
           for (let j = 0; j < R; j++) {
             const up = T === 0 ? v > 0 : rng.next() < qUp
             if (j < kept) {
-              tokenIds[1 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
-              logprobs[1 + j] = up ? lpUp : lpDown
+              tokenIds[2 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
+              logprobs[2 + j] = up ? lpUp : lpDown
             }
           }
-          for (let c = 0; c < text.length; c++) tokenIds[1 + kept + c] = text.charCodeAt(c)
+          for (let c = 0; c < text.length; c++) tokenIds[2 + kept + c] = text.charCodeAt(c)
           out.push({
             promptId: prompt.promptId,
-            sampleIndex: s,
+            sampleIndex: n,
             text,
             promptTokenIds,
             tokenIds,
@@ -391,204 +529,249 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       const lr = request.loss.learningRate ?? cfg.learningRate
       const samples = request.samples
       const N = samples.length
-      const grad = new Float64Array(S)
-      const trained = new Uint8Array(S)
-      const lossTokens = new Float64Array(N)
-      let totalLossTokens = 0
-      let maxGroup = -1
-      // First pass: validation and loss-token counts.
-      const dec = new Int32Array(N)
+      // Validation and loss-token counts (format + decision + reasoning; the answer text has no weight).
+      const first = new Int32Array(N)
       const rows = new Int32Array(N)
-      const reasonEnd = new Int32Array(N) // reasoning tokens are at d+1 … reasonEnd−1
-      const reasonLoss = new Float64Array(N) // how many of them are loss tokens
+      const reasonEnd = new Int32Array(N)
+      const tokens = new Float64Array(N)
+      let totalTokens = 0
+      let maxGroup = -1
       for (let n = 0; n < N; n++) {
-        const s = samples[n]!
-        const i = index.get(s.promptId)
+        const smp = samples[n]!
+        const i = index.get(smp.promptId)
         if (i === undefined) {
-          return Effect.fail(refused(endpoint, `unknown promptId "${s.promptId}": the simulator was not built with it`))
+          return Effect.fail(refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`))
         }
-        let d = -1
-        let count = 0
-        for (let t = 0; t < s.lossMask.length; t++) {
-          if (s.lossMask[t]) {
-            if (d < 0) d = t
-            count++
-          }
-        }
-        if (d < 0) return Effect.fail(refused(endpoint, `sample for "${s.promptId}" has no loss tokens`))
-        const tok = s.tokenIds[d]
-        if (tok !== SOLVE_TOKEN && tok !== FAIL_TOKEN) {
+        const f = smp.lossMask.indexOf(true)
+        if (f < 0) return Effect.fail(refused(endpoint, `sample for "${smp.promptId}" has no loss tokens`))
+        const ft = smp.tokenIds[f]
+        const dt = smp.tokenIds[f + 1]
+        if ((ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) || !smp.lossMask[f + 1]) {
           return Effect.fail(
             refused(
               endpoint,
-              `sample for "${s.promptId}": decision token must be ${SOLVE_TOKEN} or ${FAIL_TOKEN}, got ${tok}`
+              `sample for "${smp.promptId}": the first two loss tokens must be a format token (${FORMAT_OK_TOKEN}/${FORMAT_BAD_TOKEN}) ` +
+                `and a decision token (${SOLVE_TOKEN}/${FAIL_TOKEN}), got ${ft}, ${dt}`
             )
           )
         }
-        if (!(s.temperature > 0)) {
-          return Effect.fail(
-            refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
-          )
+        if (!(smp.temperature > 0)) {
+          return Effect.fail(refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`))
         }
-        let e = d + 1
+        let e = f + 2
         let r = 0
-        while (e <= d + R && e < s.tokenIds.length) {
-          const rt = s.tokenIds[e]
+        while (e < f + 2 + R && e < smp.tokenIds.length) {
+          const rt = smp.tokenIds[e]
           if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
-          if (s.lossMask[e]) r++
+          if (smp.lossMask[e]) r++
           e++
         }
-        dec[n] = d
+        first[n] = f
         rows[n] = i
         reasonEnd[n] = e
-        reasonLoss[n] = r
-        lossTokens[n] = count
-        totalLossTokens += count
-        if (s.group > maxGroup) maxGroup = s.group
+        tokens[n] = 2 + r
+        totalTokens += 2 + r
+        if (smp.group > maxGroup) maxGroup = smp.group
       }
-      const meanLossTokens = N === 0 ? 1 : totalLossTokens / N
+      const meanTokens = N === 0 ? 1 : totalTokens / N
+      const grad = new Float64Array(P)
+      const touched: Array<number> = []
       const groupSum = new Float64Array(maxGroup + 1)
       const groupCount = new Float64Array(maxGroup + 1)
+      const tt: TokenTerms = { loss: 0, k3: 0, klTerm: 0, clipped: false, factor: 0 }
       let loss = 0
       let klSum = 0
       let clipped = 0
       let gradTokens = 0
+      let malformed = 0
+      let entropy = 0
+      const sharp = Fmath.exp(theta[LAMBDA]!)
+      const sharpRef = Fmath.exp(thetaRef[LAMBDA]!)
+      const u = new Float64Array(J + 8)
+      const sig = new Float64Array(J + 8)
       for (let n = 0; n < N; n++) {
-        const s = samples[n]!
+        const smp = samples[n]!
         const i = rows[n]!
-        const d = dec[n]!
-        const T = s.temperature
-        const solved = s.tokenIds[d] === SOLVE_TOKEN
-        const z = logitAt(theta, i) / T
-        const p = sigmoid(z)
-        const lpNew = logPi(z, solved)
-        const lpRef = logPi(logitAt(thetaRef, i) / T, solved)
-        const lpOld = s.samplingLogprobs[d]!
-        const A = s.advantages[d]!
-        const w = s.klWeight[d]!
-        // The content tokens (decision + answer text) share the decision's per-token loss; each
-        // reasoning token has its own. Token-mean: every loss token weighs 1/Σ_i T_i;
-        // seq-mean: 1/(N·T_i). (Divided by N below.)
-        const content = lossTokens[n]! - reasonLoss[n]!
-        const weight = aggregation === "token-mean" ? content / meanLossTokens : content / lossTokens[n]!
-        const tokenWeight = aggregation === "token-mean" ? 1 / meanLossTokens : 1 / lossTokens[n]!
-        // ∂ log π(o) / ∂ logit-before-temperature
-        const dlp = ((solved ? 1 : 0) - p) / T
-        let coef = 0 // ∂ loss_n / ∂ (θ·a_x)
-        const rho = Fmath.exp(lpNew - lpOld)
-        const rhoClipped = Math.min(Math.max(rho, 1 - clip), 1 + clip)
-        const isClipped = (A > 0 && rho > 1 + clip) || (A < 0 && rho < 1 - clip)
-        if (isClipped) clipped++
-        if (A !== 0) {
-          loss -= weight * Math.min(rho * A, rhoClipped * A)
-          if (!isClipped) coef -= rho * A * dlp
+        const f = first[n]!
+        const T = smp.temperature
+        const tw = aggregation === "token-mean" ? 1 / meanTokens : 1 / tokens[n]!
+        const g = smp.group
+        let groupTerm = 0
+        // Format token: logit φ/T.
+        {
+          const ok = smp.tokenIds[f] === FORMAT_OK_TOKEN
+          if (!ok) malformed++
+          const z = theta[PHI]! / T
+          const zr = thetaRef[PHI]! / T
+          tokenTerms(tt, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr), smp.samplingLogprobs[f]!, smp.advantages[f]!, smp.klWeight[f]!, beta, clip)
+          loss += tw * tt.loss
+          klSum += tt.k3
+          groupTerm += tt.klTerm
+          if (tt.clipped) clipped++
+          gradTokens++
+          if (tt.factor !== 0) grad[PHI] = grad[PHI]! + tw * tt.factor * ((ok ? 1 : 0) - sigmoid(z)) / T
         }
-        const delta = lpRef - lpNew
-        const k3 = Fmath.expm1(delta) - delta
-        klSum += k3
-        if (w !== 0) {
-          loss += weight * beta * w * k3
-          if (beta !== 0) coef += -beta * w * Fmath.expm1(delta) * dlp
-        }
-        let groupTerm = w * k3
-        gradTokens++
-        // Reasoning tokens: x = 1 (REASON_UP) with probability q = σ(v/T), v = (θ − θ_0)·a_x.
-        let reasonCoef = 0 // Σ_t ∂ℓ_t / ∂(θ·a_x) over the reasoning tokens
-        const end = reasonEnd[n]!
-        if (end > d + 1) {
-          const v = reasonLogitAt(theta, i) / T
-          const vRef = reasonLogitAt(thetaRef, i) / T
-          const q = sigmoid(v)
-          const lpUp = logSigmoid(v)
-          const lpDown = logSigmoid(-v)
-          const dUp = logSigmoid(vRef) - lpUp
-          const dDown = logSigmoid(-vRef) - lpDown
-          const eUp = Fmath.expm1(dUp)
-          const eDown = Fmath.expm1(dDown)
-          const k3Up = eUp - dUp
-          const k3Down = eDown - dDown
-          for (let t = d + 1; t < end; t++) {
-            if (!s.lossMask[t]) continue
-            gradTokens++
-            const up = s.tokenIds[t] === REASON_UP_TOKEN
-            const lpT = up ? lpUp : lpDown
-            const dlpT = ((up ? 1 : 0) - q) / T
-            const At = s.advantages[t]!
-            const wt = s.klWeight[t]!
-            const rhoT = Fmath.exp(lpT - s.samplingLogprobs[t]!)
-            const clippedT = (At > 0 && rhoT > 1 + clip) || (At < 0 && rhoT < 1 - clip)
-            if (clippedT) clipped++
-            if (At !== 0) {
-              const rhoTc = Math.min(Math.max(rhoT, 1 - clip), 1 + clip)
-              loss -= tokenWeight * Math.min(rhoT * At, rhoTc * At)
-              if (!clippedT) reasonCoef -= rhoT * At * dlpT
+        // Decision token: log p = Σ_j log σ(s u_j / T).
+        {
+          const d = f + 1
+          const solved = smp.tokenIds[d] === SOLVE_TOKEN
+          const fi = famOf[i]!
+          const l = lvl[i]!
+          const s = sharp / T
+          let lp = 0
+          let lpRefSolve = 0
+          for (let j = 1; j <= l; j++) {
+            const item = j === l ? offset[i]! : 0
+            u[j] = stepLogit(theta, fi, j) + (j === l ? item + mu[i]! : 0)
+            sig[j] = sigmoid(s * u[j]!)
+            lp += logSigmoid(s * u[j]!)
+            lpRefSolve += logSigmoid((sharpRef / T) * (stepLogit(thetaRef, fi, j) + (j === l ? item + muRef[i]! : 0)))
+          }
+          const lpNew = solved ? lp : log1mExp(lp)
+          const lpRef = solved ? lpRefSolve : log1mExp(lpRefSolve)
+          const pSolve = Fmath.exp(lp)
+          entropy += binaryEntropy(pSolve)
+          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[d]!, smp.advantages[d]!, smp.klWeight[d]!, beta, clip)
+          loss += tw * tt.loss
+          klSum += tt.k3
+          groupTerm += tt.klTerm
+          if (tt.clipped) clipped++
+          gradTokens++
+          if (tt.factor !== 0) {
+            // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
+            const c = solved ? 1 : -Fmath.exp(lp - log1mExp(lp))
+            const k = tw * tt.factor * c
+            for (let j = 1; j <= l; j++) {
+              const dj = k * (1 - sig[j]!) // ∂/∂(s u_j)
+              grad[LAMBDA] = grad[LAMBDA]! + dj * s * u[j]!
+              const du = dj * s // ∂/∂u_j
+              grad[GENERAL] = grad[GENERAL]! + du * cfg.generalWeight
+              if (j <= J) {
+                grad[FIRST_LEVEL + j - 1] = grad[FIRST_LEVEL + j - 1]! + du * cfg.levelWeight
+                if (fi >= 0) grad[familySkill(fi, j)] = grad[familySkill(fi, j)]! + du
+              }
+              if (j === l) {
+                if (memoGrad[i] === 0) touched.push(i)
+                memoGrad[i] = memoGrad[i]! + du
+              }
             }
-            const k3T = up ? k3Up : k3Down
-            klSum += k3T
-            if (wt !== 0) {
-              loss += tokenWeight * beta * wt * k3T
-              if (beta !== 0) reasonCoef += -beta * wt * (up ? eUp : eDown) * dlpT
-            }
-            groupTerm += wt * k3T
           }
         }
-        const g = s.group
+        // Reasoning tokens: logit s·c/T, independent of the item and the outcome.
+        const end = reasonEnd[n]!
+        if (end > f + 2) {
+          const v = (sharp * cfg.reasoningLogit) / T
+          const vRef = (sharpRef * cfg.reasoningLogit) / T
+          const q = sigmoid(v)
+          for (let t = f + 2; t < end; t++) {
+            if (!smp.lossMask[t]) continue
+            const up = smp.tokenIds[t] === REASON_UP_TOKEN
+            tokenTerms(tt, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef), smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+            loss += tw * tt.loss
+            klSum += tt.k3
+            groupTerm += tt.klTerm
+            if (tt.clipped) clipped++
+            gradTokens++
+            if (tt.factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * tt.factor * ((up ? 1 : 0) - q) * v
+          }
+        }
         if (g >= 0) {
           groupSum[g] = groupSum[g]! + groupTerm
           groupCount[g] = groupCount[g]! + 1
         }
-        const k = skill[i]!
-        if (A !== 0 && k !== 0) trained[k] = 1
-        const total = reasonCoef === 0 ? weight * coef : weight * coef + tokenWeight * reasonCoef
-        if (total !== 0) {
-          const c = total / N
-          grad[0] = grad[0]! + c * aGeneral[i]!
-          if (k !== 0) grad[k] = grad[k]! + c * aFamily[i]!
-        }
       }
-      if (N > 0) loss /= N
+      if (N > 0) {
+        loss /= N
+        for (let k = 0; k < P; k++) grad[k] = grad[k]! / N
+        for (const i of touched) memoGrad[i] = memoGrad[i]! / N
+      }
+      // Step: θ ← θ − η·rate_k·∇_k.
       let gradNorm2 = 0
-      for (let k = 0; k < S; k++) gradNorm2 += grad[k]! * grad[k]!
-      const gradNorm = Math.sqrt(gradNorm2)
-      const stepNorm = Math.abs(lr) * gradNorm
-      if (stepNorm > 0) {
-        const next = new Float64Array(S)
-        for (let k = 0; k < S; k++) next[k] = theta[k]! - lr * grad[k]!
-        const factor = Math.min(1, Math.max(0, 1 - cfg.forgetRate * stepNorm))
-        if (factor !== 1) {
-          for (let k = 1; k < S; k++) {
-            if (trained[k] === 0) next[k] = theta0[k]! + (next[k]! - theta0[k]!) * factor
-          }
-        }
-        theta = next
+      for (let k = 0; k < P; k++) gradNorm2 += grad[k]! * grad[k]!
+      for (const i of touched) gradNorm2 += memoGrad[i]! * memoGrad[i]!
+      const next = Float64Array.from(theta)
+      next[LAMBDA] = theta[LAMBDA]! - lr * cfg.sharpnessRate * grad[LAMBDA]!
+      next[PHI] = theta[PHI]! - lr * cfg.formatRate * grad[PHI]!
+      let skillMove2 = 0
+      let stepNorm2 = (next[LAMBDA]! - theta[LAMBDA]!) ** 2 + (next[PHI]! - theta[PHI]!) ** 2
+      for (let k = GENERAL; k < P; k++) {
+        const dk = lr * grad[k]!
+        next[k] = theta[k]! - dk
+        skillMove2 += dk * dk
       }
+      stepNorm2 += skillMove2
+      for (const i of touched) {
+        const dm = lr * cfg.memoRate * memoGrad[i]!
+        mu[i] = mu[i]! - dm
+        stepNorm2 += dm * dm
+        memoGrad[i] = 0
+      }
+      // Interference: each skill shrinks toward θ⁰ by forgetRate·‖Δ of the other skills‖;
+      // memorisation by forgetRate·‖Δ skills‖.
+      let forgetting = 0
+      if (skillMove2 > 0 && cfg.forgetRate > 0) {
+        const before = cellAccuracy(next)
+        for (let k = GENERAL; k < P; k++) {
+          const dk = next[k]! - theta[k]!
+          const other = Math.sqrt(Math.max(0, skillMove2 - dk * dk))
+          const factor = Math.min(1, Math.max(0, 1 - cfg.forgetRate * other))
+          next[k] = theta0[k]! + (next[k]! - theta0[k]!) * factor
+        }
+        const memoFactor = Math.min(1, Math.max(0, 1 - cfg.forgetRate * Math.sqrt(skillMove2)))
+        for (let i = 0; i < size; i++) if (mu[i] !== 0) mu[i] = mu[i]! * memoFactor
+        forgetting = Math.max(0, before - cellAccuracy(next))
+      }
+      theta = next
       version += 1
-      const groupKl = Array.from(groupSum, (sum, g) => groupCount[g]! > 0 ? sum / groupCount[g]! : 0)
-      return Effect.succeed({
+      const groupKl = Array.from(groupSum, (sum, gi) => groupCount[gi]! > 0 ? sum / groupCount[gi]! : 0)
+      const result: TrainStepResult = {
         step: request.step,
         policyVersion: version,
         metrics: {
           loss,
           kl_mean: N > 0 ? klSum / N : 0,
           clipfrac: gradTokens > 0 ? clipped / gradTokens : 0,
-          grad_norm: gradNorm,
-          step_norm: stepNorm
+          grad_norm: Math.sqrt(gradNorm2),
+          step_norm: Math.sqrt(stepNorm2),
+          forgetting,
+          format_error_rate: N > 0 ? malformed / N : 0,
+          entropy: N > 0 ? entropy / N : 0,
+          sharpness: Fmath.exp(theta[LAMBDA]!)
         },
         groupKl
-      })
+      }
+      return Effect.succeed(result)
     })
 
   // -------------------------------------------------------------------------
   // checkpoint / restore
   // -------------------------------------------------------------------------
 
-  const checkpoint = (_tag: string): Effect.Effect<TrainerCheckpoint, RuntimeError> =>
+  const checkpoint = (_tag: string): Effect.Effect<TrainerCheckpoint> =>
     Effect.sync(() => {
+      const memoIds: Array<string> = []
+      const memoMu: Array<number> = []
+      const memoRef: Array<number> = []
+      for (let i = 0; i < size; i++) {
+        if (mu[i] !== 0 || muRef[i] !== 0) {
+          memoIds.push(ids[i]!)
+          memoMu.push(mu[i]!)
+          memoRef.push(muRef[i]!)
+        }
+      }
+      for (const [id, [m, r]] of pendingMemo) {
+        memoIds.push(id)
+        memoMu.push(m)
+        memoRef.push(r)
+      }
       const state: CheckpointState = {
+        model: "v2",
         families: [...families],
+        levels: J,
         theta: Array.from(theta),
         thetaRef: Array.from(thetaRef),
         theta0: Array.from(theta0),
+        memo: { ids: memoIds, mu: memoMu, muRef: memoRef },
         version
       }
       return { _tag: "Inline" as const, state }
@@ -598,24 +781,28 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
       if (cp._tag !== "Inline") {
-        return Effect.fail(
-          refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`)
-        )
+        return Effect.fail(refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`))
       }
       const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) {
-        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      if (typeof st !== "object" || st === null) return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      if (st.model !== "v2") {
+        return Effect.fail(refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`))
       }
       const fams = st.families
-      if (
-        !Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])
-      ) {
-        return Effect.fail(
-          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
-        )
+      if (!Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])) {
+        return Effect.fail(refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`))
       }
-      if (!isFiniteArray(st.theta, S) || !isFiniteArray(st.thetaRef, S) || !isFiniteArray(st.theta0, S)) {
-        return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${S} finite numbers each`))
+      if (st.levels !== J) return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
+      if (!isFiniteArray(st.theta, P) || !isFiniteArray(st.thetaRef, P) || !isFiniteArray(st.theta0, P)) {
+        return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${P} finite numbers each`))
+      }
+      const memo = st.memo as Partial<CheckpointState["memo"]> | undefined
+      const m = memo?.ids?.length ?? -1
+      if (
+        memo === undefined || !Array.isArray(memo.ids) || !memo.ids.every((x) => typeof x === "string") ||
+        !isFiniteArray(memo.mu, m) || !isFiniteArray(memo.muRef, m)
+      ) {
+        return Effect.fail(refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths"))
       }
       const v = st.version
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
@@ -624,13 +811,24 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       theta = Float64Array.from(st.theta)
       thetaRef = Float64Array.from(st.thetaRef)
       theta0.set(st.theta0)
+      mu.fill(0)
+      muRef.fill(0)
+      pendingMemo.clear()
+      memo.ids.forEach((id, k) => {
+        const i = index.get(id)
+        if (i === undefined) pendingMemo.set(id, [memo.mu![k]!, memo.muRef![k]!])
+        else {
+          mu[i] = memo.mu![k]!
+          muRef[i] = memo.muRef![k]!
+        }
+      })
       version = v
       return Effect.succeed(version)
     })
 
   const inference: InferenceRuntime.Service = {
     generate,
-    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner" })),
+    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner v2" })),
     capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
   }
 
@@ -638,6 +836,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     update,
     resetReference: Effect.sync(() => {
       thetaRef = Float64Array.from(theta)
+      muRef = Float64Array.from(mu)
     }),
     publishWeights: Effect.sync(() => version),
     checkpoint,
@@ -645,37 +844,52 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   }
 
   const evaluator: Evaluator.Service = {
-    accuracy: (ps) => Effect.sync(() => accuracyNow(ps))
+    accuracy: (ps) =>
+      Effect.sync(() => {
+        if (ps.length === 0) return 0
+        let sum = 0
+        for (const p of ps) sum += Fmath.exp(logSolveOf(p))
+        return (sigmoid(theta[PHI]!) * sum) / ps.length
+      })
   }
 
   return {
+    model: "v2",
     inference,
     trainer,
     evaluator,
     config: cfg,
     families,
     passRate,
-    parameters: () => ({ theta: Array.from(theta), thetaRef: Array.from(thetaRef) }),
-    skillOf: (family) => familyIndex.get(family),
-    policyVersion: () => version
+    policyVersion: () => version,
+    formatRate: () => sigmoid(theta[PHI]!),
+    sharpness: () => Fmath.exp(theta[LAMBDA]!),
+    memorisation: (p) => {
+      const i = index.get(p.id)
+      return i === undefined ? 0 : mu[i]!
+    },
+    parameters: () => ({ theta: Array.from(theta), thetaRef: Array.from(thetaRef), theta0: Array.from(theta0) }),
+    skillIndex: (family, level) => {
+      const fi = familyIndex.get(family)
+      const j = Math.round(level)
+      return fi === undefined || j < 1 || j > J ? undefined : familySkill(fi, j)
+    }
   }
 }
 
 /**
- * The simulated learner as a layer providing the three runtime ports and
- * {@link SimulatedLearner}, all over one instance. Each build of the layer
- * starts from fresh parameters θ_0.
+ * A learner as a layer providing the three runtime ports and
+ * {@link SimulatedLearner}, all over one instance built at layer build.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
-export const layer = (
-  problems: ReadonlyArray<Problem>,
-  config?: Partial<SimulatorConfig>
+export const layerOf = (
+  build: () => Learner
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
   Layer.effectContext(
     Effect.sync(() => {
-      const sim = make(problems, config)
+      const sim = build()
       return Context.make(InferenceRuntime, sim.inference).pipe(
         Context.add(TrainerRuntime, sim.trainer),
         Context.add(Evaluator, sim.evaluator),
@@ -683,3 +897,14 @@ export const layer = (
       )
     })
   )
+
+/**
+ * The v2 learner as a layer (each build starts from θ⁰ of `config.seed`).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  problems: ReadonlyArray<Problem>,
+  config?: Partial<SimulatorConfig>
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> => layerOf(() => make(problems, config))

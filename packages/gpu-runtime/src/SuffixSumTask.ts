@@ -41,7 +41,7 @@ import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import type { LossConfig, SamplingParams } from "@zpd/core/Runtime"
 import type { Verifier } from "@zpd/core/Stages"
-import type { TaskFamily } from "@zpd/core/Task"
+import type { TaskFamily } from "@zpd/tasks/Task"
 
 /**
  * The digits of prompts and answers.

@@ -16,7 +16,7 @@
  * sets are small, and GRPO runs on it collapse (frac_reward_zero_std ≈ 1 after
  * about 60 steps). Curricula on a neural model are compared on
  * `SuffixSumTask` (`./SuffixSumTask.ts`); a real
- * model on a GPU trains on the built-in families (`@zpd/core/Tasks`).
+ * model on a GPU trains on the built-in families (`@zpd/tasks`).
  *
  * @since 0.1.0
  */
@@ -24,7 +24,7 @@ import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import type { SamplingParams } from "@zpd/core/Runtime"
 import type { Verifier } from "@zpd/core/Stages"
-import type { TaskFamily } from "@zpd/core/Task"
+import type { TaskFamily } from "@zpd/tasks/Task"
 
 const LETTERS = "abcdefghijklmnop"
 

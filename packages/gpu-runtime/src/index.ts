@@ -13,6 +13,15 @@
 export * as Simulated from "./Simulated.ts"
 
 /**
+ * Named benchmark regimes (data suite + simulated learner from a run seed):
+ * `default`, `easy`, `hard`, `large`, and `v1` (the first simulator).
+ *
+ * @since 0.2.0
+ * @category runtimes
+ */
+export * as Regimes from "./Regimes.ts"
+
+/**
  * vLLM-compatible `/v1/completions` inference client (load-balanced, retrying).
  *
  * @since 0.1.0

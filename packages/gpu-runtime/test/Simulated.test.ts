@@ -23,7 +23,7 @@ const run = <A, E>(effect: Effect.Effect<A, E>): A => Effect.runSync(effect)
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z))
 
-const generate = (sim: Simulated.Simulator, ps: ReadonlyArray<Problem>, n: number, seed: number) =>
+const generate = (sim: Simulated.SimulatorV1, ps: ReadonlyArray<Problem>, n: number, seed: number) =>
   run(
     sim.inference.generate({
       requestId: `r${seed}`,
@@ -83,7 +83,7 @@ const loss = (over: Partial<LossConfig> = {}): LossConfig => ({
 
 /** One GRPO step on a batch drawn from `pool`. */
 const grpoStep = (
-  sim: Simulated.Simulator,
+  sim: Simulated.SimulatorV1,
   pool: ReadonlyArray<Problem>,
   step: number,
   opts: { batch?: number; n?: number; kl?: "sparse" | "dense" | "none"; loss?: Partial<LossConfig> } = {}
@@ -96,7 +96,7 @@ const grpoStep = (
 }
 
 /** Samples of one prompt whose outcomes are all `outcome` (a zero-variance group). */
-const uniformGroup = (sim: Simulated.Simulator, p: Problem, n: number, outcome: boolean, seed = 1) => {
+const uniformGroup = (sim: Simulated.SimulatorV1, p: Problem, n: number, outcome: boolean, seed = 1) => {
   for (let s = seed; s < seed + 10_000; s++) {
     const cs = generate(sim, [p], n, s)
     if (cs.every((c) => solved(c) === outcome)) return cs
@@ -113,7 +113,7 @@ const bitIdentical = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
 describe("Simulated learner", () => {
   it("defaults give the documented pass-rate ladder over levels 1..4 at θ_0", () => {
     const ps = problems("countdown", [1, 2, 3, 4], 400)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     const byLevel = [1, 2, 3, 4].map((l) => run(sim.evaluator.accuracy(ps.filter((p) => p.level === l))))
     expect(byLevel[0]).toBeGreaterThan(0.5)
     expect(byLevel[0]).toBeLessThan(0.7)
@@ -127,7 +127,7 @@ describe("Simulated learner", () => {
 
   it("property 1: p = σ(θ·a − b) depends on difficulty and on the learnable θ", () => {
     const ps = problems("arith", [1, 2, 3], 4)
-    const sim = Simulated.make(ps, { jitter: 0 })
+    const sim = Simulated.makeV1(ps, { jitter: 0 })
     const cfg = sim.config
     // The equation, checked at θ_0 = 0.
     for (const p of ps) {
@@ -153,7 +153,7 @@ describe("Simulated learner", () => {
 
   it("property 2: a zero-variance group moves nothing; a mixed group moves θ", () => {
     const ps = problems("countdown", [1], 2)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     const p = ps[0]!
     const group = uniformGroup(sim, p, 8, true)
     const before = sim.parameters()
@@ -180,7 +180,7 @@ describe("Simulated learner", () => {
     const ps = [...problems("alpha", [1, 2, 3], 3), ...problems("beta", [1, 2], 3)]
     const lr = 0.3
     // The decision-token-only learner (R = 0); property 7 checks the step with reasoning tokens.
-    const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: 0 })
+    const sim = Simulated.makeV1(ps, { forgetRate: 0, reasoningTokens: 0 })
     const cfg = sim.config
     const cs = generate(sim, ps, 6, 21)
     const samples = toSamples(cs, 6, "none")
@@ -203,7 +203,7 @@ describe("Simulated learner", () => {
 
   it("property 3: dense KL pulls θ toward θ_ref, sparse KL does not, resetReference copies θ", () => {
     const ps = problems("countdown", [1, 2], 8)
-    const sim = Simulated.make(ps, { forgetRate: 0 })
+    const sim = Simulated.makeV1(ps, { forgetRate: 0 })
     for (let step = 0; step < 20; step++) grpoStep(sim, ps, step, { kl: "none", loss: { klCoef: 0 } })
     const start = sim.parameters()
     const d0 = distance(start.theta, start.thetaRef)
@@ -238,7 +238,7 @@ describe("Simulated learner", () => {
   it("property 4: learning transfers across levels of a family and is forgotten when another family is trained", () => {
     const a = problems("alpha", [1, 2, 3], 16)
     const b = problems("beta", [1, 2, 3], 16)
-    const sim = Simulated.make([...a, ...b])
+    const sim = Simulated.makeV1([...a, ...b])
     const a3 = a.filter((p) => p.level === 3)
     const b1 = b.filter((p) => p.level === 1)
     // Transfer: training alpha level 1 only raises alpha level 3 (family skill) and beta (general skill).
@@ -261,7 +261,7 @@ describe("Simulated learner", () => {
     expect(forgotten).toBeGreaterThan(initial)
 
     // Control: without interference the same schedule leaves beta's skill where it was.
-    const control = Simulated.make([...a, ...b], { forgetRate: 0 })
+    const control = Simulated.makeV1([...a, ...b], { forgetRate: 0 })
     for (let step = 100; step < 160; step++) grpoStep(control, b, step)
     const kept = control.parameters().theta[sb]!
     for (let step = 200; step < 300; step++) grpoStep(control, a, step)
@@ -271,7 +271,7 @@ describe("Simulated learner", () => {
   it("property 5: accuracy is exactly the mean pass rate, deterministic, also on held-out sets", () => {
     const train = problems("countdown", [1, 2, 3], 20)
     const ood = [...problems("countdown", [4], 20), ...problems("unseen", [1], 5)]
-    const sim = Simulated.make(train)
+    const sim = Simulated.makeV1(train)
     for (let step = 0; step < 5; step++) grpoStep(sim, train, step)
     for (const set of [train, ood]) {
       let sum = 0
@@ -281,7 +281,7 @@ describe("Simulated learner", () => {
       expect(run(sim.evaluator.accuracy(set))).toBe(acc)
     }
     // A fresh simulator trained the same way reports the identical number.
-    const twin = Simulated.make(train)
+    const twin = Simulated.makeV1(train)
     for (let step = 0; step < 5; step++) grpoStep(twin, train, step)
     expect(run(twin.evaluator.accuracy(ood))).toBe(run(sim.evaluator.accuracy(ood)))
     // An unseen family uses the general skill only.
@@ -292,7 +292,7 @@ describe("Simulated learner", () => {
 
   it("property 6: completions carry tokens and logprobs consistent with the sampled outcome", () => {
     const ps = problems("countdown", [1, 2], 3)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     const cs = generate(sim, ps, 4, 11)
     expect(cs.length).toBe(ps.length * 4)
     cs.forEach((c, k) => {
@@ -329,7 +329,7 @@ describe("Simulated learner", () => {
     const pr = sim.passRate(p)
     expect(Math.abs(rate - pr)).toBeLessThan(3 * Math.sqrt((pr * (1 - pr)) / n))
     // A custom renderer controls the text.
-    const custom = Simulated.make(ps, { render: (q, ok) => (ok ? `yes ${q.answer}` : "no") })
+    const custom = Simulated.makeV1(ps, { render: (q, ok) => (ok ? `yes ${q.answer}` : "no") })
     const cc = generate(custom, ps, 2, 3)
     for (const c of cc) expect(c.text).toBe(solved(c) ? `yes 42` : "no")
   })
@@ -340,7 +340,7 @@ describe("Simulated learner", () => {
     const lr = 0.5
     const beta = 0.3
     for (const aggregation of ["token-mean", "seq-mean"] as const) {
-      const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: R })
+      const sim = Simulated.makeV1(ps, { forgetRate: 0, reasoningTokens: R })
       const cfg = sim.config
       // Move θ away from θ_ref = θ_0 so that the KL terms are nonzero.
       for (let step = 0; step < 10; step++) grpoStep(sim, ps, step, { kl: "none", loss: { klCoef: 0 } })
@@ -396,7 +396,7 @@ describe("Simulated learner", () => {
   it("property 7: through its reasoning tokens, dense KL on a zero-variance group pulls θ toward θ_ref (∝ β, growing with R); sparse KL moves nothing", () => {
     const train = problems("countdown", [1, 2], 8)
     const ps = [...train, ...problems("countdown", [4], 1)]
-    const base = Simulated.make(ps, { forgetRate: 0 })
+    const base = Simulated.makeV1(ps, { forgetRate: 0 })
     for (let step = 0; step < 20; step++) grpoStep(base, train, step, { kl: "none", loss: { klCoef: 0 } })
     const cp = run(base.trainer.checkpoint("moved"))
     const start = base.parameters()
@@ -407,7 +407,7 @@ describe("Simulated learner", () => {
     const p = ps[ps.length - 1]!
     expect(base.passRate(p)).toBeLessThan(0.1)
     const pullOf = (R: number, beta: number) => {
-      const sim = Simulated.make(ps, { forgetRate: 0, reasoningTokens: R })
+      const sim = Simulated.makeV1(ps, { forgetRate: 0, reasoningTokens: R })
       run(sim.trainer.restore(cp))
       const group = uniformGroup(sim, p, 8, false)
       const T = group[0]!.tokenIds.length // loss tokens per sample (all samples have the same text)
@@ -449,7 +449,7 @@ describe("Simulated learner", () => {
 
   it("property 7: reasoning tokens are seeded binary choices with logit (θ − θ_0)·a, exact logprobs, and no effect on text or outcome", () => {
     const ps = problems("countdown", [1, 2, 3], 6)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     for (let step = 0; step < 20; step++) grpoStep(sim, ps, step)
     const cfg = sim.config
     const R = cfg.reasoningTokens
@@ -489,7 +489,7 @@ describe("Simulated learner", () => {
     expect(Math.abs(many.filter(solved).length / n - pr)).toBeLessThan(3 * Math.sqrt((pr * (1 - pr)) / n))
     // Deterministic: the same seed gives the same completions, and a twin trained the same way is bit-identical.
     expect(generate(sim, ps, 4, 31)).toEqual(cs)
-    const twin = Simulated.make(ps)
+    const twin = Simulated.makeV1(ps)
     for (let step = 0; step < 20; step++) grpoStep(twin, ps, step)
     expect(bitIdentical(twin.parameters().theta, theta)).toBe(true)
     expect(generate(twin, ps, 4, 31)).toEqual(cs)
@@ -512,7 +512,7 @@ describe("Simulated learner", () => {
 
   it("checkpoint → mutate → restore gives identical parameters and identical later results", () => {
     const ps = problems("countdown", [1, 2, 3], 10)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     for (let step = 0; step < 5; step++) grpoStep(sim, ps, step, { kl: "dense" })
     run(sim.trainer.resetReference)
     grpoStep(sim, ps, 5, { kl: "dense" })
@@ -545,7 +545,7 @@ describe("Simulated learner", () => {
 
   it("refuses requests it cannot serve, naming what is missing", () => {
     const ps = problems("countdown", [1], 2)
-    const sim = Simulated.make(ps)
+    const sim = Simulated.makeV1(ps)
     const noSeed = Effect.runSyncExit(
       sim.inference.generate({
         requestId: "r",
@@ -586,8 +586,8 @@ describe("Simulated learner", () => {
       const v = yield* trainer.publishWeights
       return { acc: yield* evaluator.accuracy(ps), v, r, version: sim.policyVersion(), cap: inference.capabilities }
     })
-    const a = Effect.runSync(Effect.provide(program, Simulated.layer(ps)))
-    const b = Effect.runSync(Effect.provide(program, Simulated.layer(ps)))
+    const a = Effect.runSync(Effect.provide(program, Simulated.layerV1(ps)))
+    const b = Effect.runSync(Effect.provide(program, Simulated.layerV1(ps)))
     expect(a.v).toBe(1)
     expect(a.version).toBe(1)
     expect(a.cap.logprobSemantics).toBe("processed")

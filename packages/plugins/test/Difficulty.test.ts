@@ -6,7 +6,7 @@ import { ConfigError } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Runtime from "@zpd/core/Runtime"
-import { exactMatch, verify } from "@zpd/core/Task"
+import { exactMatch, verify } from "@zpd/tasks/Task"
 
 // ---------------------------------------------------------------------------
 // fixtures: a runtime whose problem i solves exactly round(p_i · n) of n samples

@@ -7,7 +7,7 @@
  * **Example**
  * ```ts
  * import * as Either from "effect/Either"
- * import * as Tasks from "@zpd/core/tasks/index"
+ * import * as Tasks from "@zpd/tasks/Tasks"
  *
  * const dataset = Either.getOrThrow(
  *   Tasks.generate({ families: ["countdown"], levels: [1, 2, 3, 4], perLevel: 500, seed: 0 })
@@ -19,10 +19,10 @@
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
-import { ConfigError } from "../Errors.ts"
-import { type Dataset, make, type Problem } from "../Problem.ts"
-import * as Rng from "../Rng.ts"
-import { exactMatch, type RewardOptions, type TaskFamily, verify, type Verdict } from "../Task.ts"
+import { ConfigError } from "@zpd/core/Errors"
+import { type Dataset, make, type Problem } from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
+import { exactMatch, type RewardOptions, type TaskFamily, verify, type Verdict } from "./Task.ts"
 import * as Arc1d from "./Arc1d.ts"
 import * as Arithmetic from "./Arithmetic.ts"
 import * as Countdown from "./Countdown.ts"

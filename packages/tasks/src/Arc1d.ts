@@ -22,9 +22,9 @@
  *
  * @since 0.1.0
  */
-import type { Problem } from "../Problem.ts"
-import type { Rng } from "../Rng.ts"
-import type { TaskFamily } from "../Task.ts"
+import type { Problem } from "@zpd/core/Problem"
+import type { Rng } from "@zpd/core/Rng"
+import type { TaskFamily } from "./Task.ts"
 
 type Grid = Array<number>
 

@@ -1,12 +1,12 @@
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
-import { ConfigError } from "../src/Errors.ts"
-import type { Problem } from "../src/Problem.ts"
-import * as Rng from "../src/Rng.ts"
+import { ConfigError } from "@zpd/core/Errors"
+import type { Problem } from "@zpd/core/Problem"
+import * as Rng from "@zpd/core/Rng"
 import { formatAnswer, verify } from "../src/Task.ts"
-import * as Arc1d from "../src/tasks/Arc1d.ts"
-import * as Countdown from "../src/tasks/Countdown.ts"
-import * as Tasks from "../src/tasks/index.ts"
+import * as Arc1d from "../src/Arc1d.ts"
+import * as Countdown from "../src/Countdown.ts"
+import * as Tasks from "../src/Tasks.ts"
 
 const ALL = ["countdown", "arithmetic", "arc1d"] as const
 const LEVELS = [1, 2, 3, 4] as const

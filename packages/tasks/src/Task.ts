@@ -8,20 +8,18 @@
  *
  * @since 0.1.0
  */
-import type { Rng } from "./Rng.ts"
-import type { Problem } from "./Problem.ts"
+import type { Rng } from "@zpd/core/Rng"
+import type { Problem } from "@zpd/core/Problem"
+import type { Verdict } from "@zpd/core/Stages"
 
 /**
- * A verifier's judgement. `reward` is what the advantage stage sees.
+ * A verifier's judgement (defined in core, beside the `Verifier` port that
+ * consumes it; re-exported here for task authors).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Verdict {
-  readonly reward: number
-  readonly correct: boolean
-  readonly formatted: boolean
-}
+export type { Verdict }
 
 /**
  * Reward shaping shared by all families: 1 if correct, `formatReward` if the

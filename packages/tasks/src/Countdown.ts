@@ -14,9 +14,9 @@
  *
  * @since 0.1.0
  */
-import type { Problem } from "../Problem.ts"
-import type { Rng } from "../Rng.ts"
-import type { TaskFamily } from "../Task.ts"
+import type { Problem } from "@zpd/core/Problem"
+import type { Rng } from "@zpd/core/Rng"
+import type { TaskFamily } from "./Task.ts"
 
 /** Longest expression the checker will parse. */
 const MAX_LENGTH = 512

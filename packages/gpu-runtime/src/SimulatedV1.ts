@@ -1,0 +1,652 @@
+/**
+ * Simulated learner v1 (regime `v1`), kept unchanged so earlier numbers can be
+ * reproduced byte for byte; `Simulated.ts` holds v2 and re-exports this one as
+ * `makeV1` / `layerV1` / `defaultsV1`.
+ *
+ * A pure-TypeScript item-response-theory policy that
+ * implements the runtime ports ({@link InferenceRuntime}, {@link TrainerRuntime},
+ * {@link Evaluator}) fast enough for tests and benchmarks.
+ *
+ * The policy has a skill vector θ ∈ R^S (skill 0 is shared, one skill per task
+ * family) and solves problem x with probability p_x = σ(θ·a_x − b_x). A
+ * completion's first token is a binary decision token (solve / fail) carrying
+ * the whole logprob of the outcome; it is followed by `reasoningTokens`
+ * binary "reasoning" tokens with logit (θ − θ_0)·a_x (uncertain at θ_0, and
+ * independent of the outcome), then the answer text. `update` takes a real
+ * GRPO/PPO step (clipped surrogate + k3 KL to a reference copy θ_ref, per
+ * token, weighted per token by `klWeight`) on θ. Family skills that were not trained in a step decay toward
+ * their initial value (capacity interference), so learning can be forgotten.
+ * See `packages/gpu-runtime/SIMULATOR.md` for the equations.
+ *
+ * @since 0.1.0
+ */
+import * as Fmath from "@zpd/core/Fmath"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { RuntimeError } from "@zpd/core/Errors"
+import type { Problem } from "@zpd/core/Problem"
+import { hashString, mix32, Rng } from "@zpd/core/Rng"
+import {
+  type Completion,
+  Evaluator,
+  type GenerateRequest,
+  InferenceRuntime,
+  type TrainerCheckpoint,
+  TrainerRuntime,
+  type TrainStepRequest,
+  type TrainStepResult
+} from "@zpd/core/Runtime"
+import {
+  charCodes,
+  FAIL_TOKEN,
+  isFiniteArray,
+  type Learner,
+  REASON_DOWN_TOKEN,
+  REASON_UP_TOKEN,
+  refused,
+  SimulatedLearner,
+  SOLVE_TOKEN
+} from "./internal/simulator.ts"
+
+/**
+ * The simulator's constants.
+ *
+ * - `generalWeight`: a_x on the shared skill 0 (transfer across families).
+ * - `depthSlope`: a_x on the family skill is `1 + depthSlope·(level − 1)`, so a
+ *   family skill learned on easy levels helps harder levels more in logit.
+ * - `b0`, `b1`: difficulty b_x = b0 + b1·level + jitter_x.
+ * - `jitter`: half-width of the deterministic per-problem difficulty offset
+ *   (a hash of the problem id mapped to a bell-shaped value in [−jitter, jitter]).
+ * - `initialGeneral`, `initialFamily`: θ_0 on skill 0 and on every family skill.
+ * - `learningRate`: the SGD step size when the request has no `learningRate`.
+ * - `forgetRate`: capacity interference; untrained family skills shrink toward
+ *   θ_0 by the factor `1 − forgetRate·‖Δθ‖` per update.
+ * - `reasoningTokens`: R, the number of reasoning tokens after the decision
+ *   token. Each is an independent binary choice ({@link REASON_UP_TOKEN} with
+ *   probability σ((θ − θ_0)·a_x / T)); they do not change the outcome or the
+ *   text, but they carry surrogate and KL gradient like an LLM's reasoning
+ *   tokens, so dense KL pulls θ back toward θ_ref even through zero-variance
+ *   groups. 0 gives the decision-token-only learner.
+ * - `render`: the completion text for an outcome (default
+ *   `<answer>${answer}</answer>` when correct, `<answer></answer>` when not).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SimulatorConfig {
+  readonly generalWeight: number
+  readonly depthSlope: number
+  readonly b0: number
+  readonly b1: number
+  readonly jitter: number
+  readonly initialGeneral: number
+  readonly initialFamily: number
+  readonly learningRate: number
+  readonly forgetRate: number
+  readonly reasoningTokens: number
+  readonly render?: (problem: Problem, correct: boolean) => string
+}
+
+/**
+ * Default constants. At θ_0 the expected pass rates per level are about
+ * 0.60 (level 1), 0.28 (2), 0.10 (3) and 0.03 (4), so levels 1–3 make a
+ * training curriculum and level 4 an out-of-distribution test.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaults: SimulatorConfig = {
+  generalWeight: 0.5,
+  depthSlope: 0.25,
+  b0: -1.7,
+  b1: 1.3,
+  jitter: 0.5,
+  initialGeneral: 0,
+  initialFamily: 0,
+  learningRate: 0.07,
+  forgetRate: 0.2,
+  reasoningTokens: 8
+}
+
+export { FAIL_TOKEN, REASON_DOWN_TOKEN, REASON_UP_TOKEN, SimulatedLearner, SOLVE_TOKEN }
+
+/**
+ * A simulated learner: the three runtime services over one shared parameter
+ * vector, plus introspection for tests.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Simulator extends Learner {
+  readonly model: "v1"
+  readonly inference: InferenceRuntime.Service
+  readonly trainer: TrainerRuntime.Service
+  readonly evaluator: Evaluator.Service
+  readonly config: SimulatorConfig
+  /** Family names in skill order (skill `i + 1` is `families[i]`). */
+  readonly families: ReadonlyArray<string>
+  /** The exact pass probability of `problem` at temperature 1 under the current θ. */
+  readonly passRate: (problem: Problem) => number
+  /** Copies of θ and θ_ref. */
+  readonly parameters: () => { readonly theta: Array<number>; readonly thetaRef: Array<number> }
+  /** The skill index of `family` (0 = the shared general skill), `undefined` if unknown. */
+  readonly skillOf: (family: string) => number | undefined
+  readonly policyVersion: () => number
+}
+
+// ---------------------------------------------------------------------------
+// internals
+// ---------------------------------------------------------------------------
+
+
+/** A bell-shaped value in [−1, 1] (mean of three hashed uniforms, rescaled), a function of `id` only. */
+const unitJitter = (id: string): number => {
+  const h = hashString(id)
+  let s = 0
+  for (let k = 1; k <= 3; k++) s += mix32((h + Math.imul(k, 0x9e3779b9)) >>> 0) / 4294967296
+  return s / 1.5 - 1
+}
+
+const { logSigmoid, sigmoid } = Fmath
+
+/** log π(o) for logit z: log σ(z) if solved, log σ(−z) otherwise. */
+const logPi = (z: number, solved: boolean): number => solved ? logSigmoid(z) : logSigmoid(-z)
+
+interface CheckpointState {
+  readonly families: ReadonlyArray<string>
+  readonly theta: ReadonlyArray<number>
+  readonly thetaRef: ReadonlyArray<number>
+  readonly theta0: ReadonlyArray<number>
+  readonly version: number
+}
+
+// ---------------------------------------------------------------------------
+// constructors
+// ---------------------------------------------------------------------------
+
+/**
+ * Builds a simulated learner for `problems` (every problem `update` may see;
+ * `generate` and `accuracy` also accept problems outside this set, and
+ * `generate` registers them so a later `update` finds them). Family skills are
+ * assigned in sorted family-name order; a problem of a family not in
+ * `problems` uses the general skill only.
+ *
+ * **Example**
+ * ```ts
+ * const sim = Simulated.make(train.problems, { learningRate: 1 })
+ * const acc = yield* sim.evaluator.accuracy(test.problems)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (problems: ReadonlyArray<Problem>, config?: Partial<SimulatorConfig>): Simulator => {
+  const cfg: SimulatorConfig = { ...defaults, ...config }
+  const families = Array.from(new Set(problems.map((p) => p.family))).sort()
+  const familyIndex = new Map<string, number>()
+  families.forEach((f, i) => familyIndex.set(f, i + 1))
+  const S = families.length + 1
+
+  const R = cfg.reasoningTokens
+  if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
+  const theta0 = new Float64Array(S)
+  theta0[0] = cfg.initialGeneral
+  for (let k = 1; k < S; k++) theta0[k] = cfg.initialFamily
+  let theta = Float64Array.from(theta0)
+  let thetaRef = Float64Array.from(theta0)
+  let version = 0
+
+  // Feature table: dense index → (family skill, weights, difficulty). Grows when generate sees new problems.
+  const index = new Map<string, number>()
+  let capacity = Math.max(16, problems.length)
+  let skill = new Int32Array(capacity) // 0 = no family skill
+  let aGeneral = new Float64Array(capacity)
+  let aFamily = new Float64Array(capacity)
+  let diff = new Float64Array(capacity)
+  let size = 0
+
+  const featuresOf = (p: Problem) => ({
+    k: familyIndex.get(p.family) ?? 0,
+    aF: 1 + cfg.depthSlope * (p.level - 1),
+    b: cfg.b0 + cfg.b1 * p.level + cfg.jitter * unitJitter(p.id)
+  })
+
+  const register = (p: Problem): number => {
+    const existing = index.get(p.id)
+    if (existing !== undefined) return existing
+    if (size === capacity) {
+      capacity *= 2
+      const grow = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
+        fresh.set(old)
+        return fresh
+      }
+      skill = grow(skill, new Int32Array(capacity))
+      aGeneral = grow(aGeneral, new Float64Array(capacity))
+      aFamily = grow(aFamily, new Float64Array(capacity))
+      diff = grow(diff, new Float64Array(capacity))
+    }
+    const f = featuresOf(p)
+    const i = size++
+    skill[i] = f.k
+    aGeneral[i] = cfg.generalWeight
+    aFamily[i] = f.k === 0 ? 0 : f.aF
+    diff[i] = f.b
+    index.set(p.id, i)
+    return i
+  }
+  for (const p of problems) register(p)
+
+  const logitAt = (params: Float64Array, i: number): number => {
+    const k = skill[i]!
+    return params[0]! * aGeneral[i]! + (k === 0 ? 0 : params[k]! * aFamily[i]!) - diff[i]!
+  }
+
+  /** The reasoning-token logit v = (θ − θ_0)·a_x (before temperature). */
+  const reasonLogitAt = (params: Float64Array, i: number): number => {
+    const k = skill[i]!
+    return (params[0]! - theta0[0]!) * aGeneral[i]! + (k === 0 ? 0 : (params[k]! - theta0[k]!) * aFamily[i]!)
+  }
+
+  /** The logit of a problem from its fields (same value as the table would give). */
+  const logitOf = (params: Float64Array, p: Problem): number => {
+    const i = index.get(p.id)
+    if (i !== undefined) return logitAt(params, i)
+    const f = featuresOf(p)
+    return params[0]! * cfg.generalWeight + (f.k === 0 ? 0 : params[f.k]! * f.aF) - f.b
+  }
+
+  const passRate = (p: Problem): number => sigmoid(logitOf(theta, p))
+
+  const accuracyNow = (ps: ReadonlyArray<Problem>): number => {
+    if (ps.length === 0) return 0
+    let s = 0
+    for (const p of ps) s += passRate(p)
+    return s / ps.length
+  }
+
+  const render = cfg.render ??
+    ((p: Problem, correct: boolean) => correct ? `<answer>${p.answer}</answer>` : "<answer></answer>")
+
+  // -------------------------------------------------------------------------
+  // generate
+  // -------------------------------------------------------------------------
+
+  const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
+    Effect.suspend(() => {
+      const endpoint = "simulated/generate"
+      const seed = request.sampling.seed
+      if (seed === undefined || !Number.isFinite(seed)) {
+        return Effect.fail(refused(endpoint, "the simulator requires sampling.seed (a number) to be deterministic"))
+      }
+      const T = request.sampling.temperature
+      if (!(T >= 0)) return Effect.fail(refused(endpoint, `temperature must be ≥ 0, got ${T}`))
+      if (!(request.n >= 0) || !Number.isInteger(request.n)) {
+        return Effect.fail(refused(endpoint, `n must be a non-negative integer, got ${request.n}`))
+      }
+      const maxTokens = request.sampling.maxTokens
+      const rng = new Rng(seed)
+      const out: Array<Completion> = []
+      for (const prompt of request.prompts) {
+        const problem = prompt.problem
+        if (problem === undefined) {
+          return Effect.fail(
+            refused(endpoint, `prompt "${prompt.promptId}" has no problem; the simulator needs PromptInput.problem`)
+          )
+        }
+        const i = register(problem)
+        if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
+        const z = logitAt(theta, i)
+        const v = reasonLogitAt(theta, i)
+        const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
+        // Reasoning tokens kept under maxTokens (the decision token is always emitted).
+        const kept = Math.min(R, Math.max(0, maxTokens - 1))
+        const room = Math.max(0, maxTokens - 1 - kept)
+        const qUp = T === 0 ? 0 : sigmoid(v / T)
+        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
+        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
+        for (let s = 0; s < request.n; s++) {
+          let solved: boolean
+          let lp: number
+          if (T === 0) {
+            solved = z > 0
+            lp = 0
+          } else {
+            const zt = z / T
+            solved = rng.next() < sigmoid(zt)
+            lp = logPi(zt, solved)
+          }
+          const full = render(problem, solved)
+          const text = full.length > room ? full.slice(0, room) : full
+          const tokenIds = new Array<number>(1 + kept + text.length)
+          const logprobs = new Array<number>(tokenIds.length).fill(0)
+          tokenIds[0] = solved ? SOLVE_TOKEN : FAIL_TOKEN
+          logprobs[0] = lp
+          // Reasoning tokens: drawn after the decision, all R of them (so the stream does not depend on maxTokens).
+          for (let j = 0; j < R; j++) {
+            const up = T === 0 ? v > 0 : rng.next() < qUp
+            if (j < kept) {
+              tokenIds[1 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
+              logprobs[1 + j] = up ? lpUp : lpDown
+            }
+          }
+          for (let c = 0; c < text.length; c++) tokenIds[1 + kept + c] = text.charCodeAt(c)
+          out.push({
+            promptId: prompt.promptId,
+            sampleIndex: s,
+            text,
+            promptTokenIds,
+            tokenIds,
+            logprobs,
+            finishReason: full.length > room || kept < R ? "length" : "stop",
+            policyVersion: version
+          })
+        }
+      }
+      return Effect.succeed(out)
+    })
+
+  // -------------------------------------------------------------------------
+  // update
+  // -------------------------------------------------------------------------
+
+  const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> =>
+    Effect.suspend(() => {
+      const endpoint = "simulated/update"
+      const { clip, klCoef: beta, aggregation } = request.loss
+      const lr = request.loss.learningRate ?? cfg.learningRate
+      const samples = request.samples
+      const N = samples.length
+      const grad = new Float64Array(S)
+      const trained = new Uint8Array(S)
+      const lossTokens = new Float64Array(N)
+      let totalLossTokens = 0
+      let maxGroup = -1
+      // First pass: validation and loss-token counts.
+      const dec = new Int32Array(N)
+      const rows = new Int32Array(N)
+      const reasonEnd = new Int32Array(N) // reasoning tokens are at d+1 … reasonEnd−1
+      const reasonLoss = new Float64Array(N) // how many of them are loss tokens
+      for (let n = 0; n < N; n++) {
+        const s = samples[n]!
+        const i = index.get(s.promptId)
+        if (i === undefined) {
+          return Effect.fail(refused(endpoint, `unknown promptId "${s.promptId}": the simulator was not built with it`))
+        }
+        let d = -1
+        let count = 0
+        for (let t = 0; t < s.lossMask.length; t++) {
+          if (s.lossMask[t]) {
+            if (d < 0) d = t
+            count++
+          }
+        }
+        if (d < 0) return Effect.fail(refused(endpoint, `sample for "${s.promptId}" has no loss tokens`))
+        const tok = s.tokenIds[d]
+        if (tok !== SOLVE_TOKEN && tok !== FAIL_TOKEN) {
+          return Effect.fail(
+            refused(
+              endpoint,
+              `sample for "${s.promptId}": decision token must be ${SOLVE_TOKEN} or ${FAIL_TOKEN}, got ${tok}`
+            )
+          )
+        }
+        if (!(s.temperature > 0)) {
+          return Effect.fail(
+            refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
+          )
+        }
+        let e = d + 1
+        let r = 0
+        while (e <= d + R && e < s.tokenIds.length) {
+          const rt = s.tokenIds[e]
+          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
+          if (s.lossMask[e]) r++
+          e++
+        }
+        dec[n] = d
+        rows[n] = i
+        reasonEnd[n] = e
+        reasonLoss[n] = r
+        lossTokens[n] = count
+        totalLossTokens += count
+        if (s.group > maxGroup) maxGroup = s.group
+      }
+      const meanLossTokens = N === 0 ? 1 : totalLossTokens / N
+      const groupSum = new Float64Array(maxGroup + 1)
+      const groupCount = new Float64Array(maxGroup + 1)
+      let loss = 0
+      let klSum = 0
+      let clipped = 0
+      let gradTokens = 0
+      for (let n = 0; n < N; n++) {
+        const s = samples[n]!
+        const i = rows[n]!
+        const d = dec[n]!
+        const T = s.temperature
+        const solved = s.tokenIds[d] === SOLVE_TOKEN
+        const z = logitAt(theta, i) / T
+        const p = sigmoid(z)
+        const lpNew = logPi(z, solved)
+        const lpRef = logPi(logitAt(thetaRef, i) / T, solved)
+        const lpOld = s.samplingLogprobs[d]!
+        const A = s.advantages[d]!
+        const w = s.klWeight[d]!
+        // The content tokens (decision + answer text) share the decision's per-token loss; each
+        // reasoning token has its own. Token-mean: every loss token weighs 1/Σ_i T_i;
+        // seq-mean: 1/(N·T_i). (Divided by N below.)
+        const content = lossTokens[n]! - reasonLoss[n]!
+        const weight = aggregation === "token-mean" ? content / meanLossTokens : content / lossTokens[n]!
+        const tokenWeight = aggregation === "token-mean" ? 1 / meanLossTokens : 1 / lossTokens[n]!
+        // ∂ log π(o) / ∂ logit-before-temperature
+        const dlp = ((solved ? 1 : 0) - p) / T
+        let coef = 0 // ∂ loss_n / ∂ (θ·a_x)
+        const rho = Fmath.exp(lpNew - lpOld)
+        const rhoClipped = Math.min(Math.max(rho, 1 - clip), 1 + clip)
+        const isClipped = (A > 0 && rho > 1 + clip) || (A < 0 && rho < 1 - clip)
+        if (isClipped) clipped++
+        if (A !== 0) {
+          loss -= weight * Math.min(rho * A, rhoClipped * A)
+          if (!isClipped) coef -= rho * A * dlp
+        }
+        const delta = lpRef - lpNew
+        const k3 = Fmath.expm1(delta) - delta
+        klSum += k3
+        if (w !== 0) {
+          loss += weight * beta * w * k3
+          if (beta !== 0) coef += -beta * w * Fmath.expm1(delta) * dlp
+        }
+        let groupTerm = w * k3
+        gradTokens++
+        // Reasoning tokens: x = 1 (REASON_UP) with probability q = σ(v/T), v = (θ − θ_0)·a_x.
+        let reasonCoef = 0 // Σ_t ∂ℓ_t / ∂(θ·a_x) over the reasoning tokens
+        const end = reasonEnd[n]!
+        if (end > d + 1) {
+          const v = reasonLogitAt(theta, i) / T
+          const vRef = reasonLogitAt(thetaRef, i) / T
+          const q = sigmoid(v)
+          const lpUp = logSigmoid(v)
+          const lpDown = logSigmoid(-v)
+          const dUp = logSigmoid(vRef) - lpUp
+          const dDown = logSigmoid(-vRef) - lpDown
+          const eUp = Fmath.expm1(dUp)
+          const eDown = Fmath.expm1(dDown)
+          const k3Up = eUp - dUp
+          const k3Down = eDown - dDown
+          for (let t = d + 1; t < end; t++) {
+            if (!s.lossMask[t]) continue
+            gradTokens++
+            const up = s.tokenIds[t] === REASON_UP_TOKEN
+            const lpT = up ? lpUp : lpDown
+            const dlpT = ((up ? 1 : 0) - q) / T
+            const At = s.advantages[t]!
+            const wt = s.klWeight[t]!
+            const rhoT = Fmath.exp(lpT - s.samplingLogprobs[t]!)
+            const clippedT = (At > 0 && rhoT > 1 + clip) || (At < 0 && rhoT < 1 - clip)
+            if (clippedT) clipped++
+            if (At !== 0) {
+              const rhoTc = Math.min(Math.max(rhoT, 1 - clip), 1 + clip)
+              loss -= tokenWeight * Math.min(rhoT * At, rhoTc * At)
+              if (!clippedT) reasonCoef -= rhoT * At * dlpT
+            }
+            const k3T = up ? k3Up : k3Down
+            klSum += k3T
+            if (wt !== 0) {
+              loss += tokenWeight * beta * wt * k3T
+              if (beta !== 0) reasonCoef += -beta * wt * (up ? eUp : eDown) * dlpT
+            }
+            groupTerm += wt * k3T
+          }
+        }
+        const g = s.group
+        if (g >= 0) {
+          groupSum[g] = groupSum[g]! + groupTerm
+          groupCount[g] = groupCount[g]! + 1
+        }
+        const k = skill[i]!
+        if (A !== 0 && k !== 0) trained[k] = 1
+        const total = reasonCoef === 0 ? weight * coef : weight * coef + tokenWeight * reasonCoef
+        if (total !== 0) {
+          const c = total / N
+          grad[0] = grad[0]! + c * aGeneral[i]!
+          if (k !== 0) grad[k] = grad[k]! + c * aFamily[i]!
+        }
+      }
+      if (N > 0) loss /= N
+      let gradNorm2 = 0
+      for (let k = 0; k < S; k++) gradNorm2 += grad[k]! * grad[k]!
+      const gradNorm = Math.sqrt(gradNorm2)
+      const stepNorm = Math.abs(lr) * gradNorm
+      if (stepNorm > 0) {
+        const next = new Float64Array(S)
+        for (let k = 0; k < S; k++) next[k] = theta[k]! - lr * grad[k]!
+        const factor = Math.min(1, Math.max(0, 1 - cfg.forgetRate * stepNorm))
+        if (factor !== 1) {
+          for (let k = 1; k < S; k++) {
+            if (trained[k] === 0) next[k] = theta0[k]! + (next[k]! - theta0[k]!) * factor
+          }
+        }
+        theta = next
+      }
+      version += 1
+      const groupKl = Array.from(groupSum, (sum, g) => groupCount[g]! > 0 ? sum / groupCount[g]! : 0)
+      return Effect.succeed({
+        step: request.step,
+        policyVersion: version,
+        metrics: {
+          loss,
+          kl_mean: N > 0 ? klSum / N : 0,
+          clipfrac: gradTokens > 0 ? clipped / gradTokens : 0,
+          grad_norm: gradNorm,
+          step_norm: stepNorm
+        },
+        groupKl
+      })
+    })
+
+  // -------------------------------------------------------------------------
+  // checkpoint / restore
+  // -------------------------------------------------------------------------
+
+  const checkpoint = (_tag: string): Effect.Effect<TrainerCheckpoint, RuntimeError> =>
+    Effect.sync(() => {
+      const state: CheckpointState = {
+        families: [...families],
+        theta: Array.from(theta),
+        thetaRef: Array.from(thetaRef),
+        theta0: Array.from(theta0),
+        version
+      }
+      return { _tag: "Inline" as const, state }
+    })
+
+  const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
+    Effect.suspend(() => {
+      const endpoint = "simulated/restore"
+      if (cp._tag !== "Inline") {
+        return Effect.fail(
+          refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`)
+        )
+      }
+      const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
+      if (typeof st !== "object" || st === null) {
+        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      }
+      const fams = st.families
+      if (
+        !Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])
+      ) {
+        return Effect.fail(
+          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
+        )
+      }
+      if (!isFiniteArray(st.theta, S) || !isFiniteArray(st.thetaRef, S) || !isFiniteArray(st.theta0, S)) {
+        return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${S} finite numbers each`))
+      }
+      const v = st.version
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+        return Effect.fail(refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`))
+      }
+      theta = Float64Array.from(st.theta)
+      thetaRef = Float64Array.from(st.thetaRef)
+      theta0.set(st.theta0)
+      version = v
+      return Effect.succeed(version)
+    })
+
+  const inference: InferenceRuntime.Service = {
+    generate,
+    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner" })),
+    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
+  }
+
+  const trainer: TrainerRuntime.Service = {
+    update,
+    resetReference: Effect.sync(() => {
+      thetaRef = Float64Array.from(theta)
+    }),
+    publishWeights: Effect.sync(() => version),
+    checkpoint,
+    restore
+  }
+
+  const evaluator: Evaluator.Service = {
+    accuracy: (ps) => Effect.sync(() => accuracyNow(ps))
+  }
+
+  return {
+    model: "v1",
+    inference,
+    trainer,
+    evaluator,
+    config: cfg,
+    families,
+    passRate,
+    parameters: () => ({ theta: Array.from(theta), thetaRef: Array.from(thetaRef) }),
+    skillOf: (family) => familyIndex.get(family),
+    policyVersion: () => version
+  }
+}
+
+/**
+ * The simulated learner as a layer providing the three runtime ports and
+ * {@link SimulatedLearner}, all over one instance. Each build of the layer
+ * starts from fresh parameters θ_0.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  problems: ReadonlyArray<Problem>,
+  config?: Partial<SimulatorConfig>
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
+  Layer.effectContext(
+    Effect.sync(() => {
+      const sim = make(problems, config)
+      return Context.make(InferenceRuntime, sim.inference).pipe(
+        Context.add(TrainerRuntime, sim.trainer),
+        Context.add(Evaluator, sim.evaluator),
+        Context.add(SimulatedLearner, sim)
+      )
+    })
+  )
