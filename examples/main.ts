@@ -28,10 +28,11 @@ const compare = Command.example(
         return yield* Effect.fail(new Error("--resume: npm start runs seven curricula; resume one with `npx zpd run <name> --resume DIR/<name>`"))
       }
       const base = args.out ?? "runs"
-      const suite = Suite.standardSuite()
+      const regime = args.regime ?? "default"
+      const suite = Suite.suiteFor(regime, args.seed ?? 1)
       process.stdout.write(
-        `zpd: ${suite.train.problems.length} training problems (countdown, arithmetic, arc1d; levels 1-3), ` +
-          `${suite.ood.problems.length} held-out level-4 problems, simulated learner\n`
+        `zpd: ${suite.train.problems.length} training problems, ${suite.ood.problems.length} held-out problems, ` +
+          `simulated learner (regime ${regime})\n`
       )
       const results = []
       for (const name of contenders) {
