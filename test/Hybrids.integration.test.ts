@@ -20,7 +20,8 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["hybrid-pcl-sec.ts", ["value_loss", "pcl_pool_size", "sec_q_1", "sec_p_3"]],
   ["hybrid-pcl-cdas.ts", ["value_loss", "pcl_pool_size", "competence", "cdas_warmup"]],
   ["sec-estimated-arms.ts", ["estimation_rollouts", "sec_q_1", "sec_q_3"]],
-  ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]]
+  ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]],
+  ["hybrid-pcl-prioritized.ts", ["value_loss", "pcl_pool_size", "prioritized_weight_mean"]]
 ]
 
 describe("hybrid examples", () => {

@@ -35,6 +35,7 @@ import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
 import * as Pcl from "./Pcl.ts"
+import * as Prioritized from "./Prioritized.ts"
 import * as Sec from "./Sec.ts"
 
 /**
@@ -96,6 +97,11 @@ const entries: Readonly<Record<string, Entry>> = {
   ordered: { kinds: ["sampler"], doc: "easy to hard by level", make: () => Baselines.ordered() },
   sec: { kinds: ["sampler"], doc: "SEC's bandit over arms", make: (o) => Sec.sampler(o) },
   cdas: { kinds: ["sampler"], doc: "CDAS's competence-difficulty alignment", make: (o) => Cdas.sampler(o) },
+  prioritized: {
+    kinds: ["sampler"],
+    doc: "Kimi k1.5's prioritized sampling: weight 1 − latest pass rate",
+    make: (o) => Prioritized.sampler(o)
+  },
   adacurl: {
     kinds: ["gate", "sampler"],
     doc: "AdaCuRL (adacurl.gate > uniform)",

@@ -30,6 +30,8 @@ export * as OrderedIndex from "./OrderedIndex.ts"
 /** @since 0.1.0 */
 export * as Pcl from "./Pcl.ts"
 /** @since 0.2.0 */
+export * as Prioritized from "./Prioritized.ts"
+/** @since 0.2.0 */
 export * as Registry from "./Registry.ts"
 /** @since 0.1.0 */
 export * as Sec from "./Sec.ts"
