@@ -134,29 +134,33 @@ const positionOf = (d: Derived, index: number): number => d.position.length === 
 export const draw = (tree: Float64Array, count: number, replacement: boolean, rng: Rng.Rng): Array<number> => {
   const m = SumTree.size(tree)
   const out: Array<number> = []
-  const zeroed: Array<readonly [number, number]> = []
-  const taken = new Set<number>()
+  const zeroed: Array<number> = []
+  // positions drawn since the last restore; a set only once the weight runs out
+  let round = 0
+  let taken: Set<number> | undefined
   const restore = () => {
-    for (let k = zeroed.length - 1; k >= 0; k--) SumTree.set(tree, zeroed[k]![0], zeroed[k]![1])
+    for (let k = zeroed.length - 2; k >= 0; k -= 2) SumTree.set(tree, zeroed[k]!, zeroed[k + 1]!)
     zeroed.length = 0
-    taken.clear()
+    round = out.length
+    taken = undefined
   }
   for (let slot = 0; slot < count; slot++) {
-    if (!replacement && taken.size === m) restore()
+    if (!replacement && out.length - round === m) restore()
     let j: number
     const total = SumTree.total(tree)
     if (total > 0) {
       j = SumTree.find(tree, rng.next() * total)
     } else {
+      taken ??= new Set(out.slice(round))
       j = rng.int(m)
       while (taken.has(j)) j = (j + 1) % m
+      taken.add(j)
     }
     out.push(j)
     if (!replacement) {
-      taken.add(j)
       const w = SumTree.weight(tree, j)
       if (w > 0) {
-        zeroed.push([j, w])
+        zeroed.push(j, w)
         SumTree.set(tree, j, 0)
       }
     }
