@@ -34,6 +34,7 @@ import * as AdaCurl from "./AdaCurl.ts"
 import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
+import * as OnlineFilter from "./OnlineFilter.ts"
 import * as Pcl from "./Pcl.ts"
 import * as Prioritized from "./Prioritized.ts"
 import * as Sec from "./Sec.ts"
@@ -110,8 +111,27 @@ const entries: Readonly<Record<string, Entry>> = {
   pcl: { kinds: ["prefilter", "sampler"], doc: "PCL (pcl.prefilter > uniform)", make: (o) => Pcl.plugin(o) }
 }
 
-const postFilters: Readonly<Record<string, string>> = {
-  dapo: "DAPO's dynamic sampling (genBatchSize, maxRounds); alone it runs over random"
+interface PostFilter {
+  readonly doc: string
+  readonly check: (options: Options) => ConfigError | undefined
+  readonly pipeline: (options: Options, verifier: Stages.Verifier, name: string) => Recipe["pipeline"]
+}
+
+const postFilters: Readonly<Record<string, PostFilter>> = {
+  dapo: {
+    doc: "DAPO's dynamic sampling (genBatchSize, maxRounds); alone it runs over random",
+    check: () => undefined,
+    pipeline: (o, verifier, name) => Dapo.pipeline({ verifier, kl: "sparse", ...o }, name)
+  },
+  filter: {
+    doc: "online difficulty filtering: keep groups with pass rate in [pLow, pHigh] (default 0.2, 0.8), refill",
+    check: (o) =>
+      Either.match(OnlineFilter.validate({ ...OnlineFilter.defaults, ...o }), {
+        onLeft: (e) => e,
+        onRight: () => undefined
+      }),
+    pipeline: (o, verifier, name) => OnlineFilter.pipeline({ verifier, kl: "sparse", ...o }, name)
+  }
 }
 
 /**
@@ -122,7 +142,7 @@ const postFilters: Readonly<Record<string, string>> = {
  */
 export const names: ReadonlyArray<{ readonly name: string; readonly kind: string; readonly doc: string }> = [
   ...Object.entries(entries).map(([name, e]) => ({ name, kind: e.kinds.join(" > "), doc: e.doc })),
-  ...Object.entries(postFilters).map(([name, doc]) => ({ name, kind: "postfilter", doc }))
+  ...Object.entries(postFilters).map(([name, p]) => ({ name, kind: "postfilter", doc: p.doc }))
 ]
 
 const validNames = () => names.map((n) => n.name).join(", ")
@@ -273,7 +293,7 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
     const tokens = yield* tokenize(expr)
     const terms = yield* parseTerms(tokens)
     const chain: Array<AnyChain> = []
-    let dapo: Options | undefined
+    let post: { readonly filter: PostFilter; readonly options: Options } | undefined
     let last = -1
     let lastName: Token | undefined
     for (const term of terms) {
@@ -285,7 +305,7 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
       }
       const kinds: ReadonlyArray<Part.Kind | "postfilter"> = isPost ? ["postfilter"] : entry!.kinds
       const first = order[kinds[0]!]
-      if (first < last || (first === last && (kinds[0] === "sampler" || isPost && dapo !== undefined))) {
+      if (first < last || (first === last && (kinds[0] === "sampler" || isPost && post !== undefined))) {
         return yield* Either.left(
           error(
             term.name,
@@ -297,8 +317,12 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
       }
       last = order[kinds.at(-1)!]
       lastName = term.name
-      if (isPost) dapo = term.options
-      else chain.push(entry!.make(term.options, options))
+      if (isPost) {
+        const filter = postFilters[name]!
+        const invalid = filter.check(term.options)
+        if (invalid !== undefined) return yield* Either.left(invalid)
+        post = { filter, options: term.options }
+      } else chain.push(entry!.make(term.options, options))
     }
     if (chain.length === 0) chain.push(Baselines.random())
     if (last < order.sampler) {
@@ -308,8 +332,8 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
     const hasAdaCurl = chain.some((c) => Part.partsOf(c).some((p) => p.name === "adacurl"))
     const adacurl = terms.find((t) => t.name.text.startsWith("adacurl"))?.options ?? {}
     const kl = "sparse" as const
-    const pipeline: Recipe["pipeline"] = dapo !== undefined
-      ? Dapo.pipeline({ verifier: options.verifier, kl, ...dapo }, plugin.name)
+    const pipeline: Recipe["pipeline"] = post !== undefined
+      ? post.filter.pipeline(post.options, options.verifier, plugin.name)
       : hasAdaCurl
       ? AdaCurl.pipeline(adacurlOptions(adacurl, options), plugin.name)
       : Pipeline.make(plugin.name, Stages.standard({ verifier: options.verifier, kl }))
