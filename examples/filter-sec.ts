@@ -6,7 +6,7 @@
  * round is counted in `rollouts_generated`.
  *
  *   npx tsx examples/filter-sec.ts --steps 100 --seed 1 --out runs/filter-sec
- *   (the same as `zpd run "sec(temperature=0.2) > filter"`)
+ *   (the same as `zpd run "sec(temperature=0.2) > online-filter"`)
  */
 import { Part } from "@zpd/core"
 import { OnlineFilter, Sec } from "@zpd/plugins"

@@ -22,7 +22,8 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["sec-estimated-arms.ts", ["estimation_rollouts", "sec_q_1", "sec_q_3"]],
   ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]],
   ["hybrid-pcl-prioritized.ts", ["value_loss", "pcl_pool_size", "prioritized_weight_mean"]],
-  ["filter-sec.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "sec_q_1"]]
+  ["filter-sec.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "sec_q_1"]],
+  ["offline-filter-cdas.ts", ["estimation_rollouts", "offline_filter_kept", "competence", "cdas_warmup"]]
 ]
 
 describe("hybrid examples", () => {

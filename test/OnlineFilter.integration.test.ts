@@ -2,7 +2,7 @@
  * Online difficulty filtering (spec §5.6) as a post-filter stage: trains on
  * exactly B groups whose pass rates lie in the band, counts every rollout of
  * every round, fails naming the budget when the band stays empty, and parses
- * as the `filter` post-filter of an expression.
+ * as the `online-filter` post-filter of an expression.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { type Curriculum, Part, Pipeline, Problem, Tasks } from "@zpd/core"
@@ -55,9 +55,9 @@ describe("online difficulty filtering", () => {
 
   it("refuses a band upside down, naming the field", () => {
     const e = Either.getLeft(OnlineFilter.validate({ ...OnlineFilter.defaults, pLow: 0.6, pHigh: 0.4 }))
-    expect(e._tag === "Some" && e.value.field).toBe("filter.pHigh")
-    const r = Registry.parse("sec > filter(pLow=0.9, pHigh=0.1)", { verifier })
-    expect(Either.isLeft(r) && r.left.field).toBe("filter.pHigh")
+    expect(e._tag === "Some" && e.value.field).toBe("onlineFilter.pHigh")
+    const r = Registry.parse("sec > online-filter(pLow=0.9, pHigh=0.1)", { verifier })
+    expect(Either.isLeft(r) && r.left.field).toBe("onlineFilter.pHigh")
   })
 
   it("trains on exactly B groups, all in the band, and counts every rollout of every round", async () => {
@@ -101,9 +101,9 @@ describe("online difficulty filtering", () => {
   })
 
   it("parses as the post-filter of an expression and runs over the sampler", () => {
-    const recipe = Either.getOrThrow(Registry.parse("prioritized > filter(pLow=0.25, maxRounds=0)", { verifier }))
+    const recipe = Either.getOrThrow(Registry.parse("prioritized > online-filter(pLow=0.25, maxRounds=0)", { verifier }))
     expect(recipe.name).toBe("prioritized")
     expect(recipe.pipeline.name).toBe("prioritized")
-    expect(Registry.names.find((n) => n.name === "filter")?.kind).toBe("postfilter")
+    expect(Registry.names.find((n) => n.name === "online-filter")?.kind).toBe("postfilter")
   })
 })

@@ -65,18 +65,18 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
     config,
     requireConfig(
       Number.isFinite(config.pLow) && config.pLow >= 0 && config.pLow <= 1,
-      "filter.pLow",
+      "onlineFilter.pLow",
       "a number in [0, 1]",
       config.pLow
     ),
     requireConfig(
       Number.isFinite(config.pHigh) && config.pHigh >= config.pLow && config.pHigh <= 1,
-      "filter.pHigh",
+      "onlineFilter.pHigh",
       `a number in [pLow = ${config.pLow}, 1]`,
       config.pHigh
     ),
-    optionalInt(config.genBatchSize, 1, "filter.genBatchSize"),
-    intAtLeast(config.maxRounds, 0, "filter.maxRounds", " (0 = unlimited)")
+    optionalInt(config.genBatchSize, 1, "onlineFilter.genBatchSize"),
+    intAtLeast(config.maxRounds, 0, "onlineFilter.maxRounds", " (0 = unlimited)")
   )
 
 /**
@@ -145,5 +145,5 @@ export const step = (options: Options & Omit<StandardOptions, "verifier">) =>
  * @since 0.2.0
  * @category stages
  */
-export const pipeline = (options: Options & Omit<StandardOptions, "verifier">, name = "filter") =>
+export const pipeline = (options: Options & Omit<StandardOptions, "verifier">, name = "online-filter") =>
   Pipeline.make(name, step(options))

@@ -34,6 +34,7 @@ import * as AdaCurl from "./AdaCurl.ts"
 import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
+import * as OfflineFilter from "./OfflineFilter.ts"
 import * as OnlineFilter from "./OnlineFilter.ts"
 import * as Pcl from "./Pcl.ts"
 import * as Prioritized from "./Prioritized.ts"
@@ -88,6 +89,11 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "AdaCuRL's estimation only: all of D eligible, labelled bucket",
     make: (o, p) => AdaCurl.buckets(adacurlOptions(o, p))
   },
+  "offline-filter.gate": {
+    kinds: ["gate"],
+    doc: "the pre-filter baseline: pass rates estimated once, keep [pLow, pHigh] (default 0.2, 0.8)",
+    make: (o, p) => OfflineFilter.gate({ verifier: p.verifier, ...o })
+  },
   "pcl.prefilter": {
     kinds: ["prefilter"],
     doc: "PCL's value model: keep the B of k·B proposals closest to τ",
@@ -108,6 +114,11 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "AdaCuRL (adacurl.gate > uniform)",
     make: (o, p) => AdaCurl.plugin(adacurlOptions(o, p))
   },
+  "offline-filter": {
+    kinds: ["gate", "sampler"],
+    doc: "the pre-filter baseline (offline-filter.gate > uniform)",
+    make: (o, p) => OfflineFilter.plugin({ verifier: p.verifier, ...o })
+  },
   pcl: { kinds: ["prefilter", "sampler"], doc: "PCL (pcl.prefilter > uniform)", make: (o) => Pcl.plugin(o) }
 }
 
@@ -123,7 +134,7 @@ const postFilters: Readonly<Record<string, PostFilter>> = {
     check: () => undefined,
     pipeline: (o, verifier, name) => Dapo.pipeline({ verifier, kl: "sparse", ...o }, name)
   },
-  filter: {
+  "online-filter": {
     doc: "online difficulty filtering: keep groups with pass rate in [pLow, pHigh] (default 0.2, 0.8), refill",
     check: (o) =>
       Either.match(OnlineFilter.validate({ ...OnlineFilter.defaults, ...o }), {

@@ -26,6 +26,8 @@ export * as Difficulty from "./Difficulty.ts"
 /** @since 0.1.0 */
 export * as HashedValueModel from "./HashedValueModel.ts"
 /** @since 0.2.0 */
+export * as OfflineFilter from "./OfflineFilter.ts"
+/** @since 0.2.0 */
 export * as OnlineFilter from "./OnlineFilter.ts"
 /** @since 0.1.0 */
 export * as OrderedIndex from "./OrderedIndex.ts"
