@@ -31,6 +31,7 @@ import * as Stages from "@zpd/core/Stages"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import * as Either from "effect/Either"
 import * as AdaCurl from "./AdaCurl.ts"
+import * as AdaRft from "./AdaRft.ts"
 import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
@@ -104,6 +105,11 @@ const entries: Readonly<Record<string, Entry>> = {
   ordered: { kinds: ["sampler"], doc: "easy to hard by level", make: () => Baselines.ordered() },
   sec: { kinds: ["sampler"], doc: "SEC's bandit over arms", make: (o) => Sec.sampler(o) },
   cdas: { kinds: ["sampler"], doc: "CDAS's competence-difficulty alignment", make: (o) => Cdas.sampler(o) },
+  adarft: {
+    kinds: ["sampler"],
+    doc: "AdaRFT: the B problems nearest a target difficulty that moves with the reward",
+    make: (o) => AdaRft.sampler(o)
+  },
   prioritized: {
     kinds: ["sampler"],
     doc: "Kimi k1.5's prioritized sampling: weight 1 − latest pass rate",

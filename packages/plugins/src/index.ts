@@ -15,6 +15,8 @@
 
 /** @since 0.1.0 */
 export * as AdaCurl from "./AdaCurl.ts"
+/** @since 0.2.0 */
+export * as AdaRft from "./AdaRft.ts"
 /** @since 0.1.0 */
 export * as Baselines from "./Baselines.ts"
 /** @since 0.1.0 */
