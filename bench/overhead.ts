@@ -29,7 +29,7 @@
  *   npm run bench:overhead -- 1e4 1e5 --only=random,prioritized   # chosen curricula
  */
 import { Advantage, type Curriculum, Metrics, Part, Problem, Rng } from "@zpd/core"
-import { Baselines, Cdas, Pcl, Prioritized, Sec } from "@zpd/plugins"
+import { AdaRft, Baselines, Cdas, Pcl, Prioritized, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import { setFlagsFromString } from "node:v8"
@@ -111,7 +111,8 @@ const contenders: ReadonlyArray<{ readonly name: string; readonly plugin: () => 
   { name: "sec", plugin: () => Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
   { name: "cdas", plugin: () => Cdas.plugin() },
   { name: "pcl", plugin: () => Pcl.plugin() },
-  { name: "prioritized", plugin: () => Prioritized.plugin() }
+  { name: "prioritized", plugin: () => Prioritized.plugin() },
+  { name: "adarft", plugin: () => AdaRft.plugin() }
 ].filter((c) => only === undefined || only.includes(c.name))
 
 const arrayBuffers = () => {

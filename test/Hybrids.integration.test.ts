@@ -23,7 +23,8 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]],
   ["hybrid-pcl-prioritized.ts", ["value_loss", "pcl_pool_size", "prioritized_weight_mean"]],
   ["filter-sec.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "sec_q_1"]],
-  ["offline-filter-cdas.ts", ["estimation_rollouts", "offline_filter_kept", "competence", "cdas_warmup"]]
+  ["offline-filter-cdas.ts", ["estimation_rollouts", "offline_filter_kept", "competence", "cdas_warmup"]],
+  ["hybrid-adacurl-adarft.ts", ["bucket", "competence", "adarft_target", "adarft_reward_mean"]]
 ]
 
 describe("hybrid examples", () => {

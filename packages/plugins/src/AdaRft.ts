@@ -20,6 +20,7 @@
  * | `initialTarget` T₀ | 0 | [C] the code initialises `T = 0` |
  * | `scoreKey`: the metadata field with `d(x)` | `"difficulty"` | [R] the code reads the dataset's score column |
  * | `missingScore`: a problem without it | `"level"`: its level rescaled linearly onto [dMin, dMax] | [R] |
+ * | `signal`: what `R_avg` averages | `"reward"` (sequence reward); `"accuracy"` for shaped rewards | [C] / [R] |
  *
  * Ties in `|d − T|`: numpy's argsort order is unspecified; here the problems
  * are ordered by `(d, index)` once at build and the batch grows outward from
@@ -52,6 +53,13 @@ export interface Config {
   readonly initialTarget: number
   readonly scoreKey: string
   readonly missingScore: "level" | "error"
+  /**
+   * What `R_avg` averages: `"reward"` (default, the sequence reward, as the
+   * code [C]) or `"accuracy"` (the verifier's correct flags, else the pass
+   * rate: for pipelines whose reward adds shaping, e.g. AdaCuRL's format
+   * reward, so that β = 0.5 keeps its meaning) [R].
+   */
+  readonly signal: "reward" | "accuracy"
 }
 
 /**
@@ -66,7 +74,8 @@ export const defaults: Config = {
   dMax: 100,
   initialTarget: 0,
   scoreKey: "difficulty",
-  missingScore: "level"
+  missingScore: "level",
+  signal: "reward"
 }
 
 /**
@@ -91,7 +100,8 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
       `a number in [dMin, dMax] = [${config.dMin}, ${config.dMax}]`,
       config.initialTarget
     ),
-    oneOf(config.missingScore, ["level", "error"], "adarft.missingScore")
+    oneOf(config.missingScore, ["level", "error"], "adarft.missingScore"),
+    oneOf(config.signal, ["reward", "accuracy"], "adarft.signal")
   )
 
 /**
@@ -205,7 +215,9 @@ export const sampler = (options: Partial<Config> = {}) => {
           let sum = 0
           let count = 0
           for (const g of groups) {
-            for (let j = 0; j < g.rewards.length; j++) sum += g.rewards[j]!
+            if (config.signal === "reward") for (let j = 0; j < g.rewards.length; j++) sum += g.rewards[j]!
+            else if (g.correct !== undefined) for (let j = 0; j < g.correct.length; j++) sum += g.correct[j]!
+            else sum += g.passRate * g.rewards.length
             count += g.rewards.length
           }
           if (count === 0) return

@@ -80,6 +80,16 @@ describe("AdaRft.sampler", () => {
       expect((e as ConfigError).field).toBe("adarft.scoreKey")
     }))
 
+  it.effect("signal: accuracy averages the correct flags, not a shaped reward", () =>
+    Effect.gen(function*() {
+      const ds = dataset([0, 10])
+      const c = yield* AdaRft.plugin({ signal: "accuracy" }).build(context(ds))
+      const shaped = { ...group(ds, 0, [1.2, 1.2, 0.2, 0.2]), correct: Uint8Array.from([1, 1, 0, 0]) }
+      yield* c.observe({ step: 0, groups: [shaped] })
+      expect(c.metrics()["adarft_reward_mean"]).toBe(0.5)
+      expect(c.metrics()["adarft_target"]).toBe(0)
+    }))
+
   it("names a bad option's field", () => {
     const e = Either.getLeft(AdaRft.validate({ ...AdaRft.defaults, dMin: 100, dMax: 0 }))
     expect(e._tag === "Some" && e.value.field).toBe("adarft.dMax")
