@@ -15,7 +15,7 @@ import * as Pipeline from "@zpd/core/Pipeline"
 import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
 import type { StandardOptions, StepInput, Verifier } from "@zpd/core/Stages"
-import { refill } from "./internal/refill.ts"
+import { refill, trainOn } from "./internal/refill.ts"
 
 /**
  * Options of {@link dynamicSampling}.
@@ -66,12 +66,7 @@ export const dynamicSampling = (options: DynamicSamplingOptions) =>
  * @category stages
  */
 export const step = (options: DynamicSamplingOptions & Omit<StandardOptions, "verifier">) =>
-  dynamicSampling(options).pipe(
-    Stage.andThen(Stages.advantages(options.advantage)),
-    Stage.andThen(Stages.klWeights(options.kl ?? "sparse")),
-    Stage.andThen(Stages.policyUpdate),
-    Stage.andThen(Stages.updateCurriculum)
-  )
+  trainOn(dynamicSampling(options), options)
 
 /**
  * `Pipeline.make(name, step(options))`.

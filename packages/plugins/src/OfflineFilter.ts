@@ -22,7 +22,7 @@
  * @since 0.2.0
  */
 import * as Columns from "@zpd/core/Columns"
-import { ConfigError, requireConfig } from "@zpd/core/Errors"
+import { ConfigError } from "@zpd/core/Errors"
 import * as Part from "@zpd/core/Part"
 import type { SamplingParams } from "@zpd/core/Runtime"
 import type { Verifier } from "@zpd/core/Stages"
@@ -31,7 +31,8 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Baselines from "./Baselines.ts"
 import * as Difficulty from "./Difficulty.ts"
-import { intAtLeast, validated } from "./internal/config.ts"
+import * as OnlineFilter from "./OnlineFilter.ts"
+import { intAtLeast, passRateBand, validated } from "./internal/config.ts"
 
 /**
  * @since 0.2.0
@@ -61,18 +62,7 @@ export const defaults: Config = { pLow: 0.2, pHigh: 0.8, samples: 8, sampling: u
 export const validate = (config: Config): Either.Either<Config, ConfigError> =>
   validated(
     config,
-    requireConfig(
-      Number.isFinite(config.pLow) && config.pLow >= 0 && config.pLow <= 1,
-      "offlineFilter.pLow",
-      "a number in [0, 1]",
-      config.pLow
-    ),
-    requireConfig(
-      Number.isFinite(config.pHigh) && config.pHigh >= config.pLow && config.pHigh <= 1,
-      "offlineFilter.pHigh",
-      `a number in [pLow = ${config.pLow}, 1]`,
-      config.pHigh
-    ),
+    passRateBand(config, "offlineFilter"),
     intAtLeast(config.samples, 1, "offlineFilter.samples")
   )
 
@@ -86,8 +76,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
 export const kept = (correct: Int32Array, samples: number, band: Pick<Config, "pLow" | "pHigh">): Int32Array => {
   const out: Array<number> = []
   for (let i = 0; i < correct.length; i++) {
-    const p = correct[i]! / samples
-    if (p >= band.pLow && p <= band.pHigh) out.push(i)
+    if (OnlineFilter.keeps(correct[i]! / samples, band)) out.push(i)
   }
   return Int32Array.from(out)
 }

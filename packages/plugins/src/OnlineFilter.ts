@@ -23,15 +23,14 @@
  * @since 0.2.0
  */
 import type { ConfigError, RuntimeError } from "@zpd/core/Errors"
-import { requireConfig } from "@zpd/core/Errors"
 import * as Pipeline from "@zpd/core/Pipeline"
 import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
 import type { StandardOptions, StepInput, Verifier } from "@zpd/core/Stages"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { intAtLeast, optionalInt, validated } from "./internal/config.ts"
-import { refill } from "./internal/refill.ts"
+import { intAtLeast, optionalInt, passRateBand, validated } from "./internal/config.ts"
+import { refill, trainOn } from "./internal/refill.ts"
 
 /**
  * @since 0.2.0
@@ -63,18 +62,7 @@ export const defaults: Config = { pLow: 0.2, pHigh: 0.8, genBatchSize: undefined
 export const validate = (config: Config): Either.Either<Config, ConfigError> =>
   validated(
     config,
-    requireConfig(
-      Number.isFinite(config.pLow) && config.pLow >= 0 && config.pLow <= 1,
-      "onlineFilter.pLow",
-      "a number in [0, 1]",
-      config.pLow
-    ),
-    requireConfig(
-      Number.isFinite(config.pHigh) && config.pHigh >= config.pLow && config.pHigh <= 1,
-      "onlineFilter.pHigh",
-      `a number in [pLow = ${config.pLow}, 1]`,
-      config.pHigh
-    ),
+    passRateBand(config, "onlineFilter"),
     optionalInt(config.genBatchSize, 1, "onlineFilter.genBatchSize"),
     intAtLeast(config.maxRounds, 0, "onlineFilter.maxRounds", " (0 = unlimited)")
   )
@@ -131,13 +119,7 @@ export const band = (options: Options) => {
  * @since 0.2.0
  * @category stages
  */
-export const step = (options: Options & Omit<StandardOptions, "verifier">) =>
-  band(options).pipe(
-    Stage.andThen(Stages.advantages(options.advantage)),
-    Stage.andThen(Stages.klWeights(options.kl ?? "sparse")),
-    Stage.andThen(Stages.policyUpdate),
-    Stage.andThen(Stages.updateCurriculum)
-  )
+export const step = (options: Options & Omit<StandardOptions, "verifier">) => trainOn(band(options), options)
 
 /**
  * `Pipeline.make(name, step(options))`.

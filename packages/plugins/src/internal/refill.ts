@@ -10,8 +10,9 @@
  */
 import { RuntimeError } from "@zpd/core/Errors"
 import { InferenceRuntime } from "@zpd/core/Runtime"
+import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
-import type { Group, ScoredGroup, StepInput, Verifier } from "@zpd/core/Stages"
+import type { Group, ScoredGroup, StandardOptions, StepInput, Verifier } from "@zpd/core/Stages"
 import * as Effect from "effect/Effect"
 
 /** @internal */
@@ -60,3 +61,15 @@ export const refill = (ctx: StepInput, options: RefillOptions) =>
     ctx.metrics.set("gen_rounds", round)
     return { batch, groups: scored as ReadonlyArray<Group>, scored }
   })
+
+/** A post-filter stage, then advantages, KL weights, the policy update and the curriculum update. @internal */
+export const trainOn = <E, R>(
+  postFilter: Stage.Stage<StepInput, Effect.Effect.Success<ReturnType<typeof refill>>, E, R>,
+  options: Omit<StandardOptions, "verifier">
+) =>
+  postFilter.pipe(
+    Stage.andThen(Stages.advantages(options.advantage)),
+    Stage.andThen(Stages.klWeights(options.kl ?? "sparse")),
+    Stage.andThen(Stages.policyUpdate),
+    Stage.andThen(Stages.updateCurriculum)
+  )
