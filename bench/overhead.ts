@@ -26,9 +26,10 @@
  *
  *   npm run bench:overhead              # all sizes (about 1 minute on 2 cores)
  *   npm run bench:overhead -- 1e4 1e5   # chosen sizes
+ *   npm run bench:overhead -- 1e4 1e5 --only=random,prioritized   # chosen curricula
  */
 import { Advantage, type Curriculum, Metrics, Part, Problem, Rng } from "@zpd/core"
-import { Baselines, Cdas, Pcl, Sec } from "@zpd/plugins"
+import { AdaRft, Baselines, Cdas, Pcl, Prioritized, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import { setFlagsFromString } from "node:v8"
@@ -41,7 +42,10 @@ const B = 1024
 const G = 8
 const TIMED = 100
 const UNTIMED = 10
-const sizes = process.argv.slice(2).length > 0 ? process.argv.slice(2).map(Number) : [1e4, 1e5, 1e6, 1e7]
+const argv = process.argv.slice(2)
+const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",")
+const sizeArgs = argv.filter((a) => !a.startsWith("--"))
+const sizes = sizeArgs.length > 0 ? sizeArgs.map(Number) : [1e4, 1e5, 1e6, 1e7]
 
 // ---------------------------------------------------------------------------
 // a lightweight dataset and synthetic outcomes
@@ -106,8 +110,10 @@ const contenders: ReadonlyArray<{ readonly name: string; readonly plugin: () => 
   { name: "random", plugin: () => Baselines.random() },
   { name: "sec", plugin: () => Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
   { name: "cdas", plugin: () => Cdas.plugin() },
-  { name: "pcl", plugin: () => Pcl.plugin() }
-]
+  { name: "pcl", plugin: () => Pcl.plugin() },
+  { name: "prioritized", plugin: () => Prioritized.plugin() },
+  { name: "adarft", plugin: () => AdaRft.plugin() }
+].filter((c) => only === undefined || only.includes(c.name))
 
 const arrayBuffers = () => {
   gc()

@@ -16,16 +16,16 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"
 
-const contenders = ["sec", "adacurl", "adacurl+sec", "cdas", "pcl", "random", "ordered"]
+const contenders = ["sec", "adacurl", "adacurl+sec", "cdas", "pcl", "prioritized", "adarft", "random", "ordered"]
 
 const compare = Command.example(
   "npm start",
   100,
-  "Compare SEC, AdaCuRL, AdaCuRL+SEC, CDAS and PCL with the random and ordered baselines.",
+  "Compare SEC, AdaCuRL, AdaCuRL+SEC, CDAS and PCL with the prioritized (Kimi k1.5), AdaRFT, random and ordered baselines.",
   (args) =>
     Effect.gen(function*() {
       if (args.resume !== undefined) {
-        return yield* Effect.fail(new Error("--resume: npm start runs seven curricula; resume one with `npx zpd run <name> --resume DIR/<name>`"))
+        return yield* Effect.fail(new Error("--resume: npm start runs nine curricula; resume one with `npx zpd run <name> --resume DIR/<name>`"))
       }
       const base = args.out ?? "runs"
       const regime = args.regime ?? "default"

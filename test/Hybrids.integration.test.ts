@@ -20,7 +20,11 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["hybrid-pcl-sec.ts", ["value_loss", "pcl_pool_size", "sec_q_1", "sec_p_3"]],
   ["hybrid-pcl-cdas.ts", ["value_loss", "pcl_pool_size", "competence", "cdas_warmup"]],
   ["sec-estimated-arms.ts", ["estimation_rollouts", "sec_q_1", "sec_q_3"]],
-  ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]]
+  ["prioritized.ts", ["bucket", "competence", "prioritized_weight_mean"]],
+  ["hybrid-pcl-prioritized.ts", ["value_loss", "pcl_pool_size", "prioritized_weight_mean"]],
+  ["filter-sec.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "sec_q_1"]],
+  ["offline-filter-cdas.ts", ["estimation_rollouts", "offline_filter_kept", "competence", "cdas_warmup"]],
+  ["hybrid-adacurl-adarft.ts", ["bucket", "competence", "adarft_target", "adarft_reward_mean"]]
 ]
 
 describe("hybrid examples", () => {

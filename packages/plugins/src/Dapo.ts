@@ -10,13 +10,12 @@
  * @since 0.2.0
  */
 import * as Advantage from "@zpd/core/Advantage"
-import { RuntimeError } from "@zpd/core/Errors"
+import type { RuntimeError } from "@zpd/core/Errors"
 import * as Pipeline from "@zpd/core/Pipeline"
-import { InferenceRuntime } from "@zpd/core/Runtime"
 import * as Stage from "@zpd/core/Stage"
 import * as Stages from "@zpd/core/Stages"
-import type { Group, ScoredGroup, StandardOptions, StepInput, Verifier } from "@zpd/core/Stages"
-import * as Effect from "effect/Effect"
+import type { StandardOptions, StepInput, Verifier } from "@zpd/core/Stages"
+import { refill, trainOn } from "./internal/refill.ts"
 
 /**
  * Options of {@link dynamicSampling}.
@@ -49,37 +48,13 @@ export interface DynamicSamplingOptions {
  */
 export const dynamicSampling = (options: DynamicSamplingOptions) =>
   Stage.make("dynamicSampling", (ctx: StepInput) =>
-    Effect.gen(function*() {
-      const runtime = yield* InferenceRuntime
-      const { batchSize, groupSize } = ctx.settings
-      const perRound = options.genBatchSize ?? 3 * batchSize
-      const maxRounds = options.maxRounds ?? 10
-      const kept: Array<ScoredGroup> = []
-      let generated = 0
-      let round = 0
-      while (kept.length < batchSize) {
-        if (maxRounds > 0 && round >= maxRounds) {
-          return yield* new RuntimeError({
-            endpoint: "Dapo.dynamicSampling",
-            reason: "Refused",
-            description: `${maxRounds} generation rounds kept ${kept.length} of ${batchSize} prompts with ` +
-              `non-zero reward variance; raise maxRounds (0 = unlimited) or genBatchSize`
-          })
-        }
-        const indices = yield* Stages.selectIndices(ctx, perRound, round === 0 ? "select" : `select-round-${round}`)
-        const scored = Stages.score(yield* Stages.generateGroups(runtime, ctx, indices, round), options.verifier, ctx.step)
-        if (round === 0) Stages.recordRewardMetrics(ctx.metrics, scored)
-        generated += scored.length
-        for (const g of scored) if (g.rewards.length === 1 || !Advantage.isZeroVariance(g.rewards)) kept.push(g)
-        round++
-      }
-      const scored = kept.slice(0, batchSize)
-      const batch = scored.map((g) => g.index)
-      Stages.recordBatchMetrics(ctx, batch)
-      ctx.metrics.set("rollouts_generated", generated * groupSize)
-      ctx.metrics.set("rollouts_discarded", (generated - scored.length) * groupSize)
-      ctx.metrics.set("gen_rounds", round)
-      return { batch, groups: scored as ReadonlyArray<Group>, scored }
+    refill(ctx, {
+      verifier: options.verifier,
+      perRound: options.genBatchSize ?? 3 * ctx.settings.batchSize,
+      maxRounds: options.maxRounds ?? 10,
+      endpoint: "Dapo.dynamicSampling",
+      kept: "non-zero reward variance",
+      keep: (g) => g.rewards.length === 1 || !Advantage.isZeroVariance(g.rewards)
     }))
 
 /**
@@ -91,12 +66,7 @@ export const dynamicSampling = (options: DynamicSamplingOptions) =>
  * @category stages
  */
 export const step = (options: DynamicSamplingOptions & Omit<StandardOptions, "verifier">) =>
-  dynamicSampling(options).pipe(
-    Stage.andThen(Stages.advantages(options.advantage)),
-    Stage.andThen(Stages.klWeights(options.kl ?? "sparse")),
-    Stage.andThen(Stages.policyUpdate),
-    Stage.andThen(Stages.updateCurriculum)
-  )
+  trainOn(dynamicSampling(options), options)
 
 /**
  * `Pipeline.make(name, step(options))`.

@@ -31,10 +31,14 @@ import * as Stages from "@zpd/core/Stages"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import * as Either from "effect/Either"
 import * as AdaCurl from "./AdaCurl.ts"
+import * as AdaRft from "./AdaRft.ts"
 import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
+import * as OfflineFilter from "./OfflineFilter.ts"
+import * as OnlineFilter from "./OnlineFilter.ts"
 import * as Pcl from "./Pcl.ts"
+import * as Prioritized from "./Prioritized.ts"
 import * as Sec from "./Sec.ts"
 
 /**
@@ -86,6 +90,11 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "AdaCuRL's estimation only: all of D eligible, labelled bucket",
     make: (o, p) => AdaCurl.buckets(adacurlOptions(o, p))
   },
+  "offline-filter.gate": {
+    kinds: ["gate"],
+    doc: "the pre-filter baseline: pass rates estimated once, keep [pLow, pHigh] (default 0.2, 0.8)",
+    make: (o, p) => OfflineFilter.gate({ verifier: p.verifier, ...o })
+  },
   "pcl.prefilter": {
     kinds: ["prefilter"],
     doc: "PCL's value model: keep the B of k·B proposals closest to τ",
@@ -96,16 +105,50 @@ const entries: Readonly<Record<string, Entry>> = {
   ordered: { kinds: ["sampler"], doc: "easy to hard by level", make: () => Baselines.ordered() },
   sec: { kinds: ["sampler"], doc: "SEC's bandit over arms", make: (o) => Sec.sampler(o) },
   cdas: { kinds: ["sampler"], doc: "CDAS's competence-difficulty alignment", make: (o) => Cdas.sampler(o) },
+  adarft: {
+    kinds: ["sampler"],
+    doc: "AdaRFT: the B problems nearest a target difficulty that moves with the reward",
+    make: (o) => AdaRft.sampler(o)
+  },
+  prioritized: {
+    kinds: ["sampler"],
+    doc: "Kimi k1.5's prioritized sampling: weight 1 − latest pass rate",
+    make: (o) => Prioritized.sampler(o)
+  },
   adacurl: {
     kinds: ["gate", "sampler"],
     doc: "AdaCuRL (adacurl.gate > uniform)",
     make: (o, p) => AdaCurl.plugin(adacurlOptions(o, p))
   },
+  "offline-filter": {
+    kinds: ["gate", "sampler"],
+    doc: "the pre-filter baseline (offline-filter.gate > uniform)",
+    make: (o, p) => OfflineFilter.plugin({ verifier: p.verifier, ...o })
+  },
   pcl: { kinds: ["prefilter", "sampler"], doc: "PCL (pcl.prefilter > uniform)", make: (o) => Pcl.plugin(o) }
 }
 
-const postFilters: Readonly<Record<string, string>> = {
-  dapo: "DAPO's dynamic sampling (genBatchSize, maxRounds); alone it runs over random"
+interface PostFilter {
+  readonly doc: string
+  readonly check: (options: Options) => ConfigError | undefined
+  readonly pipeline: (options: Options, verifier: Stages.Verifier, name: string) => Recipe["pipeline"]
+}
+
+const postFilters: Readonly<Record<string, PostFilter>> = {
+  dapo: {
+    doc: "DAPO's dynamic sampling (genBatchSize, maxRounds); alone it runs over random",
+    check: () => undefined,
+    pipeline: (o, verifier, name) => Dapo.pipeline({ verifier, kl: "sparse", ...o }, name)
+  },
+  "online-filter": {
+    doc: "online difficulty filtering: keep groups with pass rate in [pLow, pHigh] (default 0.2, 0.8), refill",
+    check: (o) =>
+      Either.match(OnlineFilter.validate({ ...OnlineFilter.defaults, ...o }), {
+        onLeft: (e) => e,
+        onRight: () => undefined
+      }),
+    pipeline: (o, verifier, name) => OnlineFilter.pipeline({ verifier, kl: "sparse", ...o }, name)
+  }
 }
 
 /**
@@ -116,7 +159,7 @@ const postFilters: Readonly<Record<string, string>> = {
  */
 export const names: ReadonlyArray<{ readonly name: string; readonly kind: string; readonly doc: string }> = [
   ...Object.entries(entries).map(([name, e]) => ({ name, kind: e.kinds.join(" > "), doc: e.doc })),
-  ...Object.entries(postFilters).map(([name, doc]) => ({ name, kind: "postfilter", doc }))
+  ...Object.entries(postFilters).map(([name, p]) => ({ name, kind: "postfilter", doc: p.doc }))
 ]
 
 const validNames = () => names.map((n) => n.name).join(", ")
@@ -267,7 +310,7 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
     const tokens = yield* tokenize(expr)
     const terms = yield* parseTerms(tokens)
     const chain: Array<AnyChain> = []
-    let dapo: Options | undefined
+    let post: { readonly filter: PostFilter; readonly options: Options } | undefined
     let last = -1
     let lastName: Token | undefined
     for (const term of terms) {
@@ -279,7 +322,7 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
       }
       const kinds: ReadonlyArray<Part.Kind | "postfilter"> = isPost ? ["postfilter"] : entry!.kinds
       const first = order[kinds[0]!]
-      if (first < last || (first === last && (kinds[0] === "sampler" || isPost && dapo !== undefined))) {
+      if (first < last || (first === last && (kinds[0] === "sampler" || isPost && post !== undefined))) {
         return yield* Either.left(
           error(
             term.name,
@@ -291,8 +334,12 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
       }
       last = order[kinds.at(-1)!]
       lastName = term.name
-      if (isPost) dapo = term.options
-      else chain.push(entry!.make(term.options, options))
+      if (isPost) {
+        const filter = postFilters[name]!
+        const invalid = filter.check(term.options)
+        if (invalid !== undefined) return yield* Either.left(invalid)
+        post = { filter, options: term.options }
+      } else chain.push(entry!.make(term.options, options))
     }
     if (chain.length === 0) chain.push(Baselines.random())
     if (last < order.sampler) {
@@ -302,8 +349,8 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
     const hasAdaCurl = chain.some((c) => Part.partsOf(c).some((p) => p.name === "adacurl"))
     const adacurl = terms.find((t) => t.name.text.startsWith("adacurl"))?.options ?? {}
     const kl = "sparse" as const
-    const pipeline: Recipe["pipeline"] = dapo !== undefined
-      ? Dapo.pipeline({ verifier: options.verifier, kl, ...dapo }, plugin.name)
+    const pipeline: Recipe["pipeline"] = post !== undefined
+      ? post.filter.pipeline(post.options, options.verifier, plugin.name)
       : hasAdaCurl
       ? AdaCurl.pipeline(adacurlOptions(adacurl, options), plugin.name)
       : Pipeline.make(plugin.name, Stages.standard({ verifier: options.verifier, kl }))

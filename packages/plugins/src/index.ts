@@ -15,6 +15,8 @@
 
 /** @since 0.1.0 */
 export * as AdaCurl from "./AdaCurl.ts"
+/** @since 0.2.0 */
+export * as AdaRft from "./AdaRft.ts"
 /** @since 0.1.0 */
 export * as Baselines from "./Baselines.ts"
 /** @since 0.1.0 */
@@ -25,10 +27,16 @@ export * as Dapo from "./Dapo.ts"
 export * as Difficulty from "./Difficulty.ts"
 /** @since 0.1.0 */
 export * as HashedValueModel from "./HashedValueModel.ts"
+/** @since 0.2.0 */
+export * as OfflineFilter from "./OfflineFilter.ts"
+/** @since 0.2.0 */
+export * as OnlineFilter from "./OnlineFilter.ts"
 /** @since 0.1.0 */
 export * as OrderedIndex from "./OrderedIndex.ts"
 /** @since 0.1.0 */
 export * as Pcl from "./Pcl.ts"
+/** @since 0.2.0 */
+export * as Prioritized from "./Prioritized.ts"
 /** @since 0.2.0 */
 export * as Registry from "./Registry.ts"
 /** @since 0.1.0 */
