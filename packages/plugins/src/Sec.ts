@@ -151,8 +151,8 @@ export const armRewards = (
   for (const g of groups) {
     const c = armOf(g.index)
     if (c < 0) continue
-    sum[c] += Advantage.meanAbs(g.advantages) * g.advantages.length
-    count[c] += g.advantages.length
+    sum[c] = sum[c]! + Advantage.meanAbs(g.advantages) * g.advantages.length
+    count[c] = count[c]! + g.advantages.length
   }
   return Array.from(sum, (s, c) => (count[c]! > 0 ? s / count[c]! : undefined))
 }

@@ -42,7 +42,7 @@ describe("CRC-32C and TFRecord framing", () => {
     const b = frame(ascii("second record"))
     const both = new Uint8Array([...a, ...b])
     expect(unframe(both).map((r) => new TextDecoder().decode(r))).toEqual(["first", "second record"])
-    both[a.length + 14] ^= 1
+    both[a.length + 14] = both[a.length + 14]! ^ 1
     expect(() => unframe(both)).toThrow(`bad data checksum at byte ${a.length}`)
   })
 })

@@ -60,7 +60,10 @@ const placeBlocks = (n: number, blocks: ReadonlyArray<readonly [number, number]>
   const grid: Grid = new Array(n).fill(0)
   const used = blocks.reduce((s, [len]) => s + len, 0) + Math.max(0, blocks.length - 1)
   const slots: Array<number> = new Array(blocks.length + 1).fill(0)
-  for (let k = 0; k < n - used; k++) slots[rng.int(slots.length)]++
+  for (let k = 0; k < n - used; k++) {
+    const slot = rng.int(slots.length)
+    slots[slot] = slots[slot]! + 1
+  }
   let pos = slots[0]!
   blocks.forEach(([len, c], i) => {
     for (let k = 0; k < len; k++) grid[pos + k] = c
