@@ -81,7 +81,9 @@ const program = Effect.gen(function*() {
         ...(outDir === "" ? {} : { out: `${outDir}/${name}-s${seed}` })
       })
       const r = result.report.records
-      const final = Object.fromEntries(levels.map((l) => [accName(l), Metrics.lastOf(r, accName(l))]))
+      const final = Object.fromEntries(
+        levels.map((l) => [accName(l), result.report.final?.[accName(l)] ?? Metrics.lastOf(r, accName(l))])
+      )
       const row: Row = {
         name,
         seed,

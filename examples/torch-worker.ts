@@ -56,7 +56,7 @@ const command = Command.example("torch-worker", 100, "SEC on zpd's PyTorch worke
       process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
       const rows = [
         ...(initial === undefined ? [] : [["after warm start", ...levels.map((l) => initial[accName(l)]!.toFixed(3))]]),
-        [`step ${r.at(-1)?.step ?? 0}`, ...levels.map((l) => Metrics.lastOf(r, accName(l)).toFixed(3))]
+        [`step ${r.at(-1)?.step ?? 0}`, ...levels.map((l) => (report.final?.[accName(l)] ?? Metrics.lastOf(r, accName(l))).toFixed(3))]
       ]
       process.stdout.write(
         `\nheld-out accuracy per level (chance ${SuffixSumTask.chance}; levels 4–6 never trained):\n` +
