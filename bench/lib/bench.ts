@@ -32,18 +32,27 @@ export interface BenchOptions {
   readonly command?: string
 }
 
-/** ~10 minutes on 2 cores: 9 contenders, 5 seeds, budgets 100 and 300 steps, regime default. */
+/**
+ * ~10 minutes on 2 free cores: 11 contenders × regimes default and hard (so
+ * rankings can be compared across regimes) × 3 seeds, budgets 100 and 200 steps.
+ */
 export const defaults: BenchOptions = {
   out: "runs/bench",
   jobs: Math.max(1, availableParallelism()),
-  seeds: [1, 2, 3, 4, 5],
-  budgets: [100, 300],
-  regimes: ["default"],
+  seeds: [1, 2, 3],
+  budgets: [100, 200],
+  regimes: ["default", "hard"],
   curricula: contenders.map((c) => c.name)
 }
 
-/** ~1 minute on 2 cores: 2 seeds, budgets 30 and 60 steps. */
-export const quick: BenchOptions = { ...defaults, out: "runs/bench-quick", seeds: [1, 2], budgets: [30, 60] }
+/** ~1 minute on 2 cores: regime default only, 2 seeds, budgets 30 and 60 steps. */
+export const quick: BenchOptions = {
+  ...defaults,
+  out: "runs/bench-quick",
+  regimes: ["default"],
+  seeds: [1, 2],
+  budgets: [30, 60]
+}
 
 export interface BenchJob extends Bench.Job {
   readonly curriculum: string
