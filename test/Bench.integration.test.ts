@@ -58,8 +58,8 @@ describe("bench contenders", () => {
       Effect.runPromise(
         Effect.flip(makeRun({ ...spec, seed: 1, steps: 1, out }).pipe(Effect.provide(NodeContext.layer)))
       )
-    expect(((await fail({ curriculum: "random", regime: "hard" })) as Error).message).toBe(
-      `regime "hard": expected one of default (today's simulator has only "default")`
+    expect(((await fail({ curriculum: "random", regime: "steep" })) as Error).message).toBe(
+      `regime "steep": expected one of default, easy, hard, large, v1`
     )
     expect(((await fail({ curriculum: "nope", regime: "default" })) as Error).message).toContain(`curriculum "nope": expected one of random, ordered,`)
   })

@@ -99,11 +99,7 @@ export const makeRun = (spec: RunSpec) =>
     }
     const regime = regimes[spec.regime]
     if (regime === undefined) {
-      return yield* Effect.fail(
-        new Error(
-          `regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")} `
-        )
-      )
+      return yield* Effect.fail(new Error(`regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")}`))
     }
     const start = yield* Clock.currentTimeMillis
     const options = c.options()
