@@ -34,12 +34,12 @@ export interface BenchOptions {
 
 /**
  * ~10 minutes on 2 free cores: 11 contenders × regimes default and hard (so
- * rankings can be compared across regimes) × 3 seeds, budgets 100 and 200 steps.
+ * rankings can be compared across regimes) × 5 seeds, budgets 100 and 200 steps.
  */
 export const defaults: BenchOptions = {
   out: "runs/bench",
   jobs: Math.max(1, availableParallelism()),
-  seeds: [1, 2, 3],
+  seeds: [1, 2, 3, 4, 5],
   budgets: [100, 200],
   regimes: ["default", "hard"],
   curricula: contenders.map((c) => c.name)

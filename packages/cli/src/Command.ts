@@ -214,7 +214,7 @@ export const bench = Command.make(
     ),
     jobs: benchText("jobs", "N", "Parallel worker processes (default: the machine's cores)."),
     out: benchText("out", "DIR", "Benchmark directory; finished runs in it are not redone (default runs/bench)."),
-    seeds: benchText("seeds", "1,2,3", "Seeds (default 1,2,3)."),
+    seeds: benchText("seeds", "1,2,3", "Seeds (default 1,2,3,4,5)."),
     budgets: benchText("budgets", "100,200", "Step budgets the table reads (default 100,200)."),
     regimes: benchText("regimes", "default,hard", `Regimes: some of ${Regimes.names.join(", ")} (default default,hard).`),
     curricula: benchText("curricula", "a,b", "Contenders (default: every one; see bench/lib/contenders.ts)."),
