@@ -51,6 +51,9 @@ describe("bench contenders", () => {
       "acc_id_level_1",
       "acc_id_level_2",
       "acc_id_level_3",
+      "acc_ood_level_1",
+      "acc_ood_level_2",
+      "acc_ood_level_3",
       "acc_ood_level_4"
     ])
     const out = tempDir("bench-bad")
