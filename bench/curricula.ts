@@ -1,11 +1,11 @@
 /**
- * `npm run bench:curricula` (the future `zpd bench`): every curriculum and
+ * `npm run bench:curricula`, the same as `zpd bench` (both parse with `bench/lib/bench.ts`): every curriculum and
  * hybrid × regime × seed × budget on the simulated learner, in parallel child
  * processes, resumable; then `OUT/report.html` and `OUT/report.md`.
  *
- *   npm run bench:curricula                 # ~10 min on 2 cores: 5 seeds, budgets 100 and 300
- *   npm run bench:curricula -- --quick      # ~1 min: 2 seeds, budgets 30 and 60
- *   options: --jobs N --out DIR --seeds 1,2,3 --budgets 100,300 --regimes default
+ *   npm run bench:curricula                 # ~10 min on 2 cores: regimes default and hard, 5 seeds, budgets 100 and 200
+ *   npm run bench:curricula -- --quick      # ~1 min: regime default, 2 seeds, budgets 30 and 60
+ *   options: --jobs N --out DIR --seeds 1,2,3,4,5 --budgets 100,200 --regimes default,hard
  *            --curricula sec,random --target 0.25
  *
  * Rerunning with the same --out skips finished runs and resumes interrupted ones.
@@ -13,62 +13,7 @@
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import { main } from "../examples/lib/run.ts"
-import { type BenchOptions, defaults, quick, runBench } from "./lib/bench.ts"
-
-const usage =
-  "usage: bench/curricula.ts [--quick] [--jobs N] [--out DIR] [--seeds 1,2,3] [--budgets 100,300] [--regimes default] [--curricula a,b] [--target X]"
-
-export const parseBenchArgs = (argv: ReadonlyArray<string>): BenchOptions | string => {
-  let options: BenchOptions = argv.includes("--quick") ? quick : defaults
-  const list = (flag: string, v: string) => {
-    const items = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-    return items.length === 0 ? `${flag}: expected a comma-separated list` : items
-  }
-  const ints = (flag: string, v: string) => {
-    const items = list(flag, v)
-    if (typeof items === "string") return items
-    const n = items.map(Number)
-    return n.every((x) => Number.isInteger(x)) ? n : `${flag}: expected integers, got "${v}"`
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
-    if (flag === "--quick") continue
-    const value = argv[i + 1]
-    if (value === undefined || value.startsWith("--")) return `${flag}: expected a value (${usage})`
-    i++
-    let parsed: unknown
-    switch (flag) {
-      case "--jobs":
-        parsed = Number(value)
-        if (!Number.isInteger(parsed) || (parsed as number) < 1) return `--jobs: expected an integer ≥ 1, got "${value}"`
-        options = { ...options, jobs: parsed as number }
-        break
-      case "--out":
-        options = { ...options, out: value }
-        break
-      case "--seeds":
-      case "--budgets":
-        parsed = ints(flag, value)
-        if (typeof parsed === "string") return parsed
-        options = { ...options, [flag.slice(2)]: parsed }
-        break
-      case "--regimes":
-      case "--curricula":
-        parsed = list(flag, value)
-        if (typeof parsed === "string") return parsed
-        options = { ...options, [flag.slice(2)]: parsed }
-        break
-      case "--target":
-        parsed = Number(value)
-        if (!Number.isFinite(parsed)) return `--target: expected a number, got "${value}"`
-        options = { ...options, target: parsed as number }
-        break
-      default:
-        return `unknown option ${flag} (${usage})`
-    }
-  }
-  return options
-}
+import { parseBenchArgs, runBench } from "./lib/bench.ts"
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const options = parseBenchArgs(process.argv.slice(2))

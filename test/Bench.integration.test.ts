@@ -51,6 +51,9 @@ describe("bench contenders", () => {
       "acc_id_level_1",
       "acc_id_level_2",
       "acc_id_level_3",
+      "acc_ood_level_1",
+      "acc_ood_level_2",
+      "acc_ood_level_3",
       "acc_ood_level_4"
     ])
     const out = tempDir("bench-bad")
@@ -58,8 +61,8 @@ describe("bench contenders", () => {
       Effect.runPromise(
         Effect.flip(makeRun({ ...spec, seed: 1, steps: 1, out }).pipe(Effect.provide(NodeContext.layer)))
       )
-    expect(((await fail({ curriculum: "random", regime: "hard" })) as Error).message).toBe(
-      `regime "hard": expected one of default (today's simulator has only "default")`
+    expect(((await fail({ curriculum: "random", regime: "steep" })) as Error).message).toBe(
+      `regime "steep": expected one of default, easy, hard, large, v1`
     )
     expect(((await fail({ curriculum: "nope", regime: "default" })) as Error).message).toContain(`curriculum "nope": expected one of random, ordered,`)
   })

@@ -32,18 +32,27 @@ export interface BenchOptions {
   readonly command?: string
 }
 
-/** ~10 minutes on 2 cores: 9 contenders, 5 seeds, budgets 100 and 300 steps, regime default. */
+/**
+ * ~10 minutes on 2 free cores: 11 contenders × regimes default and hard (so
+ * rankings can be compared across regimes) × 5 seeds, budgets 100 and 200 steps.
+ */
 export const defaults: BenchOptions = {
   out: "runs/bench",
   jobs: Math.max(1, availableParallelism()),
   seeds: [1, 2, 3, 4, 5],
-  budgets: [100, 300],
-  regimes: ["default"],
+  budgets: [100, 200],
+  regimes: ["default", "hard"],
   curricula: contenders.map((c) => c.name)
 }
 
-/** ~1 minute on 2 cores: 2 seeds, budgets 30 and 60 steps. */
-export const quick: BenchOptions = { ...defaults, out: "runs/bench-quick", seeds: [1, 2], budgets: [30, 60] }
+/** ~1 minute on 2 cores: regime default only, 2 seeds, budgets 30 and 60 steps. */
+export const quick: BenchOptions = {
+  ...defaults,
+  out: "runs/bench-quick",
+  regimes: ["default"],
+  seeds: [1, 2],
+  budgets: [30, 60]
+}
 
 export interface BenchJob extends Bench.Job {
   readonly curriculum: string
@@ -88,6 +97,92 @@ export const validate = (options: BenchOptions): string | undefined => {
   if (options.seeds.length === 0) return "--seeds: expected at least one seed"
   if (!Number.isInteger(options.jobs) || options.jobs < 1) return "--jobs: expected an integer ≥ 1"
   return undefined
+}
+
+/** The `zpd bench` / `bench:curricula` flags as typed (values unparsed), shared by both front ends. */
+export interface BenchFlags {
+  readonly quick?: boolean | undefined
+  readonly jobs?: string | undefined
+  readonly out?: string | undefined
+  readonly seeds?: string | undefined
+  readonly budgets?: string | undefined
+  readonly regimes?: string | undefined
+  readonly curricula?: string | undefined
+  readonly target?: string | undefined
+}
+
+/** The flags `zpd bench` and `bench:curricula` take, for usage lines. */
+export const benchUsage =
+  "[--quick] [--jobs N] [--out DIR] [--seeds 1,2,3] [--budgets 100,200] [--regimes default,hard] [--curricula a,b] [--target X]"
+
+const listOf = (flag: string, v: string): Array<string> | string => {
+  const items = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  return items.length === 0 ? `--${flag}: expected a comma-separated list, got "${v}"` : items
+}
+
+const intsOf = (flag: string, v: string): Array<number> | string => {
+  const items = listOf(flag, v)
+  if (typeof items === "string") return items
+  return items.every((x) => /^-?\d+$/.test(x)) ? items.map(Number) : `--${flag}: expected integers, got "${v}"`
+}
+
+/**
+ * {@link BenchOptions} from the flags (`--quick` starts from {@link quick},
+ * otherwise {@link defaults}), then {@link validate}d; a string is the error,
+ * naming the flag and what was expected.
+ */
+export const fromFlags = (flags: BenchFlags): BenchOptions | string => {
+  let options: BenchOptions = flags.quick === true ? quick : defaults
+  if (flags.jobs !== undefined) {
+    const n = Number(flags.jobs)
+    if (!/^\d+$/.test(flags.jobs.trim()) || n < 1) return `--jobs: expected an integer ≥ 1, got "${flags.jobs}"`
+    options = { ...options, jobs: n }
+  }
+  if (flags.out !== undefined) {
+    if (flags.out.trim().length === 0) return "--out: expected a directory, got an empty value"
+    options = { ...options, out: flags.out }
+  }
+  for (const key of ["seeds", "budgets"] as const) {
+    const raw = flags[key]
+    if (raw === undefined) continue
+    const parsed = intsOf(key, raw)
+    if (typeof parsed === "string") return parsed
+    options = { ...options, [key]: parsed }
+  }
+  for (const key of ["regimes", "curricula"] as const) {
+    const raw = flags[key]
+    if (raw === undefined) continue
+    const parsed = listOf(key, raw)
+    if (typeof parsed === "string") return parsed
+    options = { ...options, [key]: parsed }
+  }
+  if (flags.target !== undefined) {
+    const t = Number(flags.target)
+    if (flags.target.trim().length === 0 || !Number.isFinite(t)) return `--target: expected a number, got "${flags.target}"`
+    options = { ...options, target: t }
+  }
+  return validate(options) ?? options
+}
+
+/** `bench:curricula`'s argv (`--flag value` pairs and `--quick`) through {@link fromFlags}. */
+export const parseBenchArgs = (argv: ReadonlyArray<string>): BenchOptions | string => {
+  const flags: Record<string, string | boolean> = {}
+  const known = ["jobs", "out", "seeds", "budgets", "regimes", "curricula", "target"]
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!
+    if (flag === "--quick") {
+      flags.quick = true
+      continue
+    }
+    const name = flag.startsWith("--") ? flag.slice(2) : flag
+    if (!known.includes(name)) return `unknown option ${flag} (usage: ${benchUsage})`
+    if (Object.hasOwn(flags, name)) return `${flag}: given more than once`
+    const value = argv[i + 1]
+    if (value === undefined || value.startsWith("--")) return `${flag}: expected a value (usage: ${benchUsage})`
+    flags[name] = value
+    i++
+  }
+  return fromFlags(flags as BenchFlags)
 }
 
 const workerScript = fileURLToPath(new URL("../worker.ts", import.meta.url))

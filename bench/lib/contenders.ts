@@ -1,20 +1,20 @@
 /**
  * What `bench:curricula` (and `npm start`) compares: the published curricula,
- * hybrids and baselines, each as the examples configure it, and `makeRun`,
+ * hybrids and baselines, each as `zpd run` configures it (`Curricula.lookup`), and `makeRun`,
  * the one function that runs a (curriculum, regime, seed, budget) cell into a
  * run directory.
  *
  * The regime names one of `Regimes` (default, easy, hard, large, v1).
  */
-import { Part, Pipeline, Stages } from "@zpd/core"
+import { Pipeline, Stages } from "@zpd/core"
 import * as Hook from "@zpd/core/Hook"
 import { Regimes } from "@zpd/gpu-runtime"
-import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Sec } from "@zpd/plugins"
 import * as OrderedFixedPace from "@zpd/plugins/OrderedFixedPace"
 import * as RunMeta from "@zpd/report/RunMeta"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { Run } from "@zpd/cli"
+import * as Either from "effect/Either"
+import { Curricula, Run } from "@zpd/cli"
 import { type ExampleOptions, runOne, verifier } from "../../examples/lib/run.ts"
 
 export interface Contender {
@@ -26,41 +26,44 @@ export interface Contender {
   readonly options: () => ExampleOptions<unknown, never>
 }
 
-const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const adacurlSec = AdaCurl.gate(adacurl).pipe(
-  Part.andThen(Sec.sampler({ arms: ["bucket"], alpha: 0.5, temperature: 0.2 })),
-  Part.named("adacurl+sec")
-)
+/**
+ * A contender `zpd run` also knows: its configuration is `Curricula.lookup(expression)`'s
+ * (the examples' settings, or a `Registry` expression), so the bench and `zpd run` train alike.
+ */
+const shared = (name: string, label: string, budgetAware: boolean, expression = name): Contender => ({
+  name,
+  label,
+  budgetAware,
+  options: () => {
+    const entry = Either.getOrThrowWith(
+      Curricula.lookup(expression),
+      (e) => new Error(`bench contender ${name}: Curricula.lookup("${expression}") failed: ${e.message}`)
+    )
+    return { ...entry, name } as ExampleOptions<unknown, never>
+  }
+})
 
-const contender = <E, R>(
-  name: string,
-  label: string,
-  budgetAware: boolean,
-  options: () => Omit<ExampleOptions<E, R>, "name">
-): Contender => ({ name, label, budgetAware, options: () => ({ name, ...options() }) as ExampleOptions<unknown, never> })
-
-/** Every contender, in table order; the configurations are `examples/main.ts`'s. */
+/**
+ * Every contender, in table order. All but the fixed-pace ordered baseline
+ * (a bench-only control, not a `zpd run` name) come from `Curricula.lookup`.
+ */
 export const contenders: ReadonlyArray<Contender> = [
-  contender("random", "random", false, () => ({ plugin: Baselines.random() })),
-  contender("ordered", "ordered (budget-stretched)", true, () => ({ plugin: Baselines.ordered() })),
-  contender("ordered-fixed", "ordered (fixed pace)", false, () => ({ plugin: OrderedFixedPace.plugin() })),
-  contender("sec", "SEC", false, () => ({ plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) })),
-  contender("adacurl", "AdaCuRL", true, () => ({
-    plugin: AdaCurl.plugin(adacurl),
-    pipeline: AdaCurl.pipeline(adacurl),
-    loss: AdaCurl.loss
-  })),
-  contender("adacurl+sec", "AdaCuRL+SEC", true, () => ({
-    plugin: adacurlSec,
-    pipeline: AdaCurl.pipeline(adacurl, "adacurl+sec"),
-    loss: AdaCurl.loss
-  })),
-  contender("cdas", "CDAS", false, () => ({ plugin: Cdas.plugin({ priorCount: 1 }) })),
-  contender("pcl", "PCL", false, () => ({ plugin: Pcl.plugin({ k: 4, tau: 0.5 }) })),
-  contender("random+dapo", "random+DAPO", false, () => ({
-    plugin: Baselines.random(),
-    pipeline: Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }, "random+dapo")
-  }))
+  shared("random", "random", false),
+  shared("ordered", "ordered (budget-stretched)", true),
+  {
+    name: "ordered-fixed",
+    label: "ordered (fixed pace)",
+    budgetAware: false,
+    options: () => ({ name: "ordered-fixed", plugin: OrderedFixedPace.plugin() }) as ExampleOptions<unknown, never>
+  },
+  shared("sec", "SEC", false),
+  shared("adacurl", "AdaCuRL", true),
+  shared("adacurl+sec", "AdaCuRL+SEC", true),
+  shared("cdas", "CDAS", false),
+  shared("pcl", "PCL", false),
+  shared("random+dapo", "random+DAPO", false, "dapo"),
+  shared("prioritized", "prioritized (Kimi k1.5)", false),
+  shared("adarft", "AdaRFT", false)
 ]
 
 export const contenderNamed = (name: string): Contender | undefined => contenders.find((c) => c.name === name)
@@ -96,11 +99,7 @@ export const makeRun = (spec: RunSpec) =>
     }
     const regime = regimes[spec.regime]
     if (regime === undefined) {
-      return yield* Effect.fail(
-        new Error(
-          `regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")} `
-        )
-      )
+      return yield* Effect.fail(new Error(`regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")}`))
     }
     const start = yield* Clock.currentTimeMillis
     const options = c.options()

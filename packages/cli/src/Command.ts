@@ -4,12 +4,17 @@
  *   zpd run <curriculum> --steps N --seed S --out DIR --resume DIR --data FILE.jsonl
  *           --batch-size B --group-size G --checkpoint-every N --overwrite --quiet
  *           --allow-repeats --allow-unknown-fields --max-prompt-chars N
+ *   zpd bench [--quick] --jobs N --out DIR --seeds 1,2,3 --budgets 100,200
+ *             --regimes default,hard --curricula a,b --target X
+ *   zpd report RUN_DIR... --out DIR --target X --title TEXT
+ *
+ * `zpd bench` and `zpd report` run the repository's benchmark
+ * (`bench/lib/bench.ts`), so they work from a checkout of zpd.
  *
  * `zpd --help` and `zpd run --help` list the flags. The examples and
  * `npm start` are commands with the same flags (minus the curriculum
  * argument), so every entry point parses and reports alike. Other
- * subcommands (`bench`, `report`, `serve`) join {@link zpd} through
- * {@link subcommands}.
+ * subcommands (`serve`) join {@link zpd} through {@link subcommands}.
  *
  * Before `@effect/cli` parses, {@link precheck} refuses what it would
  * otherwise report unclearly: a flag given twice and `--flag=` with an empty
@@ -48,7 +53,7 @@ const integerFlags = {
 } as const
 
 /** The switches (no value). */
-const booleanFlags: ReadonlyArray<string> = ["overwrite", "allow-repeats", "allow-unknown-fields", "quiet", "help", "version", "wizard"]
+const booleanFlags: ReadonlyArray<string> = ["quick", "overwrite", "allow-repeats", "allow-unknown-fields", "quiet", "help", "version", "wizard"]
 
 const badInteger = (flag: string, raw: string): string | undefined => {
   if (!Object.hasOwn(integerFlags, flag)) return undefined
@@ -181,12 +186,110 @@ export const run = Command.make(
 ).pipe(Command.withDescription("Train with a curriculum on the simulated learner and write a run directory."))
 
 /**
- * The subcommands of `zpd`. `bench`, `report` and `serve` join here.
+ * The repository's benchmark (`bench/lib/bench.ts`), loaded when `zpd bench`
+ * or `zpd report` runs. The bench lives in the zpd repository, not in a
+ * published package, so these two subcommands work from a checkout of the
+ * repository (`npx zpd bench`); the import is dynamic so that `zpd run` never
+ * loads it (and the bench, which runs `@zpd/cli`'s curricula, imports no cycle).
+ */
+const repositoryBench = Effect.promise(() => import("../../../bench/lib/bench.ts"))
+
+const benchText = (flag: string, pseudo: string, description: string) =>
+  Options.text(flag).pipe(Options.withPseudoName(pseudo), Options.withDescription(description), Options.optional)
+
+/**
+ * `zpd bench`: the repository's curriculum benchmark (the same run as
+ * `npm run bench:curricula`): every contender × regime × seed × budget on the
+ * simulated learner, in `--jobs` worker processes, resumable, then
+ * `OUT/report.html` and `OUT/report.md`.
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const bench = Command.make(
+  "bench",
+  {
+    quick: Options.boolean("quick").pipe(
+      Options.withDescription("About 1 minute: regime default, 2 seeds, budgets 30 and 60 steps (out: runs/bench-quick).")
+    ),
+    jobs: benchText("jobs", "N", "Parallel worker processes (default: the machine's cores)."),
+    out: benchText("out", "DIR", "Benchmark directory; finished runs in it are not redone (default runs/bench)."),
+    seeds: benchText("seeds", "1,2,3", "Seeds (default 1,2,3,4,5)."),
+    budgets: benchText("budgets", "100,200", "Step budgets the table reads (default 100,200)."),
+    regimes: benchText("regimes", "default,hard", `Regimes: some of ${Regimes.names.join(", ")} (default default,hard).`),
+    curricula: benchText("curricula", "a,b", "Contenders (default: every one; see bench/lib/contenders.ts)."),
+    target: benchText("target", "X", "Target acc_ood for the cost-to-target columns (default: random's final accuracy).")
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      const lib = yield* repositoryBench
+      const options = lib.fromFlags({
+        quick: flags.quick,
+        jobs: Option.getOrUndefined(flags.jobs),
+        out: Option.getOrUndefined(flags.out),
+        seeds: Option.getOrUndefined(flags.seeds),
+        budgets: Option.getOrUndefined(flags.budgets),
+        regimes: Option.getOrUndefined(flags.regimes),
+        curricula: Option.getOrUndefined(flags.curricula),
+        target: Option.getOrUndefined(flags.target)
+      })
+      if (typeof options === "string") return yield* Effect.fail(new Error(options))
+      const command = ["zpd", ...process.argv.slice(process.argv.indexOf("bench"))].join(" ")
+      const { report, result } = yield* lib.runBench({ ...options, command })
+      process.stdout.write(`\n${report.built.markdown}\n`)
+      process.stdout.write(
+        `${result.ran.length} runs, ${result.skipped.length} already complete, ${result.failed.length} failed, ` +
+          `${(result.wallMs / 1000).toFixed(0)} s\nreport: ${report.htmlPath}\n`
+      )
+      if (result.failed.length > 0) return yield* Effect.fail(new Error(`${result.failed.length} runs failed`))
+    })
+).pipe(Command.withDescription(
+  "Run the repository's curriculum benchmark on the simulated learner and write report.html and report.md."
+))
+
+/**
+ * `zpd report RUN_DIR...`: `report.html` (self-contained) and `report.md` from
+ * any run directories (searched recursively for `metrics.jsonl`), the same
+ * report `zpd bench` writes (as `npm run report`).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const report = Command.make(
+  "report",
+  {
+    paths: Args.text({ name: "RUN_DIR" }).pipe(
+      Args.withDescription("Run directories (searched recursively for metrics.jsonl)."),
+      Args.atLeast(1)
+    ),
+    out: benchText("out", "DIR", "Where report.html and report.md go (default: the first RUN_DIR)."),
+    target: Options.float("target").pipe(
+      Options.withPseudoName("X"),
+      Options.withDescription("Target acc_ood for the cost-to-target columns (default: random's final accuracy)."),
+      Options.optional
+    ),
+    title: benchText("title", "TEXT", "The report's title.")
+  },
+  ({ out, paths, target, title }) =>
+    Effect.gen(function*() {
+      const lib = yield* repositoryBench
+      const { built, htmlPath } = yield* lib.reportCommand({
+        paths,
+        out: Option.getOrElse(out, () => paths[0]),
+        ...Option.match(target, { onNone: () => ({}), onSome: (t) => ({ target: t }) }),
+        ...Option.match(title, { onNone: () => ({}), onSome: (t) => ({ title: t }) })
+      })
+      process.stdout.write(`${built.markdown}\nreport: ${htmlPath}\n`)
+    })
+).pipe(Command.withDescription("Build report.html and report.md from run directories (bench, examples or real-model runs)."))
+
+/**
+ * The subcommands of `zpd`; `serve` joins here.
  *
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [run] as const
+export const subcommands = [run, bench, report] as const
 
 /**
  * The `zpd` command.
