@@ -1,7 +1,8 @@
 /**
  * `npm start`: the published curricula against the random and ordered
  * baselines on the embedded simulated learner, same seed, data and budget,
- * then a comparison table.
+ * then a comparison table and a self-contained `report.html` over the same runs
+ * (`zpd bench --quick` is the multi-seed version).
  *
  *   npx tsx examples/main.ts --steps 100 --seed 1 --out runs
  *
@@ -15,6 +16,7 @@ import { Command, Curricula, Run, Suite } from "@zpd/cli"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import process from "node:process"
+import { reportCommand } from "../bench/lib/bench.ts"
 
 const contenders = ["sec", "adacurl", "adacurl+sec", "cdas", "pcl", "prioritized", "adarft", "random", "ordered"]
 
@@ -40,8 +42,15 @@ const compare = Command.example(
         results.push(yield* Run.runOne(entry, { ...args, out: `${base}/${name}`, overwrite: true }, suite))
       }
       process.stdout.write(
-        `\n${Run.summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/)\n`
+        `\n${Run.summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/, TensorBoard events)\n`
       )
+      // The same runs as a self-contained report (learning curves, rollouts to random's final accuracy, per-level heatmaps).
+      const { htmlPath } = yield* reportCommand({
+        paths: contenders.map((name) => `${base}/${name}`),
+        out: base,
+        title: `npm start: ${contenders.length} curricula, seed ${args.seed ?? 1}, ${args.steps} steps, regime ${regime}`
+      })
+      process.stdout.write(`report: ${htmlPath}\n`)
     })
 )
 
