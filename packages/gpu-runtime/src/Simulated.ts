@@ -29,13 +29,10 @@
  *
  * @since 0.2.0
  */
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
-import type { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
-import { hashString, mix32, Rng } from "@zpd/core/Rng"
+import { hashString, mix32 } from "@zpd/core/Rng"
 import {
   type Completion,
   Evaluator,
@@ -46,16 +43,23 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   charCodes,
+  composeCompletion,
   FAIL_TOKEN,
   FORMAT_BAD_TOKEN,
   FORMAT_OK_TOKEN,
   isFiniteArray,
   type Learner,
+  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
+  reasoningOf,
   refused,
+  samplingOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -272,8 +276,7 @@ const tokenTerms = (
 /** log(1 − e^a) for a ≤ 0, floored so that a certain success stays finite. */
 const log1mExp = (a: number): number => log(Math.max(-Fmath.expm1(a), 1e-300))
 
-const binaryEntropy = (p: number): number =>
-  p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
+const binaryEntropy = (p: number): number => p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
 
 interface CheckpointState {
   readonly model: "v2"
@@ -282,7 +285,11 @@ interface CheckpointState {
   readonly theta: ReadonlyArray<number>
   readonly thetaRef: ReadonlyArray<number>
   readonly theta0: ReadonlyArray<number>
-  readonly memo: { readonly ids: ReadonlyArray<string>; readonly mu: ReadonlyArray<number>; readonly muRef: ReadonlyArray<number> }
+  readonly memo: {
+    readonly ids: ReadonlyArray<string>
+    readonly mu: ReadonlyArray<number>
+    readonly muRef: ReadonlyArray<number>
+  }
   readonly version: number
 }
 
@@ -447,28 +454,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/generate"
-      const seed = request.sampling.seed
-      if (seed === undefined || !Number.isFinite(seed)) {
-        return Effect.fail(refused(endpoint, "the simulator requires sampling.seed (a number) to be deterministic"))
-      }
-      const T = request.sampling.temperature
-      if (!(T >= 0)) return Effect.fail(refused(endpoint, `temperature must be ≥ 0, got ${T}`))
-      if (!(request.n >= 0) || !Number.isInteger(request.n)) {
-        return Effect.fail(refused(endpoint, `n must be a non-negative integer, got ${request.n}`))
-      }
-      const maxTokens = request.sampling.maxTokens
-      const rng = new Rng(seed)
+      const sampling = samplingOf(endpoint, request)
+      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
+      const { T, maxTokens, rng } = sampling
       const out: Array<Completion> = []
       const s = Fmath.exp(theta[LAMBDA]!)
       const v = s * cfg.reasoningLogit
       const phi = theta[PHI]!
       for (const prompt of request.prompts) {
-        const problem = prompt.problem
-        if (problem === undefined) {
-          return Effect.fail(
-            refused(endpoint, `prompt "${prompt.promptId}" has no problem; the simulator needs PromptInput.problem`)
-          )
-        }
+        const problem = problemOf(endpoint, prompt)
+        if (problem instanceof RuntimeError) return Effect.fail(problem)
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
         const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
@@ -481,38 +476,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const qFormat = T === 0 ? 0 : sigmoid(phi / T)
         const lpOk = T === 0 ? 0 : logSigmoid(phi / T)
         const lpBad = T === 0 ? 0 : logSigmoid(-phi / T)
-        const qUp = T === 0 ? 0 : sigmoid(v / T)
-        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
-        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
+        const reasoning = reasoningOf(T, v, R, kept)
         for (let n = 0; n < request.n; n++) {
           const ok = T === 0 ? phi > 0 : rng.next() < qFormat
           const solved = T === 0 ? greedySolved : rng.next() < pSolve
+          const meta = { promptId: prompt.promptId, sampleIndex: n, promptTokenIds, policyVersion: version }
+          const head = [ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN, solved ? SOLVE_TOKEN : FAIL_TOKEN]
           const full = ok ? render(problem, solved) : renderMalformed(problem, solved)
-          const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = new Array<number>(2 + kept + text.length)
-          const logprobs = new Array<number>(tokenIds.length).fill(0)
-          tokenIds[0] = ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN
-          logprobs[0] = ok ? lpOk : lpBad
-          tokenIds[1] = solved ? SOLVE_TOKEN : FAIL_TOKEN
-          logprobs[1] = solved ? lpSolve : lpFail
-          for (let j = 0; j < R; j++) {
-            const up = T === 0 ? v > 0 : rng.next() < qUp
-            if (j < kept) {
-              tokenIds[2 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
-              logprobs[2 + j] = up ? lpUp : lpDown
-            }
-          }
-          for (let c = 0; c < text.length; c++) tokenIds[2 + kept + c] = text.charCodeAt(c)
-          out.push({
-            promptId: prompt.promptId,
-            sampleIndex: n,
-            text,
-            promptTokenIds,
-            tokenIds,
-            logprobs,
-            finishReason: full.length > room || kept < R ? "length" : "stop",
-            policyVersion: version
-          })
+          out.push(
+            composeCompletion(rng, reasoning, head, [ok ? lpOk : lpBad, solved ? lpSolve : lpFail], full, room, meta)
+          )
         }
       }
       return Effect.succeed(out)
@@ -540,13 +513,18 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const smp = samples[n]!
         const i = index.get(smp.promptId)
         if (i === undefined) {
-          return Effect.fail(refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`))
+          return Effect.fail(
+            refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`)
+          )
         }
         const f = smp.lossMask.indexOf(true)
         if (f < 0) return Effect.fail(refused(endpoint, `sample for "${smp.promptId}" has no loss tokens`))
         const ft = smp.tokenIds[f]
         const dt = smp.tokenIds[f + 1]
-        if ((ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) || !smp.lossMask[f + 1]) {
+        if (
+          (ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) ||
+          !smp.lossMask[f + 1]
+        ) {
           return Effect.fail(
             refused(
               endpoint,
@@ -556,7 +534,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           )
         }
         if (!(smp.temperature > 0)) {
-          return Effect.fail(refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`))
+          return Effect.fail(
+            refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`)
+          )
         }
         let e = f + 2
         let r = 0
@@ -603,7 +583,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           if (!ok) malformed++
           const z = theta[PHI]! / T
           const zr = thetaRef[PHI]! / T
-          tokenTerms(tt, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr), smp.samplingLogprobs[f]!, smp.advantages[f]!, smp.klWeight[f]!, beta, clip)
+          tokenTerms(
+            tt,
+            ok ? logSigmoid(z) : logSigmoid(-z),
+            ok ? logSigmoid(zr) : logSigmoid(-zr),
+            smp.samplingLogprobs[f]!,
+            smp.advantages[f]!,
+            smp.klWeight[f]!,
+            beta,
+            clip
+          )
           loss += tw * tt.loss
           klSum += tt.k3
           groupTerm += tt.klTerm
@@ -666,7 +655,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           for (let t = f + 2; t < end; t++) {
             if (!smp.lossMask[t]) continue
             const up = smp.tokenIds[t] === REASON_UP_TOKEN
-            tokenTerms(tt, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef), smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+            tokenTerms(
+              tt,
+              up ? logSigmoid(v) : logSigmoid(-v),
+              up ? logSigmoid(vRef) : logSigmoid(-vRef),
+              smp.samplingLogprobs[t]!,
+              smp.advantages[t]!,
+              smp.klWeight[t]!,
+              beta,
+              clip
+            )
             loss += tw * tt.loss
             klSum += tt.k3
             groupTerm += tt.klTerm
@@ -784,15 +782,23 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         return Effect.fail(refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`))
       }
       const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      if (typeof st !== "object" || st === null) {
+        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      }
       if (st.model !== "v2") {
-        return Effect.fail(refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`))
+        return Effect.fail(
+          refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`)
+        )
       }
       const fams = st.families
       if (!Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])) {
-        return Effect.fail(refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`))
+        return Effect.fail(
+          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
+        )
       }
-      if (st.levels !== J) return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
+      if (st.levels !== J) {
+        return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
+      }
       if (!isFiniteArray(st.theta, P) || !isFiniteArray(st.thetaRef, P) || !isFiniteArray(st.theta0, P)) {
         return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${P} finite numbers each`))
       }
@@ -802,7 +808,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         memo === undefined || !Array.isArray(memo.ids) || !memo.ids.every((x) => typeof x === "string") ||
         !isFiniteArray(memo.mu, m) || !isFiniteArray(memo.muRef, m)
       ) {
-        return Effect.fail(refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths"))
+        return Effect.fail(
+          refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths")
+        )
       }
       const v = st.version
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
@@ -907,4 +915,5 @@ export const layerOf = (
 export const layer = (
   problems: ReadonlyArray<Problem>,
   config?: Partial<SimulatorConfig>
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> => layerOf(() => make(problems, config))
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
+  layerOf(() => make(problems, config))

@@ -20,13 +20,10 @@
  *
  * @since 0.1.0
  */
+import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import type { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
-import { hashString, mix32, Rng } from "@zpd/core/Rng"
+import { hashString, mix32 } from "@zpd/core/Rng"
 import {
   type Completion,
   Evaluator,
@@ -37,14 +34,21 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   charCodes,
+  composeCompletion,
   FAIL_TOKEN,
   isFiniteArray,
   type Learner,
+  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
+  reasoningOf,
   refused,
+  samplingOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -138,7 +142,6 @@ export interface Simulator extends Learner {
 // ---------------------------------------------------------------------------
 // internals
 // ---------------------------------------------------------------------------
-
 
 /** A bell-shaped value in [−1, 1] (mean of three hashed uniforms, rescaled), a function of `id` only. */
 const unitJitter = (id: string): number => {
@@ -275,25 +278,13 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/generate"
-      const seed = request.sampling.seed
-      if (seed === undefined || !Number.isFinite(seed)) {
-        return Effect.fail(refused(endpoint, "the simulator requires sampling.seed (a number) to be deterministic"))
-      }
-      const T = request.sampling.temperature
-      if (!(T >= 0)) return Effect.fail(refused(endpoint, `temperature must be ≥ 0, got ${T}`))
-      if (!(request.n >= 0) || !Number.isInteger(request.n)) {
-        return Effect.fail(refused(endpoint, `n must be a non-negative integer, got ${request.n}`))
-      }
-      const maxTokens = request.sampling.maxTokens
-      const rng = new Rng(seed)
+      const sampling = samplingOf(endpoint, request)
+      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
+      const { T, maxTokens, rng } = sampling
       const out: Array<Completion> = []
       for (const prompt of request.prompts) {
-        const problem = prompt.problem
-        if (problem === undefined) {
-          return Effect.fail(
-            refused(endpoint, `prompt "${prompt.promptId}" has no problem; the simulator needs PromptInput.problem`)
-          )
-        }
+        const problem = problemOf(endpoint, prompt)
+        if (problem instanceof RuntimeError) return Effect.fail(problem)
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
         const z = logitAt(theta, i)
@@ -302,9 +293,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         // Reasoning tokens kept under maxTokens (the decision token is always emitted).
         const kept = Math.min(R, Math.max(0, maxTokens - 1))
         const room = Math.max(0, maxTokens - 1 - kept)
-        const qUp = T === 0 ? 0 : sigmoid(v / T)
-        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
-        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
+        const reasoning = reasoningOf(T, v, R, kept)
         for (let s = 0; s < request.n; s++) {
           let solved: boolean
           let lp: number
@@ -316,31 +305,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             solved = rng.next() < sigmoid(zt)
             lp = logPi(zt, solved)
           }
-          const full = render(problem, solved)
-          const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = new Array<number>(1 + kept + text.length)
-          const logprobs = new Array<number>(tokenIds.length).fill(0)
-          tokenIds[0] = solved ? SOLVE_TOKEN : FAIL_TOKEN
-          logprobs[0] = lp
-          // Reasoning tokens: drawn after the decision, all R of them (so the stream does not depend on maxTokens).
-          for (let j = 0; j < R; j++) {
-            const up = T === 0 ? v > 0 : rng.next() < qUp
-            if (j < kept) {
-              tokenIds[1 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
-              logprobs[1 + j] = up ? lpUp : lpDown
-            }
-          }
-          for (let c = 0; c < text.length; c++) tokenIds[1 + kept + c] = text.charCodeAt(c)
-          out.push({
-            promptId: prompt.promptId,
-            sampleIndex: s,
-            text,
-            promptTokenIds,
-            tokenIds,
-            logprobs,
-            finishReason: full.length > room || kept < R ? "length" : "stop",
-            policyVersion: version
-          })
+          const meta = { promptId: prompt.promptId, sampleIndex: s, promptTokenIds, policyVersion: version }
+          const head = [solved ? SOLVE_TOKEN : FAIL_TOKEN]
+          out.push(composeCompletion(rng, reasoning, head, [lp], render(problem, solved), room, meta))
         }
       }
       return Effect.succeed(out)
