@@ -43,23 +43,27 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
   charCodes,
   composeCompletion,
   FAIL_TOKEN,
+  familiesMismatch,
   FORMAT_BAD_TOKEN,
   FORMAT_OK_TOKEN,
+  inlineStateOf,
   isFiniteArray,
+  layerOf as internalLayerOf,
   type Learner,
+  portsOf,
   problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
   reasoningOf,
   refused,
   samplingOf,
+  savedVersionOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -778,24 +782,15 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      if (cp._tag !== "Inline") {
-        return Effect.fail(refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`))
-      }
-      const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) {
-        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
-      }
+      const st = inlineStateOf<CheckpointState>(endpoint, cp)
+      if (st instanceof RuntimeError) return Effect.fail(st)
       if (st.model !== "v2") {
         return Effect.fail(
           refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`)
         )
       }
-      const fams = st.families
-      if (!Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])) {
-        return Effect.fail(
-          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
-        )
-      }
+      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
+      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
       if (st.levels !== J) {
         return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
       }
@@ -812,10 +807,8 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths")
         )
       }
-      const v = st.version
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-        return Effect.fail(refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`))
-      }
+      const v = savedVersionOf(endpoint, st.version)
+      if (v instanceof RuntimeError) return Effect.fail(v)
       theta = Float64Array.from(st.theta)
       thetaRef = Float64Array.from(st.thetaRef)
       theta0.set(st.theta0)
@@ -834,38 +827,28 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
-  const inference: InferenceRuntime.Service = {
+  const ports = portsOf({
+    detail: "simulated learner v2",
+    version: () => version,
     generate,
-    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner v2" })),
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
-  }
-
-  const trainer: TrainerRuntime.Service = {
     update,
-    resetReference: Effect.sync(() => {
+    resetReference: () => {
       thetaRef = Float64Array.from(theta)
       muRef = Float64Array.from(mu)
-    }),
-    publishWeights: Effect.sync(() => version),
+    },
     checkpoint,
-    restore
-  }
-
-  const evaluator: Evaluator.Service = {
-    accuracy: (ps) =>
-      Effect.sync(() => {
-        if (ps.length === 0) return 0
-        let sum = 0
-        for (const p of ps) sum += Fmath.exp(logSolveOf(p))
-        return (sigmoid(theta[PHI]!) * sum) / ps.length
-      })
-  }
+    restore,
+    accuracy: (ps) => {
+      if (ps.length === 0) return 0
+      let sum = 0
+      for (const p of ps) sum += Fmath.exp(logSolveOf(p))
+      return (sigmoid(theta[PHI]!) * sum) / ps.length
+    }
+  })
 
   return {
     model: "v2",
-    inference,
-    trainer,
-    evaluator,
+    ...ports,
     config: cfg,
     families,
     passRate,
@@ -892,19 +875,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
  * @since 0.2.0
  * @category layers
  */
-export const layerOf = (
-  build: () => Learner
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
-  Layer.effectContext(
-    Effect.sync(() => {
-      const sim = build()
-      return Context.make(InferenceRuntime, sim.inference).pipe(
-        Context.add(TrainerRuntime, sim.trainer),
-        Context.add(Evaluator, sim.evaluator),
-        Context.add(SimulatedLearner, sim)
-      )
-    })
-  )
+export const layerOf = internalLayerOf
 
 /**
  * The v2 learner as a layer (each build starts from θ⁰ of `config.seed`).

@@ -34,21 +34,25 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
   charCodes,
   composeCompletion,
   FAIL_TOKEN,
+  familiesMismatch,
+  inlineStateOf,
   isFiniteArray,
+  layerOf,
   type Learner,
+  portsOf,
   problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
   reasoningOf,
   refused,
   samplingOf,
+  savedVersionOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -530,30 +534,15 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      if (cp._tag !== "Inline") {
-        return Effect.fail(
-          refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`)
-        )
-      }
-      const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) {
-        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
-      }
-      const fams = st.families
-      if (
-        !Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])
-      ) {
-        return Effect.fail(
-          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
-        )
-      }
+      const st = inlineStateOf<CheckpointState>(endpoint, cp)
+      if (st instanceof RuntimeError) return Effect.fail(st)
+      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
+      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
       if (!isFiniteArray(st.theta, S) || !isFiniteArray(st.thetaRef, S) || !isFiniteArray(st.theta0, S)) {
         return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${S} finite numbers each`))
       }
-      const v = st.version
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-        return Effect.fail(refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`))
-      }
+      const v = savedVersionOf(endpoint, st.version)
+      if (v instanceof RuntimeError) return Effect.fail(v)
       theta = Float64Array.from(st.theta)
       thetaRef = Float64Array.from(st.thetaRef)
       theta0.set(st.theta0)
@@ -561,31 +550,22 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
-  const inference: InferenceRuntime.Service = {
+  const ports = portsOf({
+    detail: "simulated learner",
+    version: () => version,
     generate,
-    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner" })),
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
-  }
-
-  const trainer: TrainerRuntime.Service = {
     update,
-    resetReference: Effect.sync(() => {
+    resetReference: () => {
       thetaRef = Float64Array.from(theta)
-    }),
-    publishWeights: Effect.sync(() => version),
+    },
     checkpoint,
-    restore
-  }
-
-  const evaluator: Evaluator.Service = {
-    accuracy: (ps) => Effect.sync(() => accuracyNow(ps))
-  }
+    restore,
+    accuracy: accuracyNow
+  })
 
   return {
     model: "v1",
-    inference,
-    trainer,
-    evaluator,
+    ...ports,
     config: cfg,
     families,
     passRate,
@@ -607,13 +587,4 @@ export const layer = (
   problems: ReadonlyArray<Problem>,
   config?: Partial<SimulatorConfig>
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
-  Layer.effectContext(
-    Effect.sync(() => {
-      const sim = make(problems, config)
-      return Context.make(InferenceRuntime, sim.inference).pipe(
-        Context.add(TrainerRuntime, sim.trainer),
-        Context.add(Evaluator, sim.evaluator),
-        Context.add(SimulatedLearner, sim)
-      )
-    })
-  )
+  layerOf(() => make(problems, config))

@@ -6,15 +6,20 @@ import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
 import type { Problem } from "@zpd/core/Problem"
 import { Rng } from "@zpd/core/Rng"
-import type {
-  Completion,
+import {
+  type Completion,
   Evaluator,
-  GenerateRequest,
+  type GenerateRequest,
   InferenceRuntime,
-  PromptInput,
-  TrainerRuntime
+  type PromptInput,
+  type TrainerCheckpoint,
+  TrainerRuntime,
+  type TrainStepRequest,
+  type TrainStepResult
 } from "@zpd/core/Runtime"
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 /** Decision token: solved. */
 export const SOLVE_TOKEN = 1
@@ -162,3 +167,85 @@ export const composeCompletion = (
     policyVersion: meta.policyVersion
   }
 }
+
+/** The operations a simulated learner implements; {@link portsOf} wraps them into the three ports. */
+export interface LearnerOps {
+  /** The `detail` of `health`. */
+  readonly detail: string
+  readonly version: () => number
+  readonly generate: (request: GenerateRequest) => Effect.Effect<ReadonlyArray<Completion>, RuntimeError>
+  readonly update: (request: TrainStepRequest) => Effect.Effect<TrainStepResult, RuntimeError>
+  /** Copies the current parameters into the KL reference. */
+  readonly resetReference: () => void
+  readonly checkpoint: (tag: string) => Effect.Effect<TrainerCheckpoint, RuntimeError>
+  readonly restore: (checkpoint: TrainerCheckpoint) => Effect.Effect<number, RuntimeError>
+  /** Expected accuracy over `problems` under the current parameters. */
+  readonly accuracy: (problems: ReadonlyArray<Problem>) => number
+}
+
+/** The inference, trainer and evaluator ports of a simulated learner (in-process, one request at a time). */
+export const portsOf = (ops: LearnerOps): Pick<Learner, "inference" | "trainer" | "evaluator"> => ({
+  inference: {
+    generate: ops.generate,
+    health: Effect.sync(() => ({ ready: true, policyVersion: ops.version(), detail: ops.detail })),
+    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
+  },
+  trainer: {
+    update: ops.update,
+    resetReference: Effect.sync(ops.resetReference),
+    publishWeights: Effect.sync(ops.version),
+    checkpoint: ops.checkpoint,
+    restore: ops.restore
+  },
+  evaluator: { accuracy: (ps) => Effect.sync(() => ops.accuracy(ps)) }
+})
+
+/**
+ * The fields of an `Inline` checkpoint, or the error saying it is a `Path`
+ * checkpoint or not an object.
+ */
+export const inlineStateOf = <S>(
+  endpoint: string,
+  checkpoint: TrainerCheckpoint
+): Partial<Record<keyof S, unknown>> | RuntimeError => {
+  if (checkpoint._tag !== "Inline") {
+    return refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${checkpoint.path})`)
+  }
+  const st = checkpoint.state as Partial<Record<keyof S, unknown>> | null
+  if (typeof st !== "object" || st === null) return refused(endpoint, "checkpoint state is not an object")
+  return st
+}
+
+/** The error saying a checkpoint's family list differs from the learner's, `undefined` when they match. */
+export const familiesMismatch = (
+  endpoint: string,
+  saved: unknown,
+  families: ReadonlyArray<string>
+): RuntimeError | undefined =>
+  !Array.isArray(saved) || saved.length !== families.length || saved.some((f, i) => f !== families[i])
+    ? refused(endpoint, `checkpoint families ${JSON.stringify(saved)} differ from ${JSON.stringify(families)}`)
+    : undefined
+
+/** A checkpoint's policy version (a non-negative integer), or the error naming what it holds. */
+export const savedVersionOf = (endpoint: string, v: unknown): number | RuntimeError =>
+  typeof v === "number" && Number.isInteger(v) && v >= 0
+    ? v
+    : refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`)
+
+/**
+ * A learner as a layer providing the three runtime ports and
+ * {@link SimulatedLearner}, all over one instance built at layer build.
+ */
+export const layerOf = (
+  build: () => Learner
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
+  Layer.effectContext(
+    Effect.sync(() => {
+      const sim = build()
+      return Context.make(InferenceRuntime, sim.inference).pipe(
+        Context.add(TrainerRuntime, sim.trainer),
+        Context.add(Evaluator, sim.evaluator),
+        Context.add(SimulatedLearner, sim)
+      )
+    })
+  )
