@@ -52,6 +52,7 @@ import {
   familiesMismatch,
   FORMAT_BAD_TOKEN,
   FORMAT_OK_TOKEN,
+  grown,
   inlineStateOf,
   isFiniteArray,
   layerOf as internalLayerOf,
@@ -61,6 +62,7 @@ import {
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
   reasoningOf,
+  reasoningSpan,
   refused,
   samplingOf,
   savedVersionOf,
@@ -357,16 +359,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     if (existing !== undefined) return existing
     if (size === capacity) {
       capacity *= 2
-      const grow = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
-        fresh.set(old)
-        return fresh
-      }
-      famOf = grow(famOf, new Int32Array(capacity))
-      lvl = grow(lvl, new Int32Array(capacity))
-      offset = grow(offset, new Float64Array(capacity))
-      mu = grow(mu, new Float64Array(capacity))
-      muRef = grow(muRef, new Float64Array(capacity))
-      memoGrad = grow(memoGrad, new Float64Array(capacity))
+      famOf = grown(famOf, new Int32Array(capacity))
+      lvl = grown(lvl, new Int32Array(capacity))
+      offset = grown(offset, new Float64Array(capacity))
+      mu = grown(mu, new Float64Array(capacity))
+      muRef = grown(muRef, new Float64Array(capacity))
+      memoGrad = grown(memoGrad, new Float64Array(capacity))
     }
     const i = size++
     famOf[i] = familyIndex.get(p.family) ?? -1
@@ -542,19 +540,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`)
           )
         }
-        let e = f + 2
-        let r = 0
-        while (e < f + 2 + R && e < smp.tokenIds.length) {
-          const rt = smp.tokenIds[e]
-          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
-          if (smp.lossMask[e]) r++
-          e++
-        }
+        const span = reasoningSpan(smp.tokenIds, smp.lossMask, f + 2, R)
         first[n] = f
         rows[n] = i
-        reasonEnd[n] = e
-        tokens[n] = 2 + r
-        totalTokens += 2 + r
+        reasonEnd[n] = span.end
+        tokens[n] = 2 + span.lossTokens
+        totalTokens += 2 + span.lossTokens
         if (smp.group > maxGroup) maxGroup = smp.group
       }
       const meanTokens = N === 0 ? 1 : totalTokens / N

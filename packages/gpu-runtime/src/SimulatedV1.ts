@@ -41,6 +41,7 @@ import {
   composeCompletion,
   FAIL_TOKEN,
   familiesMismatch,
+  grown,
   inlineStateOf,
   isFiniteArray,
   layerOf,
@@ -50,6 +51,7 @@ import {
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
   reasoningOf,
+  reasoningSpan,
   refused,
   samplingOf,
   savedVersionOf,
@@ -224,14 +226,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     if (existing !== undefined) return existing
     if (size === capacity) {
       capacity *= 2
-      const grow = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
-        fresh.set(old)
-        return fresh
-      }
-      skill = grow(skill, new Int32Array(capacity))
-      aGeneral = grow(aGeneral, new Float64Array(capacity))
-      aFamily = grow(aFamily, new Float64Array(capacity))
-      diff = grow(diff, new Float64Array(capacity))
+      skill = grown(skill, new Int32Array(capacity))
+      aGeneral = grown(aGeneral, new Float64Array(capacity))
+      aFamily = grown(aFamily, new Float64Array(capacity))
+      diff = grown(diff, new Float64Array(capacity))
     }
     const f = featuresOf(p)
     const i = size++
@@ -367,18 +365,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
           )
         }
-        let e = d + 1
-        let r = 0
-        while (e <= d + R && e < s.tokenIds.length) {
-          const rt = s.tokenIds[e]
-          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
-          if (s.lossMask[e]) r++
-          e++
-        }
+        const span = reasoningSpan(s.tokenIds, s.lossMask, d + 1, R)
         dec[n] = d
         rows[n] = i
-        reasonEnd[n] = e
-        reasonLoss[n] = r
+        reasonEnd[n] = span.end
+        reasonLoss[n] = span.lossTokens
         lossTokens[n] = count
         totalLossTokens += count
         if (s.group > maxGroup) maxGroup = s.group

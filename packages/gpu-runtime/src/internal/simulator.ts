@@ -249,3 +249,31 @@ export const layerOf = (
       )
     })
   )
+
+/**
+ * The reasoning tokens of a training sample that start at `start`: up to `R`
+ * consecutive {@link REASON_UP_TOKEN}/{@link REASON_DOWN_TOKEN} tokens. Returns
+ * the index after the last one and how many of them carry loss.
+ */
+export const reasoningSpan = (
+  tokenIds: ReadonlyArray<number>,
+  lossMask: ReadonlyArray<boolean>,
+  start: number,
+  R: number
+): { readonly end: number; readonly lossTokens: number } => {
+  let e = start
+  let r = 0
+  while (e < start + R && e < tokenIds.length) {
+    const rt = tokenIds[e]
+    if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
+    if (lossMask[e]) r++
+    e++
+  }
+  return { end: e, lossTokens: r }
+}
+
+/** Copies `old` into the larger `fresh` array and returns it (item tables grow by doubling). */
+export const grown = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
+  fresh.set(old)
+  return fresh
+}
