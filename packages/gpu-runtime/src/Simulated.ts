@@ -572,28 +572,24 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const tw = aggregation === "token-mean" ? 1 / meanTokens : 1 / tokens[n]!
         const g = smp.group
         let groupTerm = 0
+        /** Adds token t's clipped-surrogate and KL terms to the step; returns ∂ℓ/∂ log π_θ(y_t). */
+        const addToken = (t: number, lpNew: number, lpRef: number): number => {
+          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+          loss += tw * tt.loss
+          klSum += tt.k3
+          groupTerm += tt.klTerm
+          if (tt.clipped) clipped++
+          gradTokens++
+          return tt.factor
+        }
         // Format token: logit φ/T.
         {
           const ok = smp.tokenIds[f] === FORMAT_OK_TOKEN
           if (!ok) malformed++
           const z = theta[PHI]! / T
           const zr = thetaRef[PHI]! / T
-          tokenTerms(
-            tt,
-            ok ? logSigmoid(z) : logSigmoid(-z),
-            ok ? logSigmoid(zr) : logSigmoid(-zr),
-            smp.samplingLogprobs[f]!,
-            smp.advantages[f]!,
-            smp.klWeight[f]!,
-            beta,
-            clip
-          )
-          loss += tw * tt.loss
-          klSum += tt.k3
-          groupTerm += tt.klTerm
-          if (tt.clipped) clipped++
-          gradTokens++
-          if (tt.factor !== 0) grad[PHI] = grad[PHI]! + tw * tt.factor * ((ok ? 1 : 0) - sigmoid(z)) / T
+          const factor = addToken(f, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr))
+          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - sigmoid(z)) / T
         }
         // Decision token: log p = Σ_j log σ(s u_j / T).
         {
@@ -615,16 +611,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           const lpRef = solved ? lpRefSolve : log1mExp(lpRefSolve)
           const pSolve = Fmath.exp(lp)
           entropy += binaryEntropy(pSolve)
-          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[d]!, smp.advantages[d]!, smp.klWeight[d]!, beta, clip)
-          loss += tw * tt.loss
-          klSum += tt.k3
-          groupTerm += tt.klTerm
-          if (tt.clipped) clipped++
-          gradTokens++
-          if (tt.factor !== 0) {
+          const factor = addToken(d, lpNew, lpRef)
+          if (factor !== 0) {
             // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
             const c = solved ? 1 : -Fmath.exp(lp - log1mExp(lp))
-            const k = tw * tt.factor * c
+            const k = tw * factor * c
             for (let j = 1; j <= l; j++) {
               const dj = k * (1 - sig[j]!) // ∂/∂(s u_j)
               grad[LAMBDA] = grad[LAMBDA]! + dj * s * u[j]!
@@ -650,22 +641,8 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           for (let t = f + 2; t < end; t++) {
             if (!smp.lossMask[t]) continue
             const up = smp.tokenIds[t] === REASON_UP_TOKEN
-            tokenTerms(
-              tt,
-              up ? logSigmoid(v) : logSigmoid(-v),
-              up ? logSigmoid(vRef) : logSigmoid(-vRef),
-              smp.samplingLogprobs[t]!,
-              smp.advantages[t]!,
-              smp.klWeight[t]!,
-              beta,
-              clip
-            )
-            loss += tw * tt.loss
-            klSum += tt.k3
-            groupTerm += tt.klTerm
-            if (tt.clipped) clipped++
-            gradTokens++
-            if (tt.factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * tt.factor * ((up ? 1 : 0) - q) * v
+            const factor = addToken(t, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef))
+            if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - q) * v
           }
         }
         if (g >= 0) {
