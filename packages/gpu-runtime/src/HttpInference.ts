@@ -88,12 +88,15 @@ import * as Completions from "./internal/completions.ts"
 import * as Http from "./internal/http.ts"
 
 /**
- * Options of the HTTP inference client.
+ * Options of the HTTP inference client. Transport defaults: `timeout` 30 s
+ * plus `timeoutPerToken` 20 ms per requested token (`maxTokens`), `retries` 4
+ * of which `timeoutRetries` 1 (a server that never answers is reported after
+ * two limits), `backoff` 200 ms doubling up to `maxBackoff` 10 s.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Http.TransportOptions {
   /** Base URLs, e.g. `["http://gpu1:8000", "http://gpu2:8000"]` (a trailing `/v1` is dropped). */
   readonly endpoints: ReadonlyArray<string>
   /** The `model` field. vLLM serves one model per process; omit it for the zpd worker. */
@@ -113,22 +116,8 @@ export interface Options {
    * `GET /get_server_info`), else `"n"` (spec/runtime.md §1.4).
    */
   readonly groupMode?: "n" | "fanout" | "auto"
-  /** Per-attempt limit before the completion tokens are counted. Default 30 s. */
-  readonly timeout?: Duration.DurationInput
-  /** Added to `timeout` per requested token (`maxTokens`), so long generations get long limits. Default 20 ms. */
-  readonly timeoutPerToken?: Duration.DurationInput
-  /** Retries after the first attempt, on retryable failures. Default 4. */
-  readonly retries?: number
-  /** Of those, retries after a timeout. Default 1: a server that never answers is reported after two limits. */
-  readonly timeoutRetries?: number
-  /** First retry delay, doubling per retry (±20% jitter). Default 200 ms. */
-  readonly backoff?: Duration.DurationInput
-  /** Longest retry delay (also caps `Retry-After`). Default 10 s. */
-  readonly maxBackoff?: Duration.DurationInput
   /** How long a failed endpoint is avoided. Default 5 s. */
   readonly cooldown?: Duration.DurationInput
-  /** Extra headers, e.g. `{ authorization: "Bearer …" }` for `vllm serve --api-key`. */
-  readonly headers?: Readonly<Record<string, string>>
   /** Extra top-level request fields (vLLM's `extra_body`), e.g. `{ skip_special_tokens: false }`. */
   readonly extraBody?: Readonly<Record<string, unknown>>
   /** Permit `topP < 1` / `topK > 0` (evaluation only: the trainer does not replay truncation). */
@@ -204,10 +193,13 @@ export const CompletionChoice = Schema.Struct({
 export const CompletionsReply = Schema.Struct({
   choices: Schema.Array(CompletionChoice),
   policy_version: Schema.optional(Schema.NonNegativeInt),
-  metadata: Schema.optional(Schema.NullOr(Schema.Struct({ weight_version: Schema.optional(Schema.NullOr(Schema.String)) })))
+  metadata: Schema.optional(
+    Schema.NullOr(Schema.Struct({ weight_version: Schema.optional(Schema.NullOr(Schema.String)) }))
+  )
 })
 
-const refused = (endpoint: string, description: string) => new RuntimeError({ endpoint, reason: "Refused", description })
+const refused = (endpoint: string, description: string) =>
+  new RuntimeError({ endpoint, reason: "Refused", description })
 
 // ---------------------------------------------------------------------------
 // constructors
@@ -304,7 +296,8 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
     const probed = needProbe
       ? yield* Effect.forEach(balancer.endpoints, probeOne, { concurrency: "unbounded" })
       : []
-    const processedBy = (p: Probed) => p.logprobsMode === "processed_logprobs" || (p.logprobsMode === undefined && p.sglang)
+    const processedBy = (p: Probed) =>
+      p.logprobsMode === "processed_logprobs" || (p.logprobsMode === undefined && p.sglang)
     let semantics: InferenceCapabilities["logprobSemantics"]
     let why = ""
     if (asserted) {
@@ -326,7 +319,9 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
       semantics = notProcessed.length === 0 ? "processed" : "raw"
       why = notProcessed.length === 0
         ? "every endpoint reported processed logprobs"
-        : `${notProcessed.map((e) => e.url).join(", ")} did not report logprobsMode "processed_logprobs" on GET /health ` +
+        : `${
+          notProcessed.map((e) => e.url).join(", ")
+        } did not report logprobsMode "processed_logprobs" on GET /health ` +
           `(vLLM reports nothing: start it with --logprobs-mode processed_logprobs and set logprobSemantics: "processed")`
     }
     const groupMode: "n" | "fanout" = options.groupMode === "n" || options.groupMode === "fanout"
@@ -358,7 +353,8 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
               return Effect.fail({
                 retryable: false,
                 reason: "BadResponse",
-                description: `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
+                description:
+                  `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
                   `never to go backwards (was the server restarted from older weights? after a deliberate restore, ` +
                   `call setPolicyVersion)`
               })
@@ -391,7 +387,8 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
             new RuntimeError({
               endpoint: balancer.endpoints.map((e) => `${e.url}/v1/completions`).join(", "),
               reason: "Unavailable",
-              description: `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
+              description:
+                `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
                 `still finished with "abort" after ${abortRetries} regeneration(s); expected "stop" or "length" ` +
                 `(is the server being paused or restarted? raise abortRetries to wait longer)`
             })
@@ -453,13 +450,14 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         if (request.prompts.length === 0) return Effect.succeed([])
         const parts = Completions.chunkPrompts(request.prompts, n, perRequest, groupMode)
         const timeout = Duration.sum(policy.timeout, Duration.millis(perToken * sampling.maxTokens))
-        return Http.pool(parts, Math.min(maxConcurrency, parts.length), (part) => runPart(part, sampling, timeout)).pipe(
-          Effect.flatMap((results) => {
-            const all = placeInOrder(results, request.prompts.length, n)
-            return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))
-          }),
-          Effect.provideService(FetchHttpClient.RequestInit, noRedirects)
-        )
+        return Http.pool(parts, Math.min(maxConcurrency, parts.length), (part) => runPart(part, sampling, timeout))
+          .pipe(
+            Effect.flatMap((results) => {
+              const all = placeInOrder(results, request.prompts.length, n)
+              return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))
+            }),
+            Effect.provideService(FetchHttpClient.RequestInit, noRedirects)
+          )
       })
 
     const health: Effect.Effect<RuntimeHealth, RuntimeError> = Effect.gen(function*() {
@@ -551,7 +549,9 @@ const warnIfTruncated = (
     truncated === all.length
       ? `every one of ${all.length} completions stopped at maxTokens = ${maxTokens} (${endpoint}): rewards ` +
         `and advantages see only cut-off answers; raise sampling.maxTokens`
-      : `${(100 * fraction).toFixed(1)}% of ${all.length} completions stopped at maxTokens = ${maxTokens} (${endpoint}), ` +
+      : `${
+        (100 * fraction).toFixed(1)
+      }% of ${all.length} completions stopped at maxTokens = ${maxTokens} (${endpoint}), ` +
         `above the warning threshold ${above}; consider raising sampling.maxTokens`
   )
 }

@@ -46,23 +46,18 @@ import * as Schema from "effect/Schema"
 import * as Http from "./internal/http.ts"
 
 /**
+ * Options of the HTTP trainer client. Transport defaults: `timeout` 3 minutes
+ * (a checkpoint of a large model is slow) plus `timeoutPerToken` 0.5 ms per
+ * token of an update's samples (a 16M-token batch gets about 2.3 hours),
+ * `retries` 3 of which `timeoutRetries` 1, `backoff` 200 ms doubling up to
+ * `maxBackoff` 10 s.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Http.TransportOptions {
   /** The trainer's base URL, e.g. `http://127.0.0.1:8000`. */
   readonly url: string
-  /** Per-attempt limit before the batch's tokens are counted. Default 3 minutes (a checkpoint of a large model is slow). */
-  readonly timeout?: Duration.DurationInput
-  /** Added to an update's limit per token of its samples. Default 0.5 ms (a 16M-token batch gets about 2.3 hours). */
-  readonly timeoutPerToken?: Duration.DurationInput
-  /** Retries after the first attempt. Default 3. */
-  readonly retries?: number
-  /** Of those, retries after a timeout. Default 1. */
-  readonly timeoutRetries?: number
-  readonly backoff?: Duration.DurationInput
-  readonly maxBackoff?: Duration.DurationInput
-  readonly headers?: Readonly<Record<string, string>>
   /** Where the trainer writes checkpoints (`dir` of `/trainer/checkpoint`); default: the trainer's own. */
   readonly checkpointDir?: string
   /** Where the trainer writes published weights (`dir` of `/trainer/publish_weights`). */
@@ -233,7 +228,9 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
         Effect.flatMap(transport(method, `${ep.url}${path}`, text, timeout), (json) =>
           Effect.flatMap(read(json), (a) => {
             const wrong = check(a)
-            if (wrong !== undefined) return Effect.fail(bad(wrong))
+            if (wrong !== undefined) {
+              return Effect.fail(bad(wrong))
+            }
             if (target === balancer && path !== "/trainer/restore") {
               if (a.policyVersion < floor) {
                 return Effect.fail(bad(
@@ -249,7 +246,9 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
 
     const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> => {
       let tokens = 0
-      for (const sample of request.samples) tokens += sample.tokenIds.length
+      for (const sample of request.samples) {
+        tokens += sample.tokenIds.length
+      }
       return call(
         "POST",
         "/trainer/update",
@@ -291,14 +290,21 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
       "{policyVersion, referenceVersion}"
     ).pipe(Effect.asVoid)
 
-    const refused = (path: string, description: string) => new RuntimeError({ endpoint: `${url}${path}`, reason: "Refused", description })
+    const refused = (path: string, description: string) =>
+      new RuntimeError({ endpoint: `${url}${path}`, reason: "Refused", description })
     const pathCheck = (r: { readonly path?: string | null | undefined }): string | undefined => {
-      if (r.path === undefined || r.path === null) return undefined
+      if (r.path === undefined || r.path === null) {
+        return undefined
+      }
       const wrong = unsafePath(r.path)
-      return wrong === undefined ? undefined : `the returned path ${JSON.stringify(r.path)} ${wrong}; expected a path inside the trainer's own directories`
+      return wrong === undefined
+        ? undefined
+        : `the returned path ${JSON.stringify(r.path)} ${wrong}; expected a path inside the trainer's own directories`
     }
 
-    const syncTargets = (options.syncTo ?? []).map((u) => new Http.Balancer([u], 0))
+    const syncTargets = (options.syncTo ?? []).map((u) =>
+      new Http.Balancer([u], 0)
+    )
     const publishWeights = Effect.gen(function*() {
       const published = yield* call(
         "POST",
@@ -320,7 +326,8 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
         const body = { path: published.path, policyVersion: published.policyVersion }
         yield* Effect.forEach(
           syncTargets,
-          (target) => call("POST", "/trainer/load_weights", body, VersionReply, "{policyVersion}", target),
+          (target) =>
+            call("POST", "/trainer/load_weights", body, VersionReply, "{policyVersion}", target),
           { concurrency: "unbounded", discard: true }
         )
       }
@@ -329,26 +336,31 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
 
     const checkpoint = (tag: string): Effect.Effect<TrainerCheckpoint, RuntimeError> =>
       !/^[A-Za-z0-9._-]+$/.test(tag) || tag === "." || tag === ".."
-        ? Effect.fail(refused("/trainer/checkpoint", `checkpoint tag ${JSON.stringify(tag)}: expected letters, digits, ".", "_" or "-" only`))
-        : call(
-        "POST",
-        "/trainer/checkpoint",
-        { tag, ...(options.checkpointDir === undefined ? {} : { dir: options.checkpointDir }) },
-        VersionReply,
-        "{policyVersion, path}",
-        balancer,
-        pathCheck
-      ).pipe(
-        Effect.flatMap((r) =>
-          typeof r.path === "string"
-            ? Effect.succeed({ _tag: "Path" as const, path: r.path })
-            : new RuntimeError({
-              endpoint: `${url}/trainer/checkpoint`,
-              reason: "BadResponse",
-              description: "expected the checkpoint's path in the reply"
-            })
+        ? Effect.fail(
+          refused(
+            "/trainer/checkpoint",
+            `checkpoint tag ${JSON.stringify(tag)}: expected letters, digits, ".", "_" or "-" only`
+          )
         )
-      )
+        : call(
+          "POST",
+          "/trainer/checkpoint",
+          { tag, ...(options.checkpointDir === undefined ? {} : { dir: options.checkpointDir }) },
+          VersionReply,
+          "{policyVersion, path}",
+          balancer,
+          pathCheck
+        ).pipe(
+          Effect.flatMap((r) =>
+            typeof r.path === "string"
+              ? Effect.succeed({ _tag: "Path" as const, path: r.path })
+              : new RuntimeError({
+                endpoint: `${url}/trainer/checkpoint`,
+                reason: "BadResponse",
+                description: "expected the checkpoint's path in the reply"
+              })
+          )
+        )
 
     const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
       cp._tag !== "Path"
@@ -358,7 +370,14 @@ export const make = (options: Options): Effect.Effect<Client, never, HttpClient.
           description: "expected a Path checkpoint written by an HTTP trainer, got an Inline one (from the simulator?)"
         })
         : unsafePath(cp.path) !== undefined
-        ? Effect.fail(refused("/trainer/restore", `checkpoint path ${JSON.stringify(cp.path)} ${unsafePath(cp.path)}; expected a path inside the trainer's checkpoint directory`))
+        ? Effect.fail(
+          refused(
+            "/trainer/restore",
+            `checkpoint path ${JSON.stringify(cp.path)} ${
+              unsafePath(cp.path)
+            }; expected a path inside the trainer's checkpoint directory`
+          )
+        )
         : call("POST", "/trainer/restore", { path: cp.path }, VersionReply, "{policyVersion}").pipe(
           Effect.map((r) => {
             floor = r.policyVersion

@@ -29,13 +29,10 @@
  *
  * @since 0.2.0
  */
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
-import type { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
-import { hashString, mix32, Rng } from "@zpd/core/Rng"
+import { hashString, mix32 } from "@zpd/core/Rng"
 import {
   type Completion,
   Evaluator,
@@ -46,16 +43,29 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   charCodes,
+  composeCompletion,
   FAIL_TOKEN,
+  familiesMismatch,
   FORMAT_BAD_TOKEN,
   FORMAT_OK_TOKEN,
+  grown,
+  inlineStateOf,
   isFiniteArray,
+  layerOf as internalLayerOf,
   type Learner,
+  portsOf,
+  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
+  reasoningOf,
+  reasoningSpan,
   refused,
+  samplingOf,
+  savedVersionOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -272,8 +282,7 @@ const tokenTerms = (
 /** log(1 − e^a) for a ≤ 0, floored so that a certain success stays finite. */
 const log1mExp = (a: number): number => log(Math.max(-Fmath.expm1(a), 1e-300))
 
-const binaryEntropy = (p: number): number =>
-  p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
+const binaryEntropy = (p: number): number => p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
 
 interface CheckpointState {
   readonly model: "v2"
@@ -282,7 +291,11 @@ interface CheckpointState {
   readonly theta: ReadonlyArray<number>
   readonly thetaRef: ReadonlyArray<number>
   readonly theta0: ReadonlyArray<number>
-  readonly memo: { readonly ids: ReadonlyArray<string>; readonly mu: ReadonlyArray<number>; readonly muRef: ReadonlyArray<number> }
+  readonly memo: {
+    readonly ids: ReadonlyArray<string>
+    readonly mu: ReadonlyArray<number>
+    readonly muRef: ReadonlyArray<number>
+  }
   readonly version: number
 }
 
@@ -346,16 +359,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     if (existing !== undefined) return existing
     if (size === capacity) {
       capacity *= 2
-      const grow = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
-        fresh.set(old)
-        return fresh
-      }
-      famOf = grow(famOf, new Int32Array(capacity))
-      lvl = grow(lvl, new Int32Array(capacity))
-      offset = grow(offset, new Float64Array(capacity))
-      mu = grow(mu, new Float64Array(capacity))
-      muRef = grow(muRef, new Float64Array(capacity))
-      memoGrad = grow(memoGrad, new Float64Array(capacity))
+      famOf = grown(famOf, new Int32Array(capacity))
+      lvl = grown(lvl, new Int32Array(capacity))
+      offset = grown(offset, new Float64Array(capacity))
+      mu = grown(mu, new Float64Array(capacity))
+      muRef = grown(muRef, new Float64Array(capacity))
+      memoGrad = grown(memoGrad, new Float64Array(capacity))
     }
     const i = size++
     famOf[i] = familyIndex.get(p.family) ?? -1
@@ -447,28 +456,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/generate"
-      const seed = request.sampling.seed
-      if (seed === undefined || !Number.isFinite(seed)) {
-        return Effect.fail(refused(endpoint, "the simulator requires sampling.seed (a number) to be deterministic"))
-      }
-      const T = request.sampling.temperature
-      if (!(T >= 0)) return Effect.fail(refused(endpoint, `temperature must be ≥ 0, got ${T}`))
-      if (!(request.n >= 0) || !Number.isInteger(request.n)) {
-        return Effect.fail(refused(endpoint, `n must be a non-negative integer, got ${request.n}`))
-      }
-      const maxTokens = request.sampling.maxTokens
-      const rng = new Rng(seed)
+      const sampling = samplingOf(endpoint, request)
+      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
+      const { T, maxTokens, rng } = sampling
       const out: Array<Completion> = []
       const s = Fmath.exp(theta[LAMBDA]!)
       const v = s * cfg.reasoningLogit
       const phi = theta[PHI]!
       for (const prompt of request.prompts) {
-        const problem = prompt.problem
-        if (problem === undefined) {
-          return Effect.fail(
-            refused(endpoint, `prompt "${prompt.promptId}" has no problem; the simulator needs PromptInput.problem`)
-          )
-        }
+        const problem = problemOf(endpoint, prompt)
+        if (problem instanceof RuntimeError) return Effect.fail(problem)
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
         const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
@@ -481,38 +478,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const qFormat = T === 0 ? 0 : sigmoid(phi / T)
         const lpOk = T === 0 ? 0 : logSigmoid(phi / T)
         const lpBad = T === 0 ? 0 : logSigmoid(-phi / T)
-        const qUp = T === 0 ? 0 : sigmoid(v / T)
-        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
-        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
+        const reasoning = reasoningOf(T, v, R, kept)
         for (let n = 0; n < request.n; n++) {
           const ok = T === 0 ? phi > 0 : rng.next() < qFormat
           const solved = T === 0 ? greedySolved : rng.next() < pSolve
+          const meta = { promptId: prompt.promptId, sampleIndex: n, promptTokenIds, policyVersion: version }
+          const head = [ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN, solved ? SOLVE_TOKEN : FAIL_TOKEN]
           const full = ok ? render(problem, solved) : renderMalformed(problem, solved)
-          const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = new Array<number>(2 + kept + text.length)
-          const logprobs = new Array<number>(tokenIds.length).fill(0)
-          tokenIds[0] = ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN
-          logprobs[0] = ok ? lpOk : lpBad
-          tokenIds[1] = solved ? SOLVE_TOKEN : FAIL_TOKEN
-          logprobs[1] = solved ? lpSolve : lpFail
-          for (let j = 0; j < R; j++) {
-            const up = T === 0 ? v > 0 : rng.next() < qUp
-            if (j < kept) {
-              tokenIds[2 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
-              logprobs[2 + j] = up ? lpUp : lpDown
-            }
-          }
-          for (let c = 0; c < text.length; c++) tokenIds[2 + kept + c] = text.charCodeAt(c)
-          out.push({
-            promptId: prompt.promptId,
-            sampleIndex: n,
-            text,
-            promptTokenIds,
-            tokenIds,
-            logprobs,
-            finishReason: full.length > room || kept < R ? "length" : "stop",
-            policyVersion: version
-          })
+          out.push(
+            composeCompletion(rng, reasoning, head, [ok ? lpOk : lpBad, solved ? lpSolve : lpFail], full, room, meta)
+          )
         }
       }
       return Effect.succeed(out)
@@ -540,13 +515,18 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const smp = samples[n]!
         const i = index.get(smp.promptId)
         if (i === undefined) {
-          return Effect.fail(refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`))
+          return Effect.fail(
+            refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`)
+          )
         }
         const f = smp.lossMask.indexOf(true)
         if (f < 0) return Effect.fail(refused(endpoint, `sample for "${smp.promptId}" has no loss tokens`))
         const ft = smp.tokenIds[f]
         const dt = smp.tokenIds[f + 1]
-        if ((ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) || !smp.lossMask[f + 1]) {
+        if (
+          (ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) ||
+          !smp.lossMask[f + 1]
+        ) {
           return Effect.fail(
             refused(
               endpoint,
@@ -556,21 +536,16 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           )
         }
         if (!(smp.temperature > 0)) {
-          return Effect.fail(refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`))
+          return Effect.fail(
+            refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`)
+          )
         }
-        let e = f + 2
-        let r = 0
-        while (e < f + 2 + R && e < smp.tokenIds.length) {
-          const rt = smp.tokenIds[e]
-          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
-          if (smp.lossMask[e]) r++
-          e++
-        }
+        const span = reasoningSpan(smp.tokenIds, smp.lossMask, f + 2, R)
         first[n] = f
         rows[n] = i
-        reasonEnd[n] = e
-        tokens[n] = 2 + r
-        totalTokens += 2 + r
+        reasonEnd[n] = span.end
+        tokens[n] = 2 + span.lossTokens
+        totalTokens += 2 + span.lossTokens
         if (smp.group > maxGroup) maxGroup = smp.group
       }
       const meanTokens = N === 0 ? 1 : totalTokens / N
@@ -597,19 +572,24 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const tw = aggregation === "token-mean" ? 1 / meanTokens : 1 / tokens[n]!
         const g = smp.group
         let groupTerm = 0
+        /** Adds token t's clipped-surrogate and KL terms to the step; returns ∂ℓ/∂ log π_θ(y_t). */
+        const addToken = (t: number, lpNew: number, lpRef: number): number => {
+          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+          loss += tw * tt.loss
+          klSum += tt.k3
+          groupTerm += tt.klTerm
+          if (tt.clipped) clipped++
+          gradTokens++
+          return tt.factor
+        }
         // Format token: logit φ/T.
         {
           const ok = smp.tokenIds[f] === FORMAT_OK_TOKEN
           if (!ok) malformed++
           const z = theta[PHI]! / T
           const zr = thetaRef[PHI]! / T
-          tokenTerms(tt, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr), smp.samplingLogprobs[f]!, smp.advantages[f]!, smp.klWeight[f]!, beta, clip)
-          loss += tw * tt.loss
-          klSum += tt.k3
-          groupTerm += tt.klTerm
-          if (tt.clipped) clipped++
-          gradTokens++
-          if (tt.factor !== 0) grad[PHI] = grad[PHI]! + tw * tt.factor * ((ok ? 1 : 0) - sigmoid(z)) / T
+          const factor = addToken(f, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr))
+          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - sigmoid(z)) / T
         }
         // Decision token: log p = Σ_j log σ(s u_j / T).
         {
@@ -631,16 +611,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           const lpRef = solved ? lpRefSolve : log1mExp(lpRefSolve)
           const pSolve = Fmath.exp(lp)
           entropy += binaryEntropy(pSolve)
-          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[d]!, smp.advantages[d]!, smp.klWeight[d]!, beta, clip)
-          loss += tw * tt.loss
-          klSum += tt.k3
-          groupTerm += tt.klTerm
-          if (tt.clipped) clipped++
-          gradTokens++
-          if (tt.factor !== 0) {
+          const factor = addToken(d, lpNew, lpRef)
+          if (factor !== 0) {
             // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
             const c = solved ? 1 : -Fmath.exp(lp - log1mExp(lp))
-            const k = tw * tt.factor * c
+            const k = tw * factor * c
             for (let j = 1; j <= l; j++) {
               const dj = k * (1 - sig[j]!) // ∂/∂(s u_j)
               grad[LAMBDA] = grad[LAMBDA]! + dj * s * u[j]!
@@ -666,13 +641,8 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           for (let t = f + 2; t < end; t++) {
             if (!smp.lossMask[t]) continue
             const up = smp.tokenIds[t] === REASON_UP_TOKEN
-            tokenTerms(tt, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef), smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
-            loss += tw * tt.loss
-            klSum += tt.k3
-            groupTerm += tt.klTerm
-            if (tt.clipped) clipped++
-            gradTokens++
-            if (tt.factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * tt.factor * ((up ? 1 : 0) - q) * v
+            const factor = addToken(t, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef))
+            if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - q) * v
           }
         }
         if (g >= 0) {
@@ -780,19 +750,18 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      if (cp._tag !== "Inline") {
-        return Effect.fail(refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`))
-      }
-      const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
+      const st = inlineStateOf<CheckpointState>(endpoint, cp)
+      if (st instanceof RuntimeError) return Effect.fail(st)
       if (st.model !== "v2") {
-        return Effect.fail(refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`))
+        return Effect.fail(
+          refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`)
+        )
       }
-      const fams = st.families
-      if (!Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])) {
-        return Effect.fail(refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`))
+      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
+      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
+      if (st.levels !== J) {
+        return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
       }
-      if (st.levels !== J) return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
       if (!isFiniteArray(st.theta, P) || !isFiniteArray(st.thetaRef, P) || !isFiniteArray(st.theta0, P)) {
         return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${P} finite numbers each`))
       }
@@ -802,12 +771,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         memo === undefined || !Array.isArray(memo.ids) || !memo.ids.every((x) => typeof x === "string") ||
         !isFiniteArray(memo.mu, m) || !isFiniteArray(memo.muRef, m)
       ) {
-        return Effect.fail(refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths"))
+        return Effect.fail(
+          refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths")
+        )
       }
-      const v = st.version
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-        return Effect.fail(refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`))
-      }
+      const v = savedVersionOf(endpoint, st.version)
+      if (v instanceof RuntimeError) return Effect.fail(v)
       theta = Float64Array.from(st.theta)
       thetaRef = Float64Array.from(st.thetaRef)
       theta0.set(st.theta0)
@@ -826,38 +795,28 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
-  const inference: InferenceRuntime.Service = {
+  const ports = portsOf({
+    detail: "simulated learner v2",
+    version: () => version,
     generate,
-    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner v2" })),
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
-  }
-
-  const trainer: TrainerRuntime.Service = {
     update,
-    resetReference: Effect.sync(() => {
+    resetReference: () => {
       thetaRef = Float64Array.from(theta)
       muRef = Float64Array.from(mu)
-    }),
-    publishWeights: Effect.sync(() => version),
+    },
     checkpoint,
-    restore
-  }
-
-  const evaluator: Evaluator.Service = {
-    accuracy: (ps) =>
-      Effect.sync(() => {
-        if (ps.length === 0) return 0
-        let sum = 0
-        for (const p of ps) sum += Fmath.exp(logSolveOf(p))
-        return (sigmoid(theta[PHI]!) * sum) / ps.length
-      })
-  }
+    restore,
+    accuracy: (ps) => {
+      if (ps.length === 0) return 0
+      let sum = 0
+      for (const p of ps) sum += Fmath.exp(logSolveOf(p))
+      return (sigmoid(theta[PHI]!) * sum) / ps.length
+    }
+  })
 
   return {
     model: "v2",
-    inference,
-    trainer,
-    evaluator,
+    ...ports,
     config: cfg,
     families,
     passRate,
@@ -884,19 +843,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
  * @since 0.2.0
  * @category layers
  */
-export const layerOf = (
-  build: () => Learner
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
-  Layer.effectContext(
-    Effect.sync(() => {
-      const sim = build()
-      return Context.make(InferenceRuntime, sim.inference).pipe(
-        Context.add(TrainerRuntime, sim.trainer),
-        Context.add(Evaluator, sim.evaluator),
-        Context.add(SimulatedLearner, sim)
-      )
-    })
-  )
+export const layerOf = internalLayerOf
 
 /**
  * The v2 learner as a layer (each build starts from θ⁰ of `config.seed`).
@@ -907,4 +854,5 @@ export const layerOf = (
 export const layer = (
   problems: ReadonlyArray<Problem>,
   config?: Partial<SimulatorConfig>
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> => layerOf(() => make(problems, config))
+): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
+  layerOf(() => make(problems, config))

@@ -20,13 +20,10 @@
  *
  * @since 0.1.0
  */
+import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import type { RuntimeError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
-import { hashString, mix32, Rng } from "@zpd/core/Rng"
+import { hashString, mix32 } from "@zpd/core/Rng"
 import {
   type Completion,
   Evaluator,
@@ -37,14 +34,27 @@ import {
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   charCodes,
+  composeCompletion,
   FAIL_TOKEN,
+  familiesMismatch,
+  grown,
+  inlineStateOf,
   isFiniteArray,
+  layerOf,
   type Learner,
+  portsOf,
+  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
+  reasoningOf,
+  reasoningSpan,
   refused,
+  samplingOf,
+  savedVersionOf,
   SimulatedLearner,
   SOLVE_TOKEN
 } from "./internal/simulator.ts"
@@ -139,7 +149,6 @@ export interface Simulator extends Learner {
 // internals
 // ---------------------------------------------------------------------------
 
-
 /** A bell-shaped value in [−1, 1] (mean of three hashed uniforms, rescaled), a function of `id` only. */
 const unitJitter = (id: string): number => {
   const h = hashString(id)
@@ -217,14 +226,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     if (existing !== undefined) return existing
     if (size === capacity) {
       capacity *= 2
-      const grow = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
-        fresh.set(old)
-        return fresh
-      }
-      skill = grow(skill, new Int32Array(capacity))
-      aGeneral = grow(aGeneral, new Float64Array(capacity))
-      aFamily = grow(aFamily, new Float64Array(capacity))
-      diff = grow(diff, new Float64Array(capacity))
+      skill = grown(skill, new Int32Array(capacity))
+      aGeneral = grown(aGeneral, new Float64Array(capacity))
+      aFamily = grown(aFamily, new Float64Array(capacity))
+      diff = grown(diff, new Float64Array(capacity))
     }
     const f = featuresOf(p)
     const i = size++
@@ -275,25 +280,13 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/generate"
-      const seed = request.sampling.seed
-      if (seed === undefined || !Number.isFinite(seed)) {
-        return Effect.fail(refused(endpoint, "the simulator requires sampling.seed (a number) to be deterministic"))
-      }
-      const T = request.sampling.temperature
-      if (!(T >= 0)) return Effect.fail(refused(endpoint, `temperature must be ≥ 0, got ${T}`))
-      if (!(request.n >= 0) || !Number.isInteger(request.n)) {
-        return Effect.fail(refused(endpoint, `n must be a non-negative integer, got ${request.n}`))
-      }
-      const maxTokens = request.sampling.maxTokens
-      const rng = new Rng(seed)
+      const sampling = samplingOf(endpoint, request)
+      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
+      const { T, maxTokens, rng } = sampling
       const out: Array<Completion> = []
       for (const prompt of request.prompts) {
-        const problem = prompt.problem
-        if (problem === undefined) {
-          return Effect.fail(
-            refused(endpoint, `prompt "${prompt.promptId}" has no problem; the simulator needs PromptInput.problem`)
-          )
-        }
+        const problem = problemOf(endpoint, prompt)
+        if (problem instanceof RuntimeError) return Effect.fail(problem)
         const i = register(problem)
         if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
         const z = logitAt(theta, i)
@@ -302,9 +295,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         // Reasoning tokens kept under maxTokens (the decision token is always emitted).
         const kept = Math.min(R, Math.max(0, maxTokens - 1))
         const room = Math.max(0, maxTokens - 1 - kept)
-        const qUp = T === 0 ? 0 : sigmoid(v / T)
-        const lpUp = T === 0 ? 0 : logSigmoid(v / T)
-        const lpDown = T === 0 ? 0 : logSigmoid(-v / T)
+        const reasoning = reasoningOf(T, v, R, kept)
         for (let s = 0; s < request.n; s++) {
           let solved: boolean
           let lp: number
@@ -316,31 +307,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             solved = rng.next() < sigmoid(zt)
             lp = logPi(zt, solved)
           }
-          const full = render(problem, solved)
-          const text = full.length > room ? full.slice(0, room) : full
-          const tokenIds = new Array<number>(1 + kept + text.length)
-          const logprobs = new Array<number>(tokenIds.length).fill(0)
-          tokenIds[0] = solved ? SOLVE_TOKEN : FAIL_TOKEN
-          logprobs[0] = lp
-          // Reasoning tokens: drawn after the decision, all R of them (so the stream does not depend on maxTokens).
-          for (let j = 0; j < R; j++) {
-            const up = T === 0 ? v > 0 : rng.next() < qUp
-            if (j < kept) {
-              tokenIds[1 + j] = up ? REASON_UP_TOKEN : REASON_DOWN_TOKEN
-              logprobs[1 + j] = up ? lpUp : lpDown
-            }
-          }
-          for (let c = 0; c < text.length; c++) tokenIds[1 + kept + c] = text.charCodeAt(c)
-          out.push({
-            promptId: prompt.promptId,
-            sampleIndex: s,
-            text,
-            promptTokenIds,
-            tokenIds,
-            logprobs,
-            finishReason: full.length > room || kept < R ? "length" : "stop",
-            policyVersion: version
-          })
+          const meta = { promptId: prompt.promptId, sampleIndex: s, promptTokenIds, policyVersion: version }
+          const head = [solved ? SOLVE_TOKEN : FAIL_TOKEN]
+          out.push(composeCompletion(rng, reasoning, head, [lp], render(problem, solved), room, meta))
         }
       }
       return Effect.succeed(out)
@@ -396,18 +365,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
           )
         }
-        let e = d + 1
-        let r = 0
-        while (e <= d + R && e < s.tokenIds.length) {
-          const rt = s.tokenIds[e]
-          if (rt !== REASON_UP_TOKEN && rt !== REASON_DOWN_TOKEN) break
-          if (s.lossMask[e]) r++
-          e++
-        }
+        const span = reasoningSpan(s.tokenIds, s.lossMask, d + 1, R)
         dec[n] = d
         rows[n] = i
-        reasonEnd[n] = e
-        reasonLoss[n] = r
+        reasonEnd[n] = span.end
+        reasonLoss[n] = span.lossTokens
         lossTokens[n] = count
         totalLossTokens += count
         if (s.group > maxGroup) maxGroup = s.group
@@ -563,30 +525,15 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      if (cp._tag !== "Inline") {
-        return Effect.fail(
-          refused(endpoint, `the simulator restores Inline checkpoints only, got a Path (${cp.path})`)
-        )
-      }
-      const st = cp.state as Partial<Record<keyof CheckpointState, unknown>> | null
-      if (typeof st !== "object" || st === null) {
-        return Effect.fail(refused(endpoint, "checkpoint state is not an object"))
-      }
-      const fams = st.families
-      if (
-        !Array.isArray(fams) || fams.length !== families.length || fams.some((f, i) => f !== families[i])
-      ) {
-        return Effect.fail(
-          refused(endpoint, `checkpoint families ${JSON.stringify(fams)} differ from ${JSON.stringify(families)}`)
-        )
-      }
+      const st = inlineStateOf<CheckpointState>(endpoint, cp)
+      if (st instanceof RuntimeError) return Effect.fail(st)
+      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
+      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
       if (!isFiniteArray(st.theta, S) || !isFiniteArray(st.thetaRef, S) || !isFiniteArray(st.theta0, S)) {
         return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${S} finite numbers each`))
       }
-      const v = st.version
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-        return Effect.fail(refused(endpoint, `checkpoint version must be a non-negative integer, got ${String(v)}`))
-      }
+      const v = savedVersionOf(endpoint, st.version)
+      if (v instanceof RuntimeError) return Effect.fail(v)
       theta = Float64Array.from(st.theta)
       thetaRef = Float64Array.from(st.thetaRef)
       theta0.set(st.theta0)
@@ -594,31 +541,22 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
-  const inference: InferenceRuntime.Service = {
+  const ports = portsOf({
+    detail: "simulated learner",
+    version: () => version,
     generate,
-    health: Effect.sync(() => ({ ready: true, policyVersion: version, detail: "simulated learner" })),
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 }
-  }
-
-  const trainer: TrainerRuntime.Service = {
     update,
-    resetReference: Effect.sync(() => {
+    resetReference: () => {
       thetaRef = Float64Array.from(theta)
-    }),
-    publishWeights: Effect.sync(() => version),
+    },
     checkpoint,
-    restore
-  }
-
-  const evaluator: Evaluator.Service = {
-    accuracy: (ps) => Effect.sync(() => accuracyNow(ps))
-  }
+    restore,
+    accuracy: accuracyNow
+  })
 
   return {
     model: "v1",
-    inference,
-    trainer,
-    evaluator,
+    ...ports,
     config: cfg,
     families,
     passRate,
@@ -640,13 +578,4 @@ export const layer = (
   problems: ReadonlyArray<Problem>,
   config?: Partial<SimulatorConfig>
 ): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
-  Layer.effectContext(
-    Effect.sync(() => {
-      const sim = make(problems, config)
-      return Context.make(InferenceRuntime, sim.inference).pipe(
-        Context.add(TrainerRuntime, sim.trainer),
-        Context.add(Evaluator, sim.evaluator),
-        Context.add(SimulatedLearner, sim)
-      )
-    })
-  )
+  layerOf(() => make(problems, config))

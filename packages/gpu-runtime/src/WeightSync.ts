@@ -95,25 +95,40 @@ const admin = (options: AdminOptions): Effect.Effect<Admin, never, HttpClient.Ht
     return {
       call: (url, method, path, body, schema, what) => {
         const decode = Schema.decodeUnknownEither(schema)
-        return Http.withRetries(new Http.Balancer([url], 0), policy, path, (ep) =>
-          Http.requestJson(client, method, `${ep.url}${path}`, body, headers, policy.timeout, { value: null }).pipe(
-            Effect.flatMap((json) => {
-              const r = decode(json)
-              return r._tag === "Right" ? Effect.succeed(r.right) : Effect.fail<Http.Failure>({
-                retryable: false,
-                reason: "BadResponse",
-                description: `expected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(r.left)}`
+        return Http.withRetries(
+          new Http.Balancer([url], 0),
+          policy,
+          path,
+          (ep) =>
+            Http.requestJson(client, method, `${ep.url}${path}`, body, headers, policy.timeout, { value: null }).pipe(
+              Effect.flatMap((json) => {
+                const r = decode(json)
+                return r._tag === "Right" ? Effect.succeed(r.right) : Effect.fail<Http.Failure>({
+                  retryable: false,
+                  reason: "BadResponse",
+                  description: `expected ${what}: ${ParseResult.TreeFormatter.formatErrorSync(r.left)}`
+                })
               })
-            })
-          ))
+            )
+        )
       }
     }
   })
 
 const urlsOf = (options: AdminOptions, who: string): Effect.Effect<ReadonlyArray<string>, RuntimeError> =>
   options.endpoints.length === 0
-    ? Effect.fail(new RuntimeError({ endpoint: who, reason: "Refused", description: "expected at least one endpoint URL" }))
+    ? Effect.fail(
+      new RuntimeError({ endpoint: who, reason: "Refused", description: "expected at least one endpoint URL" })
+    )
     : Effect.succeed(options.endpoints.map(Http.normalizeUrl))
+
+/** The `name` and `targets` of a sync over `endpoints`: `label (N)`, or `label (N units)` when `unit` is given. */
+const fleetOf = (label: string, endpoints: ReadonlyArray<string>, unit?: string) => ({
+  name: unit === undefined
+    ? `${label} (${endpoints.length})`
+    : `${label} (${endpoints.length} ${unit}${endpoints.length === 1 ? "" : "s"})`,
+  targets: endpoints.map(Http.normalizeUrl)
+})
 
 /** Runs `f` on every server at once and waits for all of them; fails with the first failure, in `urls` order. */
 const onAll = <A>(
@@ -154,10 +169,11 @@ const VersionReply = Schema.Struct({ policyVersion: Schema.Int })
  * @since 0.1.0
  * @category constructors
  */
-export const zpdWorkers = (options: AdminOptions): Effect.Effect<Sync.WeightSync.Service, never, HttpClient.HttpClient> =>
+export const zpdWorkers = (
+  options: AdminOptions
+): Effect.Effect<Sync.WeightSync.Service, never, HttpClient.HttpClient> =>
   Effect.map(admin(options), (api) => ({
-    name: `zpd workers (${options.endpoints.length})`,
-    targets: options.endpoints.map(Http.normalizeUrl),
+    ...fleetOf("zpd workers", options.endpoints),
     sync: (weights) =>
       Effect.gen(function*() {
         const urls = yield* urlsOf(options, "WeightSync.zpdWorkers")
@@ -196,7 +212,8 @@ export interface VllmOptions extends AdminOptions {
 
 const RpcReply = Schema.NullOr(Schema.Struct({ results: Schema.optional(Schema.Array(Schema.Unknown)) }))
 
-const devModeHint = "start vLLM with VLLM_SERVER_DEV_MODE=1: /pause, /resume, /collective_rpc and /reset_prefix_cache " +
+const devModeHint =
+  "start vLLM with VLLM_SERVER_DEV_MODE=1: /pause, /resume, /collective_rpc and /reset_prefix_cache " +
   "exist only in dev mode"
 
 /**
@@ -230,8 +247,7 @@ export const vllm = (options: VllmOptions): Effect.Effect<Sync.WeightSync.Servic
     const post = (url: string, path: string, body: unknown, schema: Schema.Schema<any, any>, what: string) =>
       api.call(url, "POST", path, body, schema, what).pipe(Effect.mapError(withHint(devModeHint)))
     return {
-      name: `vLLM (${options.endpoints.length} engine${options.endpoints.length === 1 ? "" : "s"})`,
-      targets: options.endpoints.map(Http.normalizeUrl),
+      ...fleetOf("vLLM", options.endpoints, "engine"),
       sync: (weights) =>
         Effect.gen(function*() {
           const urls = yield* urlsOf(options, "WeightSync.vllm")
@@ -307,8 +323,7 @@ export const sglang = (options: SglangOptions): Effect.Effect<Sync.WeightSync.Se
         Effect.map((r) => r.weight_version)
       )
     return {
-      name: `SGLang (${options.endpoints.length} server${options.endpoints.length === 1 ? "" : "s"})`,
-      targets: options.endpoints.map(Http.normalizeUrl),
+      ...fleetOf("SGLang", options.endpoints, "server"),
       sync: (weights) =>
         Effect.gen(function*() {
           const urls = yield* urlsOf(options, "WeightSync.sglang")
@@ -395,7 +410,8 @@ export const trainerPublisher = (
               new RuntimeError({
                 endpoint: `${url}/trainer/publish_weights`,
                 reason: "BadResponse",
-                description: "the trainer wrote no weights (no path in the reply): set publishDir or start it with --publish-dir"
+                description:
+                  "the trainer wrote no weights (no path in the reply): set publishDir or start it with --publish-dir"
               })
             )
             : Effect.succeed({ policyVersion: r.policyVersion, path: r.path })
@@ -450,7 +466,10 @@ export interface FleetOptions {
   /** Where the trainer publishes, on a filesystem every server reads at the same path. */
   readonly publishDir: string
   /** The sync's transport and server-specific options. */
-  readonly sync?: Omit<AdminOptions, "endpoints" | "onSynced"> & Omit<VllmOptions, "endpoints"> & Omit<SglangOptions, "endpoints">
+  readonly sync?:
+    & Omit<AdminOptions, "endpoints" | "onSynced">
+    & Omit<VllmOptions, "endpoints">
+    & Omit<SglangOptions, "endpoints">
   /**
    * Headers for every call: inference, trainer, publish and sync, e.g.
    * `Worker.authHeaders(token)` for a fleet of zpd workers sharing one token.
@@ -483,7 +502,11 @@ export interface FleetOptions {
  */
 export const fleet = (
   options: FleetOptions
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Sync.WeightPublisher | Sync.WeightSync, RuntimeError, HttpClient.HttpClient> =>
+): Layer.Layer<
+  InferenceRuntime | TrainerRuntime | Sync.WeightPublisher | Sync.WeightSync,
+  RuntimeError,
+  HttpClient.HttpClient
+> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const withHeaders = <O extends { readonly headers?: Readonly<Record<string, string>> | undefined }>(o: O): O =>
       options.headers === undefined ? o : { ...o, headers: { ...options.headers, ...o.headers } }
@@ -524,6 +547,5 @@ export const syncOnRestore = (
   sync: Sync.WeightSync.Service
 ): TrainerRuntime.Service => ({
   ...trainer,
-  restore: (checkpoint) =>
-    Effect.tap(trainer.restore(checkpoint), () => Effect.flatMap(publisher.publish, sync.sync))
+  restore: (checkpoint) => Effect.tap(trainer.restore(checkpoint), () => Effect.flatMap(publisher.publish, sync.sync))
 })

@@ -75,7 +75,9 @@ class Reject {
   readonly _tag = "Reject"
 }
 
-const apply = (op: "+" | "-" | "*" | "/", a: number, b: number): number => {
+type Op = "+" | "-" | "*" | "/"
+
+const apply = (op: Op, a: number, b: number): number => {
   let r: number
   switch (op) {
     case "+":
@@ -123,30 +125,18 @@ export const evaluate = (expression: string): Evaluation | undefined => {
   if (tokens === undefined || tokens.length === 0) return undefined
   const literals: Array<number> = []
   let pos = 0
-  const parseExpr = (depth: number): number => {
-    let acc = parseTerm(depth)
+  /** One precedence level, `next (op next)*` folded to the left, for `ops` of equal precedence. */
+  const leftAssociative = (ops: ReadonlyArray<Op>, next: (depth: number) => number) => (depth: number): number => {
+    let acc = next(depth)
     for (;;) {
       const t = tokens[pos]
-      if (t?._tag === "op" && (t.op === "+" || t.op === "-")) {
-        pos++
-        acc = apply(t.op, acc, parseTerm(depth))
-      } else {
-        return acc
-      }
+      if (t?._tag !== "op" || !ops.includes(t.op)) return acc
+      pos++
+      acc = apply(t.op, acc, next(depth))
     }
   }
-  const parseTerm = (depth: number): number => {
-    let acc = parseAtom(depth)
-    for (;;) {
-      const t = tokens[pos]
-      if (t?._tag === "op" && (t.op === "*" || t.op === "/")) {
-        pos++
-        acc = apply(t.op, acc, parseAtom(depth))
-      } else {
-        return acc
-      }
-    }
-  }
+  const parseTerm = leftAssociative(["*", "/"], (depth) => parseAtom(depth))
+  const parseExpr = leftAssociative(["+", "-"], parseTerm)
   const parseAtom = (depth: number): number => {
     const t = tokens[pos]
     if (t === undefined) throw new Reject()

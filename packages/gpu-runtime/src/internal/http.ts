@@ -20,6 +20,29 @@ import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 
+/**
+ * Limits, retries and headers shared by the HTTP clients' options; each
+ * client's `Options` states its own defaults.
+ *
+ * @internal
+ */
+export interface TransportOptions {
+  /** Per-attempt limit before the request's tokens are counted. */
+  readonly timeout?: Duration.DurationInput
+  /** Added to `timeout` per token of the request, so long requests get long limits. */
+  readonly timeoutPerToken?: Duration.DurationInput
+  /** Retries after the first attempt, on retryable failures. */
+  readonly retries?: number
+  /** Of those, retries after a timeout. */
+  readonly timeoutRetries?: number
+  /** First retry delay, doubling per retry (±20% jitter). */
+  readonly backoff?: Duration.DurationInput
+  /** Longest retry delay (also caps `Retry-After`). */
+  readonly maxBackoff?: Duration.DurationInput
+  /** Extra headers, e.g. `{ authorization: "Bearer …" }` for `vllm serve --api-key`. */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
 /** @internal */
 export interface RetryPolicy {
   /** Per-attempt limit: connect, send, and read the whole reply. */
@@ -79,7 +102,11 @@ const fromClientError = (e: HttpClientError.HttpClientError): Failure => {
   if (e._tag === "RequestError") {
     return e.reason === "Transport"
       ? { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e.cause)}` }
-      : { retryable: false, reason: "Internal", description: `could not build the request (${e.reason}): ${causeText(e.cause)}` }
+      : {
+        retryable: false,
+        reason: "Internal",
+        description: `could not build the request (${e.reason}): ${causeText(e.cause)}`
+      }
   }
   return { retryable: true, reason: "Unavailable", description: `reply failed (${e.reason}): ${causeText(e.cause)}` }
 }
@@ -108,18 +135,30 @@ const parseRetryAfter = (value: string | undefined): number | undefined => {
   return undefined
 }
 
-const fromStatus = (status: number, text: string, retryAfter: string | undefined, location: string | undefined): Failure => {
+const fromStatus = (
+  status: number,
+  text: string,
+  retryAfter: string | undefined,
+  location: string | undefined
+): Failure => {
   const message = serverMessage(text)
   const retryAfterMs = parseRetryAfter(retryAfter)
   const extra = retryAfterMs === undefined ? {} : { retryAfterMs }
   if (status === 429) {
-    return { retryable: true, reason: "Unavailable", description: `HTTP 429 Too Many Requests: ${message}`, status, ...extra }
+    return {
+      retryable: true,
+      reason: "Unavailable",
+      description: `HTTP 429 Too Many Requests: ${message}`,
+      status,
+      ...extra
+    }
   }
   if (status >= 300 && status < 400) {
     return {
       retryable: false,
       reason: "Refused",
-      description: `HTTP ${status} redirect to ${location === undefined ? "(no Location header)" : JSON.stringify(location)}; ` +
+      description:
+        `HTTP ${status} redirect to ${location === undefined ? "(no Location header)" : JSON.stringify(location)}; ` +
         `expected a reply from the endpoint itself (zpd does not follow redirects: set the endpoint to the server's own address)`,
       status
     }
@@ -144,26 +183,26 @@ const fromStatus = (status: number, text: string, retryAfter: string | undefined
  *
  * @internal
  */
-export const withDeadline = <E2>(ms: number, onTimeout: () => E2) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
-  Effect.flatMap(Effect.fork(effect), (fiber) =>
-    Effect.async<A, E | E2>((resume) => {
-      const timer = setTimeout(() => {
-        fiber.removeObserver(observe)
-        fiber.unsafeInterruptAsFork(fiber.id())
-        resume(Effect.fail(onTimeout()))
-      }, ms)
-      const observe = (exit: Exit.Exit<A, E>) => {
-        clearTimeout(timer)
-        resume(exit)
-      }
-      fiber.addObserver(observe)
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        fiber.removeObserver(observe)
-        fiber.unsafeInterruptAsFork(fiber.id())
-      })
-    }))
+export const withDeadline =
+  <E2>(ms: number, onTimeout: () => E2) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
+    Effect.flatMap(Effect.fork(effect), (fiber) =>
+      Effect.async<A, E | E2>((resume) => {
+        const timer = setTimeout(() => {
+          fiber.removeObserver(observe)
+          fiber.unsafeInterruptAsFork(fiber.id())
+          resume(Effect.fail(onTimeout()))
+        }, ms)
+        const observe = (exit: Exit.Exit<A, E>) => {
+          clearTimeout(timer)
+          resume(exit)
+        }
+        fiber.addObserver(observe)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          fiber.removeObserver(observe)
+          fiber.unsafeInterruptAsFork(fiber.id())
+        })
+      }))
 
 /**
  * Sends one request and reads one JSON reply within `timeout`: the status is
@@ -532,7 +571,10 @@ export const pool = <T, A, E, R>(
       })
     })
     return Effect.as(
-      Effect.all(Array.from({ length: Math.max(1, workers) }, () => worker), { concurrency: "unbounded", discard: true }),
+      Effect.all(Array.from({ length: Math.max(1, workers) }, () => worker), {
+        concurrency: "unbounded",
+        discard: true
+      }),
       out
     )
   })
