@@ -21,7 +21,12 @@ const adacurlOptions = (extra: Partial<AdaCurl.Options> = {}): AdaCurl.Options =
 /** AdaCuRL with `extra` options (ablations), under `name`, with KL coefficient `beta`. */
 export const adacurl = (name: string, extra: Partial<AdaCurl.Options> = {}, beta = 0.04): Contender => {
   const options = adacurlOptions(extra)
-  return { name, plugin: AdaCurl.plugin(options), pipeline: AdaCurl.pipeline(options, name), loss: { ...AdaCurl.loss, klCoef: beta } }
+  return {
+    name,
+    plugin: AdaCurl.plugin(options),
+    pipeline: AdaCurl.pipeline(options, name),
+    loss: { ...AdaCurl.loss, klCoef: beta }
+  }
 }
 
 const secLevels = () => Sec.sampler({ arms: ["level"], alpha: 0.5, temperature: 0.2 })

@@ -15,8 +15,8 @@
  *   npm run gpu:check -- --device cpu --steps 2 --batch 2 --group 2   # slow but runs anywhere
  *   npm run gpu:check -- --model hf:/models/Qwen3-0.6B --max-tokens 128
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Pipeline, Stages } from "@zpd/core"
 import { type Completion, InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
 import { TinyTask, Worker } from "@zpd/gpu-runtime"
@@ -81,12 +81,24 @@ const program = Effect.gen(function*() {
     scratch = mkdtempSync(join(tmpdir(), "zpd-gpu-check-"))
     const dir = join(scratch, "tiny-qwen3")
     const t0 = performance.now()
-    const made = spawnSync(python, ["-m", "zpd_worker.tiny_hf", dir, "--hidden", flags.hidden!, "--layers", flags.layers!], {
+    const made = spawnSync(python, [
+      "-m",
+      "zpd_worker.tiny_hf",
+      dir,
+      "--hidden",
+      flags.hidden!,
+      "--layers",
+      flags.layers!
+    ], {
       encoding: "utf8",
       env
     })
     if (made.status !== 0) return yield* Effect.fail(new Error(`building the tiny Qwen3 failed:\n${made.stderr}`))
-    say(`built a tiny random Qwen3 (hidden ${flags.hidden}, ${flags.layers} layers, Qwen3 tokenizer) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    say(
+      `built a tiny random Qwen3 (hidden ${flags.hidden}, ${flags.layers} layers, Qwen3 tokenizer) in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`
+    )
     model = `hf:${dir}`
   }
 
@@ -102,9 +114,15 @@ const program = Effect.gen(function*() {
     const inference = yield* InferenceRuntime
     const trainer = yield* TrainerRuntime
     const health = yield* Effect.promise(() =>
-      fetch(`${handle.process.url}/health`, { headers: handle.process.headers }).then((r) => r.json() as Promise<Record<string, unknown>>)
+      fetch(`${handle.process.url}/health`, { headers: handle.process.headers }).then((r) =>
+        r.json() as Promise<Record<string, unknown>>
+      )
     )
-    say(`worker ${handle.process.url} (pid ${handle.process.pid}): device ${health.device}, model ${JSON.stringify(health.model)}`)
+    say(
+      `worker ${handle.process.url} (pid ${handle.process.pid}): device ${health.device}, model ${
+        JSON.stringify(health.model)
+      }`
+    )
     const counted = Context.make(InferenceRuntime, {
       ...inference,
       generate: (request) =>
@@ -153,7 +171,12 @@ const program = Effect.gen(function*() {
       samples: Stages.trainSamples(groups, groups.map(() => alternating), Float64Array.from(groups, () => 1), 1),
       loss: { klCoef: 0.04, clip: 0.2, aggregation: "token-mean" }
     })
-    return { records: report.records, lastKl, klAfterReset: afterReset.metrics.kl_mean ?? NaN, version: afterReset.policyVersion }
+    return {
+      records: report.records,
+      lastKl,
+      klAfterReset: afterReset.metrics.kl_mean ?? NaN,
+      version: afterReset.policyVersion
+    }
   }).pipe(
     Effect.provide(Worker.layer({ model, device: flags.device!, seed, args: ["--micro-batch", "16"] })),
     Effect.ensuring(Effect.sync(() => scratch && rmSync(scratch, { recursive: true, force: true })))
@@ -175,9 +198,21 @@ const program = Effect.gen(function*() {
     policyVersion: result.version,
     rewardMean: sum(result.records.map((r) => r.reward_mean ?? 0)) / Math.max(1, result.records.length)
   }
-  say(`sampling: ${stats.sampleTokens} completion tokens in ${stats.sampleSeconds.toFixed(2)} s = ${summary.sampleTokensPerSecond.toFixed(1)} tokens/s`)
-  say(`training: ${stats.trainTokens} tokens (prompt + completion) in ${stats.trainSeconds.toFixed(2)} s = ${summary.trainTokensPerSecond.toFixed(1)} tokens/s`)
-  say(`KL (k3, mean over loss tokens): ${summary.klBeforeReset.toExponential(3)} at step ${steps}, ${summary.klAfterReset.toExponential(3)} right after resetReference`)
+  say(
+    `sampling: ${stats.sampleTokens} completion tokens in ${stats.sampleSeconds.toFixed(2)} s = ${
+      summary.sampleTokensPerSecond.toFixed(1)
+    } tokens/s`
+  )
+  say(
+    `training: ${stats.trainTokens} tokens (prompt + completion) in ${stats.trainSeconds.toFixed(2)} s = ${
+      summary.trainTokensPerSecond.toFixed(1)
+    } tokens/s`
+  )
+  say(
+    `KL (k3, mean over loss tokens): ${summary.klBeforeReset.toExponential(3)} at step ${steps}, ${
+      summary.klAfterReset.toExponential(3)
+    } right after resetReference`
+  )
   process.stdout.write(`GPU_CHECK ${JSON.stringify(summary)}\n`)
   const problems: Array<string> = []
   if (!(Math.abs(summary.klAfterReset) <= klTolerance)) {
@@ -190,10 +225,12 @@ const program = Effect.gen(function*() {
   say("ok")
 })
 
-Effect.runPromiseExit(program.pipe(Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer)))).then((exit) => {
-  if (exit._tag === "Failure") {
-    const failure = exit.cause._tag === "Fail" ? (exit.cause.error as { message?: string }) : undefined
-    process.stderr.write(`[gpu:check] FAILED: ${failure?.message ?? String(exit.cause)}\n`)
-    process.exitCode = 1
+Effect.runPromiseExit(program.pipe(Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer)))).then(
+  (exit) => {
+    if (exit._tag === "Failure") {
+      const failure = exit.cause._tag === "Fail" ? (exit.cause.error as { message?: string }) : undefined
+      process.stderr.write(`[gpu:check] FAILED: ${failure?.message ?? String(exit.cause)}\n`)
+      process.exitCode = 1
+    }
   }
-})
+)

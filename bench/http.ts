@@ -70,7 +70,12 @@ const only = arg("only")
 
 const startServer = (): Promise<{ url: string; stop: () => void }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", new URL("./http-server.ts", import.meta.url).pathname, String(delayMs)], {
+    const child = spawn(process.execPath, [
+      "--import",
+      "tsx",
+      new URL("./http-server.ts", import.meta.url).pathname,
+      String(delayMs)
+    ], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     child.on("error", reject)
@@ -148,7 +153,8 @@ const main = async () => {
     `bench:http  fake server delay ${delayMs} ms, ${endpointCount} endpoint(s), node ${process.version}; ` +
       `medians of ${reps} interleaved reps (${linearReps} for linearity rows)`
   )
-  const header = "row  mode      P     n   C    L  ppr  reqs   | raw ms   zpd ms  ratio | raw cpu/req zpd cpu/req ms | extra cpu/completion ms"
+  const header =
+    "row  mode      P     n   C    L  ppr  reqs   | raw ms   zpd ms  ratio | raw cpu/req zpd cpu/req ms | extra cpu/completion ms"
   console.log(header)
   const results: Array<{ row: Row; zpdWall: number }> = []
   try {
@@ -172,7 +178,9 @@ const main = async () => {
       if (endpointCount === 1) {
         const [a, b] = [await digestOf(urls[0]!, raw), await digestOf(urls[0]!, zpd)]
         // a retried request (e.g. a timeout on an overloaded machine) shows up as an extra body
-        if (a !== b) throw new Error(`row ${row.name}: zpd's request bodies differ from the raw client's (raw: ${a}; zpd: ${b})`)
+        if (a !== b) {
+          throw new Error(`row ${row.name}: zpd's request bodies differ from the raw client's (raw: ${a}; zpd: ${b})`)
+        }
       } else {
         await raw()
         await zpd()

@@ -33,9 +33,13 @@ const names = flag("curricula", "random,sec").split(",") as Array<CurriculumName
 const outDir = flag("out", "")
 const warmStartExamples = Number(flag("warm-start-examples", String(SuffixSumTask.settings.warmStart.examples)))
 for (const n of names) {
-  if (!(n in curricula)) throw new Error(`--curricula: unknown '${n}', expected some of ${Object.keys(curricula).join(",")}`)
+  if (!(n in curricula)) {
+    throw new Error(`--curricula: unknown '${n}', expected some of ${Object.keys(curricula).join(",")}`)
+  }
 }
-if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps: expected an integer >= 1, got ${flag("steps", "")}`)
+if (!Number.isInteger(steps) || steps < 1) {
+  throw new Error(`--steps: expected an integer >= 1, got ${flag("steps", "")}`)
+}
 if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers`)
 if (!Number.isInteger(warmStartExamples) || warmStartExamples < 1) {
   throw new Error(`--warm-start-examples: expected an integer >= 1, got ${flag("warm-start-examples", "")}`)
@@ -66,7 +70,9 @@ const program = Effect.gen(function*() {
   const rows: Array<Row> = []
   const suite = SuffixSumTask.suite({ warmStartExamples })
   process.stdout.write(
-    `neural bench: ${steps} steps, seeds ${seeds.join(",")}, curricula ${names.join(",")}, ${warmStartExamples} warm-start ` +
+    `neural bench: ${steps} steps, seeds ${seeds.join(",")}, curricula ${
+      names.join(",")
+    }, ${warmStartExamples} warm-start ` +
       `examples; chance ${SuffixSumTask.chance}; ` +
       `entropy floor ${SuffixSumTask.settings.entropyFloor} nats\n`
   )
@@ -98,13 +104,20 @@ const program = Effect.gen(function*() {
       rows.push(row)
       process.stdout.write(
         `${name} seed ${seed} (${row.seconds.toFixed(0)} s): ` +
-          levels.map((l) => `L${l} ${row.initial[accName(l)]!.toFixed(2)}→${row.final[accName(l)]!.toFixed(2)}`).join(" ") +
+          levels.map((l) => `L${l} ${row.initial[accName(l)]!.toFixed(2)}→${row.final[accName(l)]!.toFixed(2)}`).join(
+            " "
+          ) +
           `; entropy min ${row.minEntropy.toFixed(3)} last ${row.lastEntropy.toFixed(3)}; ` +
           `frac_reward_zero_std mean ${row.zeroStd.toFixed(3)} last-50 ${row.zeroStdLast50.toFixed(3)}\n`
       )
     }
   }
-  const header = ["curriculum", ...levels.map((l) => `${l <= 3 ? "ID" : "OOD"} L${l}`), "min entropy", "zero-std (last 50)"]
+  const header = [
+    "curriculum",
+    ...levels.map((l) => `${l <= 3 ? "ID" : "OOD"} L${l}`),
+    "min entropy",
+    "zero-std (last 50)"
+  ]
   const body = [
     ...names.map((name) => {
       const rs = rows.filter((r) => r.name === name)

@@ -80,13 +80,23 @@ const groups = Array.from({ length: G + 1 }, (_, k) => {
 
 const latent = (i: number) => Rng.mix32(i ^ 0x5bd1e995) / 4294967296
 
-const outcomes = (dataset: Problem.Dataset, batch: ReadonlyArray<number>, rng: Rng.Rng): Array<Curriculum.GroupOutcome> =>
+const outcomes = (
+  dataset: Problem.Dataset,
+  batch: ReadonlyArray<number>,
+  rng: Rng.Rng
+): Array<Curriculum.GroupOutcome> =>
   batch.map((index) => {
     const p = latent(index)
     let k = 0
     for (let j = 0; j < G; j++) if (rng.next() < p) k++
     const g = groups[k]!
-    return { index, problem: dataset.problems[index]!, rewards: g.rewards, passRate: g.passRate, advantages: g.advantages }
+    return {
+      index,
+      problem: dataset.problems[index]!,
+      rewards: g.rewards,
+      passRate: g.passRate,
+      advantages: g.advantages
+    }
   })
 
 // ---------------------------------------------------------------------------
@@ -188,7 +198,9 @@ for (const n of sizes) {
     const row = measure(c.name, c.plugin(), dataset)
     rows.push(row)
     process.stderr.write(
-      `  ${c.name.padEnd(6)} N=${n.toExponential(0)}: ${row.totalMs.toFixed(3)} ms/step, ${row.declaredBytes.toFixed(1)} B/problem` +
+      `  ${c.name.padEnd(6)} N=${n.toExponential(0)}: ${row.totalMs.toFixed(3)} ms/step, ${
+        row.declaredBytes.toFixed(1)
+      } B/problem` +
         `${row.warmup === "-" ? "" : ` (warm-up ${row.warmup})`}\n`
     )
   }
@@ -245,16 +257,23 @@ const checks: Array<string> = []
 const at1e6 = cdasAt(1e6)
 const at1e7 = cdasAt(1e7)
 if (at1e6 !== undefined) {
-  checks.push(`CDAS at 1e6: ${at1e6.totalMs.toFixed(3)} ms/step (target < 5 ms: ${at1e6.totalMs < 5 ? "met" : "NOT met"})`)
+  checks.push(
+    `CDAS at 1e6: ${at1e6.totalMs.toFixed(3)} ms/step (target < 5 ms: ${at1e6.totalMs < 5 ? "met" : "NOT met"})`
+  )
 }
 if (at1e6 !== undefined && at1e7 !== undefined) {
   const growth = at1e7.totalMs / at1e6.totalMs
   checks.push(`CDAS growth 1e6 → 1e7: ${growth.toFixed(2)}× (target < 2×: ${growth < 2 ? "met" : "NOT met"})`)
 }
-const worst = rows.reduce((w, r) => (Math.max(r.declaredBytes, r.measuredBytes) > Math.max(w.declaredBytes, w.measuredBytes) ? r : w))
+const worst = rows.reduce((
+  w,
+  r
+) => (Math.max(r.declaredBytes, r.measuredBytes) > Math.max(w.declaredBytes, w.measuredBytes) ? r : w))
 const worstBytes = Math.max(worst.declaredBytes, worst.measuredBytes)
 checks.push(
-  `most state per problem: ${worstBytes.toFixed(1)} B (${worst.name} at N = ${worst.n.toExponential(0)}; target ≤ 64 B: ` +
+  `most state per problem: ${worstBytes.toFixed(1)} B (${worst.name} at N = ${
+    worst.n.toExponential(0)
+  }; target ≤ 64 B: ` +
     `${worstBytes <= 64 ? "met" : "NOT met"})`
 )
 process.stdout.write(checks.join("\n") + "\n")

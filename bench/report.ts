@@ -42,6 +42,11 @@ if (paths.length === 0) {
   process.exit(2)
 }
 main(Effect.flatMap(
-  reportCommand({ paths, out: out ?? paths[0]!, ...(target === undefined ? {} : { target }), ...(title === undefined ? {} : { title }) }),
+  reportCommand({
+    paths,
+    out: out ?? paths[0]!,
+    ...(target === undefined ? {} : { target }),
+    ...(title === undefined ? {} : { title })
+  }),
   ({ built, htmlPath }) => Effect.sync(() => process.stdout.write(`${built.markdown}\nreport: ${htmlPath}\n`))
 ))

@@ -28,8 +28,8 @@
  * final acc_ood to AdaCuRL's (paired by seed) with a 95% t-interval.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Metrics, Rng } from "@zpd/core"
 import { Run } from "@zpd/cli"
+import { Metrics, Rng } from "@zpd/core"
 import { Regimes, Simulated } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs"
@@ -148,7 +148,10 @@ const done = (): Map<string, Summary> => {
   return seen
 }
 
-const runAll = async (table: Readonly<Record<string, () => Parameters<typeof runOne>[0]>>, names: ReadonlyArray<string>) => {
+const runAll = async (
+  table: Readonly<Record<string, () => Parameters<typeof runOne>[0]>>,
+  names: ReadonlyArray<string>
+) => {
   mkdirSync(out, { recursive: true })
   const have = done()
   const regimes = list("regimes", "default,hard") as Array<Regimes.Name>
@@ -159,19 +162,25 @@ const runAll = async (table: Readonly<Record<string, () => Parameters<typeof run
       const suite = Regimes.suite(regime, seed)
       for (const name of names) {
         const make = table[name]
-        if (make === undefined) throw new Error(`unknown curriculum ${name}: expected one of ${Object.keys(table).join(", ")}`)
+        if (make === undefined) {
+          throw new Error(`unknown curriculum ${name}: expected one of ${Object.keys(table).join(", ")}`)
+        }
         // A budget-independent curriculum's first k steps are the k-step run (checked: metrics prefix-identical),
         // so it runs once at the largest budget and smaller budgets are summarised from its prefix.
         const runs = budgetDependent.has(name) ? budgets.map((b) => [b]) : [budgets]
         for (const group of runs) {
           const fresh = done()
-          const todo = group.filter((b) => !have.has(`${regime}/${b}/${seed}/${name}`) && !fresh.has(`${regime}/${b}/${seed}/${name}`))
+          const todo = group.filter((b) =>
+            !have.has(`${regime}/${b}/${seed}/${name}`) && !fresh.has(`${regime}/${b}/${seed}/${name}`)
+          )
           if (todo.length === 0 || !claim(`${regime}-${Math.max(...group)}-${seed}-${name}`)) continue
           const steps = Math.max(...group)
           const t0 = performance.now()
           const args = { ...Run.defaultArgs(steps), seed, quiet: true }
           const result = await Effect.runPromise(
-            runOne({ ...make(), regime }, args, suite).pipe(Effect.provide(NodeContext.layer)) as unknown as Effect.Effect<
+            runOne({ ...make(), regime }, args, suite).pipe(
+              Effect.provide(NodeContext.layer)
+            ) as unknown as Effect.Effect<
               { readonly report: { readonly records: ReadonlyArray<Metrics.StepRecord> } },
               unknown,
               never
@@ -218,7 +227,8 @@ const T95 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "-")
 const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : "-")
 
-const rolloutsToReach = (s: Summary, target: number): number | undefined => s.curve.find(([, acc]) => acc >= target)?.[2]
+const rolloutsToReach = (s: Summary, target: number): number | undefined =>
+  s.curve.find(([, acc]) => acc >= target)?.[2]
 
 const report = () => {
   const all = [...done().values()]
@@ -293,8 +303,12 @@ const report = () => {
               f4(mean(d)),
               `[${f4(mean(d) - h)}, ${f4(mean(d) + h)}]`,
               f3(mean(dz)),
-              `${f3(mean(pairs.map(([r]) => r.sharpnessFinal)))} vs ${f3(mean(pairs.map(([, b]) => b.sharpnessFinal)))}`,
-              `${f3(mean(pairs.map(([r]) => r.formatErrorFirst10)))} vs ${f3(mean(pairs.map(([, b]) => b.formatErrorFirst10)))}`
+              `${f3(mean(pairs.map(([r]) => r.sharpnessFinal)))} vs ${
+                f3(mean(pairs.map(([, b]) => b.sharpnessFinal)))
+              }`,
+              `${f3(mean(pairs.map(([r]) => r.formatErrorFirst10)))} vs ${
+                f3(mean(pairs.map(([, b]) => b.formatErrorFirst10)))
+              }`
             ]
           })
         )
@@ -339,7 +353,11 @@ const updateSpeed = () => {
     const t0 = performance.now()
     for (let i = 0; i < reps; i++) Effect.runSync(sim.trainer.update({ step: i, samples, loss }))
     const ms = (performance.now() - t0) / reps
-    process.stdout.write(`${label}: ${ms.toFixed(2)} ms per update of 256 prompts × 8 rollouts (target < 10 ms: ${(ms / 10).toFixed(2)}×)\n`)
+    process.stdout.write(
+      `${label}: ${ms.toFixed(2)} ms per update of 256 prompts × 8 rollouts (target < 10 ms: ${
+        (ms / 10).toFixed(2)
+      }×)\n`
+    )
   }
   time("v1", Simulated.makeV1(suite.all))
   time("v2", Simulated.make(suite.all))
@@ -347,5 +365,9 @@ const updateSpeed = () => {
 
 if (flag("report")) report()
 else if (flag("update-speed")) updateSpeed()
-else if (flag("ablations")) await runAll(ablations, list("curricula", Object.keys(ablations).filter((n) => n !== "adacurl").join(",")))
-else await runAll(contenders, list("curricula", Object.keys(contenders).join(",")))
+else if (flag("ablations")) {
+  await runAll(
+    ablations,
+    list("curricula", Object.keys(ablations).filter((n) => n !== "adacurl").join(","))
+  )
+} else await runAll(contenders, list("curricula", Object.keys(contenders).join(",")))

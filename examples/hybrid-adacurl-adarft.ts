@@ -13,6 +13,14 @@ import { AdaCurl, AdaRft } from "@zpd/plugins"
 import { runExample, verifier } from "./lib/run.ts"
 
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const plugin = AdaCurl.gate(adacurl).pipe(Part.andThen(AdaRft.sampler({ signal: "accuracy" })), Part.named("adacurl+adarft"))
+const plugin = AdaCurl.gate(adacurl).pipe(
+  Part.andThen(AdaRft.sampler({ signal: "accuracy" })),
+  Part.named("adacurl+adarft")
+)
 
-runExample({ name: "adacurl+adarft", pipeline: AdaCurl.pipeline(adacurl, "adacurl+adarft"), plugin, loss: AdaCurl.loss })
+runExample({
+  name: "adacurl+adarft",
+  pipeline: AdaCurl.pipeline(adacurl, "adacurl+adarft"),
+  plugin,
+  loss: AdaCurl.loss
+})

@@ -27,7 +27,9 @@ const compare = Command.example(
   (args) =>
     Effect.gen(function*() {
       if (args.resume !== undefined) {
-        return yield* Effect.fail(new Error("--resume: npm start runs nine curricula; resume one with `npx zpd run <name> --resume DIR/<name>`"))
+        return yield* Effect.fail(
+          new Error("--resume: npm start runs nine curricula; resume one with `npx zpd run <name> --resume DIR/<name>`")
+        )
       }
       const base = args.out ?? "runs"
       const regime = args.regime ?? "default"
@@ -42,13 +44,17 @@ const compare = Command.example(
         results.push(yield* Run.runOne(entry, { ...args, out: `${base}/${name}`, overwrite: true }, suite))
       }
       process.stdout.write(
-        `\n${Run.summaryTable(results)}\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/, TensorBoard events)\n`
+        `\n${
+          Run.summaryTable(results)
+        }\n\nrun directories: ${base}/<curriculum>/ (metrics.jsonl, timings.jsonl, checkpoint/, TensorBoard events)\n`
       )
       // The same runs as a self-contained report (learning curves, rollouts to random's final accuracy, per-level heatmaps).
       const { htmlPath } = yield* reportCommand({
         paths: contenders.map((name) => `${base}/${name}`),
         out: base,
-        title: `npm start: ${contenders.length} curricula, seed ${args.seed ?? 1}, ${args.steps} steps, regime ${regime}`
+        title: `npm start: ${contenders.length} curricula, seed ${
+          args.seed ?? 1
+        }, ${args.steps} steps, regime ${regime}`
       })
       process.stdout.write(`report: ${htmlPath}\n`)
     })

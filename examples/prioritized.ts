@@ -26,11 +26,21 @@ const prioritized = (options: { readonly decay: number; readonly eps: number }) 
       observe: ({ state: { ema } }, { groups }) => {
         for (const g of groups) ema[g.index] = options.decay * ema[g.index]! + (1 - options.decay) * g.passRate
       },
-      metrics: ({ state: { ema } }) => ({ prioritized_weight_mean: ema.reduce((s, p) => s + p * (1 - p), 0) / ema.length })
+      metrics: ({ state: { ema } }) => ({
+        prioritized_weight_mean: ema.reduce((s, p) => s + p * (1 - p), 0) / ema.length
+      })
     })
   })
 
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
-const plugin = AdaCurl.gate(adacurl).pipe(Part.andThen(prioritized({ decay: 0.7, eps: 0.05 })), Part.named("adacurl+prioritized"))
+const plugin = AdaCurl.gate(adacurl).pipe(
+  Part.andThen(prioritized({ decay: 0.7, eps: 0.05 })),
+  Part.named("adacurl+prioritized")
+)
 
-runExample({ name: "adacurl+prioritized", pipeline: AdaCurl.pipeline(adacurl, "adacurl+prioritized"), plugin, loss: AdaCurl.loss })
+runExample({
+  name: "adacurl+prioritized",
+  pipeline: AdaCurl.pipeline(adacurl, "adacurl+prioritized"),
+  plugin,
+  loss: AdaCurl.loss
+})

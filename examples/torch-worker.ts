@@ -29,46 +29,58 @@ import { summaryTable } from "./lib/run.ts"
 const model = process.env.ZPD_WORKER_MODEL ?? "tiny"
 const levels = [...SuffixSumTask.trainLevels, ...SuffixSumTask.oodLevels]
 
-const command = Command.example("torch-worker", 100, "SEC on zpd's PyTorch worker, suffix-sum task (the flags of `zpd run`).", (args) =>
-  Effect.gen(function*() {
-    if (args.data !== undefined) {
-      return yield* Effect.fail(new Error("--data: this example trains the worker on its own suffix-sum task"))
-    }
-    let seed = args.seed
-    if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
-    const every = Math.max(1, Math.floor(args.steps / 10))
-    const { initial, report } = yield* neuralRun({
-      curriculum: "sec",
-      seed: seed ?? 1,
-      steps: args.steps,
-      model,
-      evalEvery: 10,
-      overwrite: args.overwrite,
-      ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),
-      ...(args.out === undefined ? {} : { out: args.out }),
-      ...(args.resume === undefined ? {} : { resume: args.resume }),
-      onProgress: (line, event) => {
-        if (!args.quiet && (event.step % every === 0 || event.step === args.steps)) process.stderr.write(line + "\n")
+const command = Command.example(
+  "torch-worker",
+  100,
+  "SEC on zpd's PyTorch worker, suffix-sum task (the flags of `zpd run`).",
+  (args) =>
+    Effect.gen(function*() {
+      if (args.data !== undefined) {
+        return yield* Effect.fail(new Error("--data: this example trains the worker on its own suffix-sum task"))
+      }
+      let seed = args.seed
+      if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
+      const every = Math.max(1, Math.floor(args.steps / 10))
+      const { initial, report } = yield* neuralRun({
+        curriculum: "sec",
+        seed: seed ?? 1,
+        steps: args.steps,
+        model,
+        evalEvery: 10,
+        overwrite: args.overwrite,
+        ...(args.checkpointEvery === undefined ? {} : { checkpointEvery: args.checkpointEvery }),
+        ...(args.out === undefined ? {} : { out: args.out }),
+        ...(args.resume === undefined ? {} : { resume: args.resume }),
+        onProgress: (line, event) => {
+          if (!args.quiet && (event.step % every === 0 || event.step === args.steps)) process.stderr.write(line + "\n")
+        }
+      })
+      const r = report.records
+      if (!args.quiet) {
+        process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
+        const rows = [
+          ...(initial === undefined
+            ? []
+            : [["after warm start", ...levels.map((l) => initial[accName(l)]!.toFixed(3))]]),
+          [
+            `step ${r.at(-1)?.step ?? 0}`,
+            ...levels.map((l) => (report.final?.[accName(l)] ?? Metrics.lastOf(r, accName(l))).toFixed(3))
+          ]
+        ]
+        process.stdout.write(
+          `\nheld-out accuracy per level (chance ${SuffixSumTask.chance}; levels 4–6 never trained):\n` +
+            Metrics.table(["", ...levels.map((l) => `L${l}`)], rows) + "\n"
+        )
+        process.stdout.write(
+          `answer-token entropy: min ${minEntropy(r).toFixed(3)}, last ${
+            Metrics.lastOf(r, "entropy").toFixed(3)
+          } nats ` +
+            `(floor ${SuffixSumTask.settings.entropyFloor}); frac_reward_zero_std last 10 steps ` +
+            `${Metrics.meanOf(r.slice(-10), "frac_reward_zero_std").toFixed(3)}\n`
+        )
+        if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
       }
     })
-    const r = report.records
-    if (!args.quiet) {
-      process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
-      const rows = [
-        ...(initial === undefined ? [] : [["after warm start", ...levels.map((l) => initial[accName(l)]!.toFixed(3))]]),
-        [`step ${r.at(-1)?.step ?? 0}`, ...levels.map((l) => (report.final?.[accName(l)] ?? Metrics.lastOf(r, accName(l))).toFixed(3))]
-      ]
-      process.stdout.write(
-        `\nheld-out accuracy per level (chance ${SuffixSumTask.chance}; levels 4–6 never trained):\n` +
-          Metrics.table(["", ...levels.map((l) => `L${l}`)], rows) + "\n"
-      )
-      process.stdout.write(
-        `answer-token entropy: min ${minEntropy(r).toFixed(3)}, last ${Metrics.lastOf(r, "entropy").toFixed(3)} nats ` +
-          `(floor ${SuffixSumTask.settings.entropyFloor}); frac_reward_zero_std last 10 steps ` +
-          `${Metrics.meanOf(r.slice(-10), "frac_reward_zero_std").toFixed(3)}\n`
-      )
-      if (report.out !== undefined) process.stdout.write(`metrics: ${report.out}/metrics.jsonl\n`)
-    }
-  }))
+)
 
 Command.main(command, "torch-worker")

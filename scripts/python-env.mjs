@@ -65,7 +65,8 @@ const probe = (python) => {
 
 const describe = (v) => `torch ${v.torch}, ${v.transformers ? `transformers ${v.transformers}` : "no transformers"}`
 
-const localIndexPresent = () => existsSync(fileURLToPath(wheelhouse.indexUrl.startsWith("file://") ? wheelhouse.indexUrl : "file:///nonexistent"))
+const localIndexPresent = () =>
+  existsSync(fileURLToPath(wheelhouse.indexUrl.startsWith("file://") ? wheelhouse.indexUrl : "file:///nonexistent"))
 
 /** A base interpreter for the venv: `ZPD_PYTHON_BASE`, else the first of python3 / /usr/bin/python3 that has `venv`. */
 const baseCandidates = () => [process.env.ZPD_PYTHON_BASE, "python3", "/usr/bin/python3"].filter(Boolean)
@@ -97,13 +98,27 @@ const createVenv = (base, systemSitePackages) => {
 
 const pipInstall = () => {
   const args = [
-    "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-q",
-    "--index-url", wheelhouse.indexUrl,
-    "--extra-index-url", wheelhouse.extraIndexUrl,
-    "--find-links", wheelhouse.findLinks,
+    "-m",
+    "pip",
+    "install",
+    "--disable-pip-version-check",
+    "--no-input",
+    "--progress-bar",
+    "off",
+    "-q",
+    "--index-url",
+    wheelhouse.indexUrl,
+    "--extra-index-url",
+    wheelhouse.extraIndexUrl,
+    "--find-links",
+    wheelhouse.findLinks,
     ...packages
   ]
-  say(`pip install ${packages.join(" ")} from the local wheelhouse (${wheelhouse.indexUrl}, ${wheelhouse.extraIndexUrl}, ${wheelhouse.findLinks}); about a minute`)
+  say(
+    `pip install ${
+      packages.join(" ")
+    } from the local wheelhouse (${wheelhouse.indexUrl}, ${wheelhouse.extraIndexUrl}, ${wheelhouse.findLinks}); about a minute`
+  )
   // PIP_CONFIG_FILE=/dev/null: a user's pip.conf cannot add an unreachable index behind our back.
   const r = run(venvPython, args, {
     stdio: ["ignore", "inherit", "pipe"],
@@ -111,9 +126,17 @@ const pipInstall = () => {
     timeout: 15 * 60 * 1000
   })
   // pip warns once per index that lacks a project; those lines are noise, real errors are kept.
-  const errors = (r.stderr ?? "").split("\n").filter((l) => l.trim() !== "" && !/is ignored: it is neither a file nor a directory/.test(l))
+  const errors = (r.stderr ?? "").split("\n").filter((l) =>
+    l.trim() !== "" && !/is ignored: it is neither a file nor a directory/.test(l)
+  )
   if (errors.length > 0) process.stderr.write(errors.map((l) => `[python-env] pip: ${l}`).join("\n") + "\n")
-  if (r.status !== 0) fail(`pip install failed (${r.status ?? r.signal}); see the pip lines above. Remove .venv and retry, or set ZPD_PYTHON to a Python with torch.`)
+  if (r.status !== 0) {
+    fail(
+      `pip install failed (${
+        r.status ?? r.signal
+      }); see the pip lines above. Remove .venv and retry, or set ZPD_PYTHON to a Python with torch.`
+    )
+  }
 }
 
 const main = () => {
@@ -134,7 +157,13 @@ const main = () => {
   }
 
   const base = baseCandidates().find(hasVenvModule)
-  if (!base) fail(`no Python with the venv module (tried ${baseCandidates().join(", ")}); install python3-venv, or set ZPD_PYTHON to a Python with torch`)
+  if (!base) {
+    fail(
+      `no Python with the venv module (tried ${
+        baseCandidates().join(", ")
+      }); install python3-venv, or set ZPD_PYTHON to a Python with torch`
+    )
+  }
 
   const systemTorch = () => [...new Set(["/usr/bin/python3", base])].find((p) => probe(p) !== undefined)
   const mode = localIndexPresent() ? "wheelhouse" : "system-torch"
@@ -145,7 +174,11 @@ const main = () => {
     if (v) return done(venvPython, `.venv is current (${describe(v)}; recipe ${recipe.hash})`)
     say(".venv's stamp matches but its python cannot import torch: rebuilding")
   } else if (stamp) {
-    say(force ? "--force: rebuilding .venv" : `.venv was built by another recipe (${stamp.hash} ≠ ${recipe.hash}): rebuilding`)
+    say(
+      force
+        ? "--force: rebuilding .venv"
+        : `.venv was built by another recipe (${stamp.hash} ≠ ${recipe.hash}): rebuilding`
+    )
   }
 
   if (mode === "wheelhouse") {
@@ -154,9 +187,11 @@ const main = () => {
   } else {
     const system = systemTorch()
     if (!system) {
-      fail(`no local wheelhouse at ${wheelhouse.indexUrl} and no system Python with torch. ` +
-        "Install Debian's PyTorch (apt-get install -y python3-torch), or set ZPD_PYTHON to a Python with torch " +
-        "(ZPD_PIP_INDEX_URL / ZPD_PIP_EXTRA_INDEX_URL / ZPD_PIP_FIND_LINKS point this script at another local wheelhouse).")
+      fail(
+        `no local wheelhouse at ${wheelhouse.indexUrl} and no system Python with torch. ` +
+          "Install Debian's PyTorch (apt-get install -y python3-torch), or set ZPD_PYTHON to a Python with torch " +
+          "(ZPD_PIP_INDEX_URL / ZPD_PIP_EXTRA_INDEX_URL / ZPD_PIP_FIND_LINKS point this script at another local wheelhouse)."
+      )
     }
     say(`no local wheelhouse at ${wheelhouse.indexUrl}: falling back to ${system}'s torch (Debian python3-torch)`)
     createVenv(system, true)

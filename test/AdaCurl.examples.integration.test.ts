@@ -16,11 +16,13 @@ const read = (dir: string, file = "metrics.jsonl") => readFileSync(join(dir, fil
 const lines = (dir: string) => read(dir).trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>)
 
 describe("AdaCuRL examples", () => {
-  for (const [file, extra] of [
-    ["adacurl.ts", ["competence", "bucket", "buffer_fill", "ref_resets", "round"]],
-    ["hybrid-adacurl-sec.ts", ["competence", "bucket", "sec_q_1", "sec_p_1"]],
-    ["sec-estimated-arms.ts", ["sec_q_1", "sec_q_2", "sec_q_3"]]
-  ] as const) {
+  for (
+    const [file, extra] of [
+      ["adacurl.ts", ["competence", "bucket", "buffer_fill", "ref_resets", "round"]],
+      ["hybrid-adacurl-sec.ts", ["competence", "bucket", "sec_q_1", "sec_p_1"]],
+      ["sec-estimated-arms.ts", ["sec_q_1", "sec_q_2", "sec_q_3"]]
+    ] as const
+  ) {
     it(`${file} writes metrics with estimation_rollouts, a checkpoint and a summary table`, () => {
       const out = tempDir(file.replace(".ts", ""))
       const result = runExample(file, "--steps", "6", "--seed", "2", "--out", out)
@@ -52,7 +54,9 @@ describe("AdaCuRL examples", () => {
     const deno = tempDir("hybrid-deno")
     const argv = ["--steps", "12", "--seed", "11", "--quiet"]
     execFileSync(bin("tsx"), ["examples/hybrid-adacurl-sec.ts", ...argv, "--out", node], { stdio: "pipe" })
-    execFileSync(bin("deno"), ["run", "-A", "examples/hybrid-adacurl-sec.ts", ...argv, "--out", deno], { stdio: "pipe" })
+    execFileSync(bin("deno"), ["run", "-A", "examples/hybrid-adacurl-sec.ts", ...argv, "--out", deno], {
+      stdio: "pipe"
+    })
     expect(read(node).split("\n").filter(Boolean)).toHaveLength(12)
     expect(read(deno)).toBe(read(node))
   })

@@ -8,10 +8,10 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Metrics, Pipeline, Problem, Runtime } from "@zpd/core"
-import { Tasks } from "@zpd/tasks"
-import { Simulated } from "@zpd/gpu-runtime"
 import { Part } from "@zpd/core"
+import { Simulated } from "@zpd/gpu-runtime"
 import { AdaCurl, Cdas, Sec } from "@zpd/plugins"
+import { Tasks } from "@zpd/tasks"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -151,7 +151,9 @@ describe("AdaCuRL through the pipeline (simulated learner)", () => {
           const expected = kl === "dense" || !zeroVariance ? 1 : 0
           for (const s of samples) {
             s.klWeight.forEach((w, t) => {
-              if (w !== (s.lossMask[t] ? expected : 0)) wrong.push(`step ${request.step} group ${s.group} token ${t}: ${w}`)
+              if (w !== (s.lossMask[t] ? expected : 0)) {
+                wrong.push(`step ${request.step} group ${s.group} token ${t}: ${w}`)
+              }
             })
           }
         }

@@ -38,10 +38,15 @@ describe("bench contenders", () => {
   it("every run records per-level accuracies, TensorBoard events and a run.json; unknown regimes and curricula are named", async () => {
     const dir = await runIn("random", 10)
     const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n")
-    expect(JSON.parse(readFileSync(join(dir, "run.json"), "utf8"))).toMatchObject({ curriculum: "random", seed: 3, steps: 10 })
+    expect(JSON.parse(readFileSync(join(dir, "run.json"), "utf8"))).toMatchObject({
+      curriculum: "random",
+      seed: 3,
+      steps: 10
+    })
     const python = resolvePython()
     expect(python, "no Python with tensorboard: set ZPD_PYTHON").toBeDefined()
-    const script = "import sys\nfrom tensorboard.backend.event_processing.event_accumulator import EventAccumulator as A\n" +
+    const script =
+      "import sys\nfrom tensorboard.backend.event_processing.event_accumulator import EventAccumulator as A\n" +
       "a = A(sys.argv[1]); a.Reload(); print(len(a.Scalars('reward_mean')), a.Scalars('acc_id_level_2')[-1].value)"
     const [count, level2] = execFileSync(python!, ["-c", script, dir], { encoding: "utf8" }).trim().split(" ")
     expect(Number(count)).toBe(10)
@@ -64,6 +69,8 @@ describe("bench contenders", () => {
     expect(((await fail({ curriculum: "random", regime: "steep" })) as Error).message).toBe(
       `regime "steep": expected one of default, easy, hard, large, v1`
     )
-    expect(((await fail({ curriculum: "nope", regime: "default" })) as Error).message).toContain(`curriculum "nope": expected one of random, ordered,`)
+    expect(((await fail({ curriculum: "nope", regime: "default" })) as Error).message).toContain(
+      `curriculum "nope": expected one of random, ordered,`
+    )
   })
 })

@@ -37,7 +37,9 @@ describe("CDAS and PCL vs random over 3 seeds (simulator v2, regime default, 40 
       }
     }
     console.log(
-      `frac_reward_zero_std mean [per seed]: random ${fmt(zero["random"]!)}; cdas ${fmt(zero["cdas"]!)}; pcl ${fmt(zero["pcl"]!)}\n` +
+      `frac_reward_zero_std mean [per seed]: random ${fmt(zero["random"]!)}; cdas ${fmt(zero["cdas"]!)}; pcl ${
+        fmt(zero["pcl"]!)
+      }\n` +
         `acc_id at step ${STEPS}: random ${fmt(acc["random"]!)}; cdas ${fmt(acc["cdas"]!)}; pcl ${fmt(acc["pcl"]!)}`
     )
     for (const name of ["cdas", "pcl"]) {
@@ -67,7 +69,9 @@ describe("PCL's default value model", () => {
         return HashedValueModel.explainedVariance(predicted, truth)
       })
       explained.push(
-        await Effect.runPromise(program.pipe(Effect.provide(Regimes.layer("default", suite.all, seed)), Effect.provide(NodeContext.layer)))
+        await Effect.runPromise(
+          program.pipe(Effect.provide(Regimes.layer("default", suite.all, seed)), Effect.provide(NodeContext.layer))
+        )
       )
     }
     console.log(
@@ -106,7 +110,9 @@ describe("examples", () => {
   for (const file of ["cdas.ts", "pcl.ts", "hybrid-pcl-cdas.ts"]) {
     it(`${file} writes metrics, timings, a checkpoint and a summary table`, () => {
       const out = tempDir(file.replace(".ts", ""))
-      const result = spawnSync(tsx, [`examples/${file}`, "--steps", "6", "--seed", "2", "--out", out], { encoding: "utf8" })
+      const result = spawnSync(tsx, [`examples/${file}`, "--steps", "6", "--seed", "2", "--out", out], {
+        encoding: "utf8"
+      })
       expect(result.status, result.stderr).toBe(0)
       const lines = read(out).trim().split("\n").map((l) => JSON.parse(l))
       expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6])
@@ -127,12 +133,29 @@ describe("examples", () => {
 describe("Node and Deno", () => {
   const deno = join(process.cwd(), "node_modules", ".bin", "deno")
   it.runIf(existsSync(deno))("PCL and CDAS (past its warm-up) write the same metrics.jsonl under both", async () => {
-    for (const [file, plugin, steps] of [["pcl.ts", Pcl.plugin({ k: 4, tau: 0.5 }), 12], ["cdas.ts", Cdas.plugin({ priorCount: 1 }), 32]] as const) {
+    for (
+      const [file, plugin, steps] of [["pcl.ts", Pcl.plugin({ k: 4, tau: 0.5 }), 12], [
+        "cdas.ts",
+        Cdas.plugin({ priorCount: 1 }),
+        32
+      ]] as const
+    ) {
       const node = tempDir("node")
       const den = tempDir("deno")
       // Node in-process (the example's own runner), Deno through the example's CLI.
       await run({ name: plugin.name, plugin }, { steps, seed: 11, out: node })
-      execFileSync(deno, ["run", "-A", `examples/${file}`, "--steps", String(steps), "--seed", "11", "--quiet", "--out", den], {
+      execFileSync(deno, [
+        "run",
+        "-A",
+        `examples/${file}`,
+        "--steps",
+        String(steps),
+        "--seed",
+        "11",
+        "--quiet",
+        "--out",
+        den
+      ], {
         stdio: "pipe"
       })
       expect(read(node).split("\n").filter(Boolean)).toHaveLength(steps)

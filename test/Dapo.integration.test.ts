@@ -5,9 +5,9 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Pipeline, Problem } from "@zpd/core"
-import { Tasks } from "@zpd/tasks"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Baselines, Dapo } from "@zpd/plugins"
+import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"

@@ -47,7 +47,7 @@ describe("determinism", () => {
     // A crash after step 22 leaves a step-20 checkpoint and metrics past it, the last line torn.
     await run(sec(), { steps: 20, seed: 4, out: crashed })
     const { appendFileSync } = await import("node:fs")
-    appendFileSync(join(crashed, "metrics.jsonl"), '{"step":21,"reward_mean":999}\n{"step":22,')
+    appendFileSync(join(crashed, "metrics.jsonl"), "{\"step\":21,\"reward_mean\":999}\n{\"step\":22,")
     await run(sec(), { steps: 25, resume: crashed })
     expect(read(crashed)).toBe(read(full))
   })

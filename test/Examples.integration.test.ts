@@ -10,7 +10,8 @@ import { describe, expect, it } from "vitest"
 import { tempDir } from "./helpers.ts"
 
 const tsx = join(process.cwd(), "node_modules", ".bin", "tsx")
-const runExample = (file: string, ...argv: Array<string>) => spawnSync(tsx, [`examples/${file}`, ...argv], { encoding: "utf8" })
+const runExample = (file: string, ...argv: Array<string>) =>
+  spawnSync(tsx, [`examples/${file}`, ...argv], { encoding: "utf8" })
 
 describe("examples", () => {
   for (const file of ["sec.ts", "random.ts", "custom-curriculum.ts"]) {
@@ -36,7 +37,7 @@ describe("examples", () => {
   it("rejects a JSONL line without a prompt, naming file and line", () => {
     const dir = tempDir("jsonl")
     const file = join(dir, "train.jsonl")
-    writeFileSync(file, '{"prompt":"1+1","answer":"2","level":1}\n\n{"answer":"3","level":2}\n')
+    writeFileSync(file, "{\"prompt\":\"1+1\",\"answer\":\"2\",\"level\":1}\n\n{\"answer\":\"3\",\"level\":2}\n")
     const result = runExample("sec.ts", "--data", file, "--steps", "2")
     expect(result.status).toBe(1)
     expect(result.stderr).toContain(`${file}:3`)
@@ -46,8 +47,11 @@ describe("examples", () => {
   it("trains on a JSONL dataset given with --data", () => {
     const dir = tempDir("jsonl-ok")
     const file = join(dir, "train.jsonl")
-    const rows = Array.from({ length: 60 }, (_, i) =>
-      JSON.stringify({ prompt: `What is ${i}+${i}?`, answer: String(2 * i), level: 1 + (i % 3), family: "sums" }))
+    const rows = Array.from(
+      { length: 60 },
+      (_, i) =>
+        JSON.stringify({ prompt: `What is ${i}+${i}?`, answer: String(2 * i), level: 1 + (i % 3), family: "sums" })
+    )
     writeFileSync(file, rows.join("\n") + "\n")
     const out = join(dir, "run")
     const result = runExample("sec.ts", "--data", file, "--steps", "3", "--batch-size", "8", "--out", out)

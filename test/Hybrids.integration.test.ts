@@ -43,7 +43,18 @@ describe("hybrid examples", () => {
       expect(read(part, "checkpoint/state.json")).toBe(read(full, "checkpoint/state.json"))
       if (existsSync(bin("deno"))) {
         const deno = tempDir(`${file}-deno`)
-        execFileSync(bin("deno"), ["run", "-A", `examples/${file}`, "--steps", "20", "--seed", "3", "--quiet", "--out", deno], {
+        execFileSync(bin("deno"), [
+          "run",
+          "-A",
+          `examples/${file}`,
+          "--steps",
+          "20",
+          "--seed",
+          "3",
+          "--quiet",
+          "--out",
+          deno
+        ], {
           stdio: "pipe"
         })
         expect(read(deno)).toBe(read(full))

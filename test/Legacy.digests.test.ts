@@ -42,9 +42,10 @@ const withoutAddedKeys = (jsonl: string): string =>
 const legacyRun = async <E, R>(options: ExampleOptions<E, R>): Promise<string> => {
   const out = tempDir(`legacy-${options.name}`)
   await Effect.runPromise(
-    runOne({ ...options, regime: legacyRegime, tensorboard: false }, args({ steps: 30, seed: 1, out }), legacySuite).pipe(
-      Effect.provide(NodeContext.layer)
-    ) as Effect.Effect<unknown, unknown, never>
+    runOne({ ...options, regime: legacyRegime, tensorboard: false }, args({ steps: 30, seed: 1, out }), legacySuite)
+      .pipe(
+        Effect.provide(NodeContext.layer)
+      ) as Effect.Effect<unknown, unknown, never>
   )
   return createHash("sha256").update(withoutAddedKeys(readFileSync(join(out, "metrics.jsonl"), "utf8"))).digest("hex")
 }
@@ -53,18 +54,43 @@ const standard = (name: string) => Pipeline.make(name, Stages.standard({ verifie
 const adacurl = { verifier, fine: { samples: 32 }, window: 256 }
 
 const runs: ReadonlyArray<readonly [string, () => ExampleOptions<any, any>, string]> = [
-  ["random", () => ({ name: "random", pipeline: standard("random"), plugin: Baselines.random() }), "594aaa7495927f4ffd3c7b2781050177657a833a86953369ad0ebcc9f41ea258"],
-  ["ordered", () => ({ name: "ordered", pipeline: standard("ordered"), plugin: Baselines.ordered() }), "89d0fa1ae390f7628f2610b076c6084d84aa5fc519c959226cd53e18a3c0ecc3"],
+  [
+    "random",
+    () => ({ name: "random", pipeline: standard("random"), plugin: Baselines.random() }),
+    "594aaa7495927f4ffd3c7b2781050177657a833a86953369ad0ebcc9f41ea258"
+  ],
+  [
+    "ordered",
+    () => ({ name: "ordered", pipeline: standard("ordered"), plugin: Baselines.ordered() }),
+    "89d0fa1ae390f7628f2610b076c6084d84aa5fc519c959226cd53e18a3c0ecc3"
+  ],
   [
     "sec",
-    () => ({ name: "sec", pipeline: standard("sec"), plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) }),
+    () => ({
+      name: "sec",
+      pipeline: standard("sec"),
+      plugin: Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
+    }),
     "5f9604516074459cfeecbb4823f3fce3c361cf00b931d487c088f6ab7c45703a"
   ],
-  ["cdas", () => ({ name: "cdas", pipeline: standard("cdas"), plugin: Cdas.plugin({ priorCount: 1 }) }), "4ddf6b59be40c1536eb2f949303da6730c8c7c707b76643d7fda2b4c6814eaa5"],
-  ["pcl", () => ({ name: "pcl", pipeline: standard("pcl"), plugin: Pcl.plugin({ k: 4, tau: 0.5 }) }), "cb7d94e8d064c4ab2360d6e883bcf25286843f8904e0dd7f84c4abb2affa297a"],
+  [
+    "cdas",
+    () => ({ name: "cdas", pipeline: standard("cdas"), plugin: Cdas.plugin({ priorCount: 1 }) }),
+    "4ddf6b59be40c1536eb2f949303da6730c8c7c707b76643d7fda2b4c6814eaa5"
+  ],
+  [
+    "pcl",
+    () => ({ name: "pcl", pipeline: standard("pcl"), plugin: Pcl.plugin({ k: 4, tau: 0.5 }) }),
+    "cb7d94e8d064c4ab2360d6e883bcf25286843f8904e0dd7f84c4abb2affa297a"
+  ],
   [
     "adacurl",
-    () => ({ name: "adacurl", pipeline: AdaCurl.pipeline(adacurl), plugin: AdaCurl.plugin(adacurl), loss: AdaCurl.loss }),
+    () => ({
+      name: "adacurl",
+      pipeline: AdaCurl.pipeline(adacurl),
+      plugin: AdaCurl.plugin(adacurl),
+      loss: AdaCurl.loss
+    }),
     "9c6599e79ae85f1d9c852fcb4dd8ceb110c60915dc25580818ea394b13857647"
   ],
   [

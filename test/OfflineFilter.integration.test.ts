@@ -4,11 +4,11 @@
  * estimate's rollouts reported, not repeated on resume.
  */
 import { Rng } from "@zpd/core"
-import { Tasks } from "@zpd/tasks"
 import type { Curriculum } from "@zpd/core"
 import { ConfigError } from "@zpd/core/Errors"
 import { Simulated } from "@zpd/gpu-runtime"
 import { OfflineFilter, Registry } from "@zpd/plugins"
+import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"

@@ -6,9 +6,9 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { type Curriculum, Part, Pipeline, Problem } from "@zpd/core"
-import { Tasks } from "@zpd/tasks"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Baselines, Dapo, OnlineFilter, Registry } from "@zpd/plugins"
+import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -24,14 +24,19 @@ const recording = (seen: Array<number>) =>
     state: Schema.Struct({}),
     build: () => ({
       initial: {},
-      select: (_, pool, { batchSize, rng }) => Array.from({ length: batchSize }, () => pool.indices[rng.int(pool.indices.length)]!),
+      select: (_, pool, { batchSize, rng }) =>
+        Array.from({ length: batchSize }, () => pool.indices[rng.int(pool.indices.length)]!),
       observe: (_, { groups }) => {
         for (const g of groups) seen.push(g.passRate)
       }
     })
   })
 
-const runFilter = (dataset: Problem.Dataset, options: Partial<OnlineFilter.Config>, plugin: Curriculum.Plugin = Baselines.random()) =>
+const runFilter = (
+  dataset: Problem.Dataset,
+  options: Partial<OnlineFilter.Config>,
+  plugin: Curriculum.Plugin = Baselines.random()
+) =>
   Effect.runPromise(
     Pipeline.run(
       OnlineFilter.pipeline({ verifier, genBatchSize: 48, ...options }),
@@ -98,11 +103,17 @@ describe("online difficulty filtering", () => {
     )
     const result = await runFilter(impossible, { maxRounds: 3 })
     expect(Either.isLeft(result)).toBe(true)
-    if (Either.isLeft(result)) expect(result.left.message).toMatch(/3 generation rounds kept 0 of 16 prompts with a pass rate in \[0.2, 0.8\].*maxRounds/)
+    if (Either.isLeft(result)) {
+      expect(result.left.message).toMatch(
+        /3 generation rounds kept 0 of 16 prompts with a pass rate in \[0.2, 0.8\].*maxRounds/
+      )
+    }
   })
 
   it("parses as the post-filter of an expression and runs over the sampler", () => {
-    const recipe = Either.getOrThrow(Registry.parse("prioritized > online-filter(pLow=0.25, maxRounds=0)", { verifier }))
+    const recipe = Either.getOrThrow(
+      Registry.parse("prioritized > online-filter(pLow=0.25, maxRounds=0)", { verifier })
+    )
     expect(recipe.name).toBe("prioritized")
     expect(recipe.pipeline.name).toBe("prioritized")
     expect(Registry.names.find((n) => n.name === "online-filter")?.kind).toBe("postfilter")

@@ -27,7 +27,8 @@ const bench = () =>
 
 describe("report.html in a browser", () => {
   it("draws every chart offline (non-empty SVG marks), and a rerun of the bench redoes nothing", async () => {
-    expect(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (apt-get install chromium, or set ZPD_CHROMIUM)`).toBe(true)
+    expect(existsSync(chromiumPath), `no Chromium at ${chromiumPath} (apt-get install chromium, or set ZPD_CHROMIUM)`)
+      .toBe(true)
     rmSync(out, { recursive: true, force: true })
     const { report, result } = await bench()
     expect(result.failed).toEqual([])

@@ -6,8 +6,8 @@
  * importance ratio stays at 1; without it the rollouts come from stale
  * weights from step 2 on and the ratio moves away from 1.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Pipeline, Stages } from "@zpd/core"
 import type { Verifier } from "@zpd/core/Stages"
 import { HttpTrainer, TinyTask, WeightSync, Worker } from "@zpd/gpu-runtime"
@@ -39,7 +39,13 @@ const fleetRun = (sync: boolean): Promise<Observed> =>
       const token = "weightsync-" + Math.random().toString(36).slice(2)
       const publishDir = tempDir("weightsync")
       const trainerWorker = yield* Worker.spawn({
-        python, threads: 1, seed: 1, lr: 3e-3, token, publishDir, args: ["--publish-dtype", "float32"]
+        python,
+        threads: 1,
+        seed: 1,
+        lr: 3e-3,
+        token,
+        publishDir,
+        args: ["--publish-dtype", "float32"]
       })
       const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 1, token, readDirs: [publishDir] })
       const headers = Worker.authHeaders(token)
@@ -116,7 +122,10 @@ const runFleet = (runtime: Layer.Layer<any, any, any>, more: { steps?: number; o
 describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protocol fakes", () => {
   it("vLLM: after each update every engine reloads the published path; rollouts of step k come from policy-v(k-1)", async () => {
     const trainer = await fakeZpdWorker()
-    const engines = [await fakeVllmEngine({ model: "/shared/weights/base" }), await fakeVllmEngine({ model: "/shared/weights/base" })]
+    const engines = [
+      await fakeVllmEngine({ model: "/shared/weights/base" }),
+      await fakeVllmEngine({ model: "/shared/weights/base" })
+    ]
     try {
       await runFleet(WeightSync.fleet({
         servers: "vllm",
@@ -131,7 +140,9 @@ describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protoc
         expect(engine.state).toEqual({ paused: false, weights: "/shared/weights/policy-v3", cacheMatchesWeights: true })
       }
       const served = engines.flatMap((e) => e.servedWith)
-      expect(new Set(served)).toEqual(new Set(["/shared/weights/base", "/shared/weights/policy-v1", "/shared/weights/policy-v2"]))
+      expect(new Set(served)).toEqual(
+        new Set(["/shared/weights/base", "/shared/weights/policy-v1", "/shared/weights/policy-v2"])
+      )
     } finally {
       await Promise.all([trainer, ...engines].map((s) => s.close()))
     }
@@ -177,7 +188,9 @@ describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protoc
       restarted = await fakeVllmEngine({ model: "/shared/weights/base" })
       await runFleet(vllmFleet(second.url, restarted.url), { steps: 3, resume: out })
       const updates = second.requests.filter((r) => r.path === "/trainer/update").map((r) => r.body)
-      expect(updates.map((u: any) => [u.step, [...new Set(u.samples.map((s: any) => s.policyVersion))]])).toEqual([[3, [2]]])
+      expect(updates.map((u: any) => [u.step, [...new Set(u.samples.map((s: any) => s.policyVersion))]])).toEqual([[3, [
+        2
+      ]]])
       expect(restarted.servedWith.every((w) => w === "/shared/weights/policy-v2")).toBe(true)
       expect(restarted.violations).toEqual([])
     } finally {
@@ -189,12 +202,19 @@ describe("WeightSync.fleet: the GPU.md wiring end to end against recorded-protoc
     const trainer = await fakeZpdWorker({ token: "worker-secret" })
     const engine = await fakeVllmEngine({ model: "/shared/weights/base", apiKey: "vllm-key" })
     try {
-      await runFleet(WeightSync.fleet({
-        servers: "vllm",
-        inference: { endpoints: [engine.url], logprobSemantics: "processed", headers: { authorization: "Bearer vllm-key" } },
-        trainer: { url: trainer.url, headers: { authorization: "Bearer worker-secret" } },
-        publishDir: "/shared/weights"
-      }), { steps: 2 })
+      await runFleet(
+        WeightSync.fleet({
+          servers: "vllm",
+          inference: {
+            endpoints: [engine.url],
+            logprobSemantics: "processed",
+            headers: { authorization: "Bearer vllm-key" }
+          },
+          trainer: { url: trainer.url, headers: { authorization: "Bearer worker-secret" } },
+          publishDir: "/shared/weights"
+        }),
+        { steps: 2 }
+      )
       expect(trainer.requests.map((r) => r.path)).toEqual([
         "/trainer/update",
         "/trainer/publish_weights",

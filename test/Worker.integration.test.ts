@@ -4,8 +4,8 @@
  * trainer. Needs a Python with PyTorch and transformers: ZPD_PYTHON, else the
  * repository's .venv (`npm run python:env`; `npm test` builds it first).
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Checkpoint, Metrics, Pipeline, Stages } from "@zpd/core"
 import type { RuntimeError } from "@zpd/core/Errors"
 import { type Completion, InferenceRuntime, TrainerRuntime, type TrainStepResult } from "@zpd/core/Runtime"
@@ -30,8 +30,13 @@ const python = process.env.ZPD_PYTHON ?? (existsSync(Worker.venvPython) ? Worker
  */
 const execAsync = (file: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
   new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
-    execFile(file, args, { encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+    execFile(
+      file,
+      args,
+      { encoding: "utf8", env, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
   )
 
 const platform = Layer.merge(NodeContext.layer, FetchHttpClient.layer)
@@ -54,11 +59,17 @@ describe("GRPO through the PyTorch worker (CPU)", () => {
     const r = report.records
     const [before, after] = [initial!["acc_id_L1"]!, Metrics.lastOf(r, "acc_id_L1")]
     console.log(
-      `neural task: warm start ${warmStart!.steps} steps, loss ${warmStart!.lossFirst.toFixed(3)} → ${warmStart!.lossLast.toFixed(3)}; ` +
+      `neural task: warm start ${warmStart!.steps} steps, loss ${warmStart!.lossFirst.toFixed(3)} → ${
+        warmStart!.lossLast.toFixed(3)
+      }; ` +
         `held-out L1 ${before.toFixed(3)} → ${after.toFixed(3)}, L2 ${initial!["acc_id_L2"]!.toFixed(3)} → ` +
-        `${Metrics.lastOf(r, "acc_id_L2").toFixed(3)} after ${STEPS} GRPO steps; answer entropy min ${minEntropy(r).toFixed(3)}`
+        `${Metrics.lastOf(r, "acc_id_L2").toFixed(3)} after ${STEPS} GRPO steps; answer entropy min ${
+          minEntropy(r).toFixed(3)
+        }`
     )
-    expect(warmStart!.steps).toBe(SuffixSumTask.settings.warmStart.examples / SuffixSumTask.settings.warmStart.batchSize)
+    expect(warmStart!.steps).toBe(
+      SuffixSumTask.settings.warmStart.examples / SuffixSumTask.settings.warmStart.batchSize
+    )
     expect(warmStart!.lossLast).toBeLessThan(warmStart!.lossFirst - 2) // from ≈ ln 99 towards ln 4
     expect(before).toBeGreaterThan(SuffixSumTask.chance + 0.2) // supervised learning happened
     expect(after - before).toBeGreaterThan(0.1) // and RL improved a held-out level
@@ -68,104 +79,123 @@ describe("GRPO through the PyTorch worker (CPU)", () => {
   })
 
   it("the HTTP client against the worker's /v1/completions: ids, logprobs, n, order, determinism", async () => {
-    await run(Effect.gen(function*() {
-      const inference = yield* InferenceRuntime
-      const handle = yield* Worker.WorkerHandle
-      expect(inference.capabilities.logprobSemantics).toBe("processed") // probed from the worker's /health
-      const texts = ["abc", "ba", "dddd"]
-      const sampling = { temperature: 1, topP: 1, topK: 0, maxTokens: 6, seed: 5 }
-      const request = { requestId: "r", prompts: texts.map((text, i) => ({ promptId: `p${i}`, text })), n: 4, sampling }
-      const out = yield* inference.generate(request)
-      expect(out.map((c) => `${c.promptId}/${c.sampleIndex}`)).toEqual(
-        Array.from({ length: 12 }, (_, k) => `p${Math.floor(k / 4)}/${k % 4}`)
-      )
-      out.forEach((c) => {
-        const text = texts[Number(c.promptId.slice(1))]!
-        // the built-in tokenizer: BOS = 1, then char code − 28 for printable ASCII
-        expect(c.promptTokenIds).toEqual([1, ...Array.from(text, (ch) => ch.charCodeAt(0) - 28)])
-        expect(c.logprobs).toHaveLength(c.tokenIds.length)
-        expect(c.logprobs.every((lp) => Number.isFinite(lp) && lp <= 0)).toBe(true)
-        if (c.finishReason === "stop") expect(c.tokenIds.at(-1)).toBe(2) // EOS
-        else expect([c.finishReason, c.tokenIds.length]).toEqual(["length", 6])
-        expect(c.policyVersion).toBe(0)
-      })
-      expect(yield* inference.generate(request)).toEqual(out) // same seed, same completions
-      const byIds = yield* inference.generate({
-        ...request,
-        prompts: out.filter((c) => c.sampleIndex === 0).map((c) => ({ promptId: c.promptId, text: "", tokenIds: c.promptTokenIds }))
-      })
-      expect(byIds.map((c) => c.tokenIds)).toEqual(out.map((c) => c.tokenIds)) // token-id prompts = the server's tokenisation
-      const other = yield* inference.generate({ ...request, sampling: { ...sampling, seed: 6 } })
-      expect(other.map((c) => c.tokenIds)).not.toEqual(out.map((c) => c.tokenIds))
-      const truncated = yield* Effect.either(inference.generate({ ...request, sampling: { ...sampling, topP: 0.9 } }))
-      expect(Either.isLeft(truncated) && truncated.left.reason).toBe("Refused")
-      expect((yield* inference.health).ready).toBe(true)
-      expect(handle.process.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-    }).pipe(Effect.provide(worker())))
+    await run(
+      Effect.gen(function*() {
+        const inference = yield* InferenceRuntime
+        const handle = yield* Worker.WorkerHandle
+        expect(inference.capabilities.logprobSemantics).toBe("processed") // probed from the worker's /health
+        const texts = ["abc", "ba", "dddd"]
+        const sampling = { temperature: 1, topP: 1, topK: 0, maxTokens: 6, seed: 5 }
+        const request = {
+          requestId: "r",
+          prompts: texts.map((text, i) => ({ promptId: `p${i}`, text })),
+          n: 4,
+          sampling
+        }
+        const out = yield* inference.generate(request)
+        expect(out.map((c) => `${c.promptId}/${c.sampleIndex}`)).toEqual(
+          Array.from({ length: 12 }, (_, k) => `p${Math.floor(k / 4)}/${k % 4}`)
+        )
+        out.forEach((c) => {
+          const text = texts[Number(c.promptId.slice(1))]!
+          // the built-in tokenizer: BOS = 1, then char code − 28 for printable ASCII
+          expect(c.promptTokenIds).toEqual([1, ...Array.from(text, (ch) => ch.charCodeAt(0) - 28)])
+          expect(c.logprobs).toHaveLength(c.tokenIds.length)
+          expect(c.logprobs.every((lp) => Number.isFinite(lp) && lp <= 0)).toBe(true)
+          if (c.finishReason === "stop") expect(c.tokenIds.at(-1)).toBe(2) // EOS
+          else expect([c.finishReason, c.tokenIds.length]).toEqual(["length", 6])
+          expect(c.policyVersion).toBe(0)
+        })
+        expect(yield* inference.generate(request)).toEqual(out) // same seed, same completions
+        const byIds = yield* inference.generate({
+          ...request,
+          prompts: out.filter((c) => c.sampleIndex === 0).map((c) => ({
+            promptId: c.promptId,
+            text: "",
+            tokenIds: c.promptTokenIds
+          }))
+        })
+        expect(byIds.map((c) => c.tokenIds)).toEqual(out.map((c) => c.tokenIds)) // token-id prompts = the server's tokenisation
+        const other = yield* inference.generate({ ...request, sampling: { ...sampling, seed: 6 } })
+        expect(other.map((c) => c.tokenIds)).not.toEqual(out.map((c) => c.tokenIds))
+        const truncated = yield* Effect.either(inference.generate({ ...request, sampling: { ...sampling, topP: 0.9 } }))
+        expect(Either.isLeft(truncated) && truncated.left.reason).toBe("Refused")
+        expect((yield* inference.health).ready).toBe(true)
+        expect(handle.process.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      }).pipe(Effect.provide(worker()))
+    )
   })
 
   it("KL: a zero-variance group's KL is exactly 0 under sparse KL and positive under dense; 0 after resetReference", async () => {
-    await run(Effect.gen(function*() {
-      const inference = yield* InferenceRuntime
-      const trainer = yield* TrainerRuntime
-      const problems = suite.train.problems.filter((_, i) => i % 50 === 0).slice(0, 3)
-      const G = 4
-      const rollout = (seed: number) =>
-        inference.generate({
-          requestId: `kl-${seed}`,
-          prompts: problems.map((p) => ({ promptId: p.id, text: p.prompt, problem: p })),
-          n: G,
-          sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 2, seed }
+    await run(
+      Effect.gen(function*() {
+        const inference = yield* InferenceRuntime
+        const trainer = yield* TrainerRuntime
+        const problems = suite.train.problems.filter((_, i) => i % 50 === 0).slice(0, 3)
+        const G = 4
+        const rollout = (seed: number) =>
+          inference.generate({
+            requestId: `kl-${seed}`,
+            prompts: problems.map((p) => ({ promptId: p.id, text: p.prompt, problem: p })),
+            n: G,
+            sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 2, seed }
+          })
+        const groups = (cs: ReadonlyArray<Completion>) =>
+          problems.map((problem, g) => ({ index: g, problem, completions: cs.slice(g * G, (g + 1) * G) }))
+        // group 0 has reward variance; groups 1 and 2 are all-0 and all-1 (zero variance)
+        const rewards = [Float64Array.of(1, 0, 1, 0), Float64Array.of(0, 0, 0, 0), Float64Array.of(1, 1, 1, 1)]
+        const advantages = rewards.map((r) => {
+          const m = mean(Array.from(r))
+          const sd = Math.sqrt(mean(Array.from(r, (x) => (x - m) ** 2)))
+          return Float64Array.from(r, (x) => (sd > 0 ? (x - m) / sd : 0))
         })
-      const groups = (cs: ReadonlyArray<Completion>) =>
-        problems.map((problem, g) => ({ index: g, problem, completions: cs.slice(g * G, (g + 1) * G) }))
-      // group 0 has reward variance; groups 1 and 2 are all-0 and all-1 (zero variance)
-      const rewards = [Float64Array.of(1, 0, 1, 0), Float64Array.of(0, 0, 0, 0), Float64Array.of(1, 1, 1, 1)]
-      const advantages = rewards.map((r) => {
-        const m = mean(Array.from(r))
-        const sd = Math.sqrt(mean(Array.from(r, (x) => (x - m) ** 2)))
-        return Float64Array.from(r, (x) => (sd > 0 ? (x - m) / sd : 0))
-      })
-      const step = (n: number, kl: "sparse" | "dense", cs: ReadonlyArray<Completion>): Effect.Effect<TrainStepResult, RuntimeError> =>
-        trainer.update({
-          step: n,
-          samples: Stages.trainSamples(
-            groups(cs),
-            advantages,
-            Float64Array.from(rewards, (r) => (kl === "dense" || r.some((x) => x !== r[0]) ? 1 : 0)),
-            1
-          ),
-          loss: { klCoef: 0.1, clip: 0.2, aggregation: "token-mean", learningRate: 0.03 }
-        })
-      yield* step(1, "dense", yield* rollout(1)) // move the policy away from the reference
-      yield* step(2, "dense", yield* rollout(2))
-      const cs = yield* rollout(3)
-      const sparse = yield* step(3, "sparse", cs)
-      const dense = yield* step(4, "dense", cs)
-      console.log(`groupKl sparse ${JSON.stringify(sparse.groupKl)}, dense ${JSON.stringify(dense.groupKl)}`)
-      expect(sparse.groupKl![0]).toBeGreaterThan(0)
-      expect(sparse.groupKl![1]).toBe(0)
-      expect(sparse.groupKl![2]).toBe(0)
-      expect(dense.groupKl![1]).toBeGreaterThan(0)
-      expect(dense.groupKl![2]).toBeGreaterThan(0)
-      expect(dense.metrics.kl_mean).toBeGreaterThan(1e-4)
-      yield* trainer.resetReference
-      const after = yield* step(5, "dense", yield* rollout(5))
-      expect(Math.abs(after.metrics.kl_mean!)).toBeLessThan(1e-6)
-      for (const g of after.groupKl!) expect(Math.abs(g)).toBeLessThan(1e-6)
-      expect(after.policyVersion).toBe(5)
-    }).pipe(Effect.provide(worker())))
+        const step = (
+          n: number,
+          kl: "sparse" | "dense",
+          cs: ReadonlyArray<Completion>
+        ): Effect.Effect<TrainStepResult, RuntimeError> =>
+          trainer.update({
+            step: n,
+            samples: Stages.trainSamples(
+              groups(cs),
+              advantages,
+              Float64Array.from(rewards, (r) => (kl === "dense" || r.some((x) => x !== r[0]) ? 1 : 0)),
+              1
+            ),
+            loss: { klCoef: 0.1, clip: 0.2, aggregation: "token-mean", learningRate: 0.03 }
+          })
+        yield* step(1, "dense", yield* rollout(1)) // move the policy away from the reference
+        yield* step(2, "dense", yield* rollout(2))
+        const cs = yield* rollout(3)
+        const sparse = yield* step(3, "sparse", cs)
+        const dense = yield* step(4, "dense", cs)
+        console.log(`groupKl sparse ${JSON.stringify(sparse.groupKl)}, dense ${JSON.stringify(dense.groupKl)}`)
+        expect(sparse.groupKl![0]).toBeGreaterThan(0)
+        expect(sparse.groupKl![1]).toBe(0)
+        expect(sparse.groupKl![2]).toBe(0)
+        expect(dense.groupKl![1]).toBeGreaterThan(0)
+        expect(dense.groupKl![2]).toBeGreaterThan(0)
+        expect(dense.metrics.kl_mean).toBeGreaterThan(1e-4)
+        yield* trainer.resetReference
+        const after = yield* step(5, "dense", yield* rollout(5))
+        expect(Math.abs(after.metrics.kl_mean!)).toBeLessThan(1e-6)
+        for (const g of after.groupKl!) expect(Math.abs(g)).toBeLessThan(1e-6)
+        expect(after.policyVersion).toBe(5)
+      }).pipe(Effect.provide(worker()))
+    )
   })
 
   it("checkpoint, restore into a fresh worker, continue = the uninterrupted run (metrics and parameters)", async () => {
     const a = tempDir("torch-a")
     const b = tempDir("torch-b")
     const go = (options: Partial<Pipeline.RunOptions>, dir: string, seed: number) =>
-      run(Effect.gen(function*() {
-        yield* Pipeline.run(pipeline, sec(), { ...runOptions, seed: 3, steps: 6, checkpointEvery: 3, ...options })
-        const handle = yield* Worker.WorkerHandle
-        return yield* handle.trainer.digest
-      }).pipe(Effect.provide(worker({ seed, checkpointDir: `${dir}/worker` }))))
+      run(
+        Effect.gen(function*() {
+          yield* Pipeline.run(pipeline, sec(), { ...runOptions, seed: 3, steps: 6, checkpointEvery: 3, ...options })
+          const handle = yield* Worker.WorkerHandle
+          return yield* handle.trainer.digest
+        }).pipe(Effect.provide(worker({ seed, checkpointDir: `${dir}/worker` })))
+      )
     const straight = await go({ out: a }, a, 11)
     await go({ out: b, steps: 3 }, b, 11)
     const cp = await run(Checkpoint.read(b))
@@ -187,11 +217,21 @@ describe("GRPO through the PyTorch worker (CPU)", () => {
       // float32 publishing so the inference worker samples exactly what the trainer would
       const token = "fleet-token-" + Math.random().toString(36).slice(2)
       const trainerWorker = yield* Worker.spawn({
-        python, threads: 1, seed: 1, token, publishDir: dir, args: ["--publish-dtype", "float32"]
+        python,
+        threads: 1,
+        seed: 1,
+        token,
+        publishDir: dir,
+        args: ["--publish-dtype", "float32"]
       })
       const inferenceWorker = yield* Worker.spawn({ python, threads: 1, seed: 2, token, readDirs: [dir] })
       const headers = Worker.authHeaders(token)
-      const trainer = yield* HttpTrainer.make({ url: trainerWorker.url, publishDir: dir, syncTo: [inferenceWorker.url], headers })
+      const trainer = yield* HttpTrainer.make({
+        url: trainerWorker.url,
+        publishDir: dir,
+        syncTo: [inferenceWorker.url],
+        headers
+      })
       const fleet = yield* HttpInference.make({ endpoints: [inferenceWorker.url], headers })
       const colocated = yield* HttpInference.make({ endpoints: [trainerWorker.url], headers })
       const request = {
@@ -203,7 +243,11 @@ describe("GRPO through the PyTorch worker (CPU)", () => {
       const before = yield* fleet.generate(request)
       expect((yield* colocated.generate(request)).map((c) => c.tokenIds)).not.toEqual(before.map((c) => c.tokenIds))
       const cs = yield* colocated.generate(request)
-      const groups = [0, 1].map((g) => ({ index: g, problem: suite.train.problems[g]!, completions: cs.slice(g * 4, g * 4 + 4) }))
+      const groups = [0, 1].map((g) => ({
+        index: g,
+        problem: suite.train.problems[g]!,
+        completions: cs.slice(g * 4, g * 4 + 4)
+      }))
       const adv = [Float64Array.of(1, -1, 1, -1), Float64Array.of(-1, 1, -1, 1)]
       yield* trainer.update({
         step: 1,
@@ -242,7 +286,9 @@ describe("spawning the worker", () => {
     )
     const pidFile = join(dir, "pid")
     // the stand-in sleeps 60 s and then exits 0: a reason other than Timeout means the timeout never fired
-    const e = await run(Effect.either(Worker.spawn({ python, workerDir: dir, startupTimeout: "1 second", args: [pidFile] })))
+    const e = await run(
+      Effect.either(Worker.spawn({ python, workerDir: dir, startupTimeout: "1 second", args: [pidFile] }))
+    )
     expect(Either.isLeft(e)).toBe(true)
     const error = (e as Either.Left<RuntimeError, unknown>).left
     expect(error.reason).toBe("Timeout")
@@ -254,24 +300,26 @@ describe("spawning the worker", () => {
   it("stops the worker when the scope closes, and a crash mid-run names the worker and its stderr", async () => {
     const pid = await run(Effect.map(Worker.spawn({ python }), (w) => w.pid))
     expect(() => process.kill(pid, 0)).toThrow() // gone
-    await run(Effect.gen(function*() {
-      const handle = yield* Worker.WorkerHandle
-      const inference = yield* InferenceRuntime
-      process.kill(handle.process.pid, "SIGKILL")
-      yield* Effect.sleep("200 millis")
-      const e = yield* Effect.either(inference.generate({
-        requestId: "x",
-        prompts: [{ promptId: "a", text: "ab" }],
-        n: 1,
-        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 2, seed: 1 }
-      }))
-      expect(Either.isLeft(e)).toBe(true)
-      const error = (e as Either.Left<RuntimeError, unknown>).left
-      expect(error.reason).toBe("Unavailable")
-      expect(error.endpoint).toBe(`${handle.process.url}/v1/completions`)
-      expect(error.message).toContain("was killed by a signal")
-      expect(error.message).toContain("[zpd-worker] model")
-    }).pipe(Effect.provide(worker({ inference: { retries: 1, backoff: "10 millis" } }))))
+    await run(
+      Effect.gen(function*() {
+        const handle = yield* Worker.WorkerHandle
+        const inference = yield* InferenceRuntime
+        process.kill(handle.process.pid, "SIGKILL")
+        yield* Effect.sleep("200 millis")
+        const e = yield* Effect.either(inference.generate({
+          requestId: "x",
+          prompts: [{ promptId: "a", text: "ab" }],
+          n: 1,
+          sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 2, seed: 1 }
+        }))
+        expect(Either.isLeft(e)).toBe(true)
+        const error = (e as Either.Left<RuntimeError, unknown>).left
+        expect(error.reason).toBe("Unavailable")
+        expect(error.endpoint).toBe(`${handle.process.url}/v1/completions`)
+        expect(error.message).toContain("was killed by a signal")
+        expect(error.message).toContain("[zpd-worker] model")
+      }).pipe(Effect.provide(worker({ inference: { retries: 1, backoff: "10 millis" } })))
+    )
   })
 })
 
@@ -282,7 +330,9 @@ describe("the worker's access rules", () => {
       const b = yield* Worker.spawn({ python, threads: 1 })
       expect(a.token).not.toBe(b.token)
       const get = (url: string, headers: Record<string, string>) =>
-        Effect.promise(() => fetch(`${url}/health`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() })))
+        Effect.promise(() =>
+          fetch(`${url}/health`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }))
+        )
       expect((yield* get(a.url, {})).status).toBe(401)
       expect((yield* get(a.url, b.headers)).status).toBe(401) // another worker's token
       const refused = yield* get(a.url, { authorization: "Bearer guess" })
@@ -307,28 +357,32 @@ describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokeniz
     })
     expect(made.status, made.stderr).toBe(0)
     const built = Date.now()
-    const { records, completions } = await run(Effect.gen(function*() {
-      const report = yield* Pipeline.run(pipeline, sec(), {
-        ...runOptions,
-        batchSize: 2,
-        groupSize: 4,
-        sampling: { ...TinyTask.sampling, maxTokens: 4 },
-        seed: 1,
-        steps: 2
-      })
-      const inference = yield* InferenceRuntime
-      const completions = yield* inference.generate({
-        requestId: "qwen",
-        prompts: [{ promptId: "q", text: "What is 2+3?" }],
-        n: 2,
-        sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 3, seed: 1 }
-      })
-      return { records: report.records, completions }
-    }).pipe(Effect.provide(worker({ model: `hf:${join(dir, "model")}` }))))
+    const { records, completions } = await run(
+      Effect.gen(function*() {
+        const report = yield* Pipeline.run(pipeline, sec(), {
+          ...runOptions,
+          batchSize: 2,
+          groupSize: 4,
+          sampling: { ...TinyTask.sampling, maxTokens: 4 },
+          seed: 1,
+          steps: 2
+        })
+        const inference = yield* InferenceRuntime
+        const completions = yield* inference.generate({
+          requestId: "qwen",
+          prompts: [{ promptId: "q", text: "What is 2+3?" }],
+          n: 2,
+          sampling: { temperature: 1, topP: 1, topK: 0, maxTokens: 3, seed: 1 }
+        })
+        return { records: report.records, completions }
+      }).pipe(Effect.provide(worker({ model: `hf:${join(dir, "model")}` })))
+    )
     const done = Date.now()
     console.log(
       `HF path (tiny Qwen3, 151669-token vocabulary): model built in ${((built - started) / 1000).toFixed(1)} s, ` +
-        `2 steps through the worker (spawn, load, 2 × [8 rollouts + update], 1 extra rollout) in ${((done - built) / 1000).toFixed(1)} s`
+        `2 steps through the worker (spawn, load, 2 × [8 rollouts + update], 1 extra rollout) in ${
+          ((done - built) / 1000).toFixed(1)
+        } s`
     )
     expect(records.map((r) => r.policy_version)).toEqual([1, 2])
     expect(records[0]!.ratio_mean).toBeCloseTo(1, 3) // the sampler's logprobs are the trainer's

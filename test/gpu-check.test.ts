@@ -11,15 +11,30 @@ import { expect, it } from "vitest"
 /** Runs a command without blocking this test worker's event loop (vitest's RPC needs it). */
 const runAsync = (file: string, args: ReadonlyArray<string>) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(file, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
+    execFile(
+      file,
+      args,
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
+    )
   })
 
 it("gpu:check runs on the CPU: tokens/s for sampling and training, KL ≈ 0 after resetReference", async () => {
   const tsx = join(process.cwd(), "node_modules", ".bin", "tsx")
   const steps = 2
   const r = await runAsync(tsx, [
-    "bench/gpu-check.ts", "--device", "cpu", "--steps", String(steps), "--batch", "2", "--group", "2", "--max-tokens", "4"
+    "bench/gpu-check.ts",
+    "--device",
+    "cpu",
+    "--steps",
+    String(steps),
+    "--batch",
+    "2",
+    "--group",
+    "2",
+    "--max-tokens",
+    "4"
   ])
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
   expect(r.stdout).toMatch(/sampling: \d+ completion tokens in [\d.]+ s = [\d.]+ tokens\/s/)

@@ -1,6 +1,6 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import type { Curriculum } from "@zpd/core"
 import { Run } from "@zpd/cli"
+import type { Curriculum } from "@zpd/core"
 import type { Regimes } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
 import { mkdtempSync } from "node:fs"

@@ -73,7 +73,10 @@ export const runTs = (entry: string, args: ReadonlyArray<string>, options: Spawn
     const poll = options.killAt === undefined ? undefined : setInterval(() => {
       const { file, lines } = options.killAt!
       // Only this process's writes count: a file left by an earlier run has an older mtime.
-      if (existsSync(file) && statSync(file).mtimeMs >= start && readFileSync(file, "utf8").split("\n").filter(Boolean).length >= lines) {
+      if (
+        existsSync(file) && statSync(file).mtimeMs >= start &&
+        readFileSync(file, "utf8").split("\n").filter(Boolean).length >= lines
+      ) {
         child.kill("SIGKILL")
       }
     }, 20)
@@ -85,10 +88,14 @@ export const runTs = (entry: string, args: ReadonlyArray<string>, options: Spawn
   })
 
 /** `zpd …` as a child process. */
-export const zpd = (args: ReadonlyArray<string>, options: SpawnOptions) => runTs("packages/cli/src/main.ts", args, options)
+export const zpd = (args: ReadonlyArray<string>, options: SpawnOptions) =>
+  runTs("packages/cli/src/main.ts", args, options)
 
 const firstLine = (exit: Exit) =>
-  (exit.stderr.trim() || exit.stdout.trim()).split("\n").filter((l) => l.trim().length > 0).slice(-1)[0]?.slice(0, 160) ??
+  (exit.stderr.trim() || exit.stdout.trim()).split("\n").filter((l) => l.trim().length > 0).slice(-1)[0]?.slice(
+    0,
+    160
+  ) ??
     ""
 
 /** Classifies a run that should fail with a message matching every pattern. */
@@ -108,5 +115,7 @@ export const expectOk = (exit: Exit, check: () => string | undefined = () => und
   if (exit.timedOut) return { outcome: "hang", detail: `no exit within the timeout (${exit.ms} ms)` }
   if (exit.status !== 0) return { outcome: "unclear", detail: `refused a valid case: ${firstLine(exit)}` }
   const problem = check()
-  return problem === undefined ? { outcome: "clean", detail: "ran as expected" } : { outcome: "unclear", detail: problem }
+  return problem === undefined
+    ? { outcome: "clean", detail: "ran as expected" }
+    : { outcome: "unclear", detail: problem }
 }

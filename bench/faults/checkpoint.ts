@@ -50,7 +50,9 @@ const run = (r: Run, timeoutMs: number): Promise<Exit> =>
     ],
     {
       timeoutMs,
-      ...(r.killAtLine === undefined ? {} : { killAt: { file: join(r.out ?? r.resume!, "metrics.jsonl"), lines: r.killAtLine } })
+      ...(r.killAtLine === undefined
+        ? {}
+        : { killAt: { file: join(r.out ?? r.resume!, "metrics.jsonl"), lines: r.killAtLine } })
     }
   )
 
@@ -78,7 +80,9 @@ interface CheckpointCase {
 }
 
 const setupFailed = (exit: Exit): Result | undefined =>
-  exit.status === 0 ? undefined : { outcome: "unclear", detail: `setup run failed: ${exit.stderr.trim().slice(0, 160)}` }
+  exit.status === 0
+    ? undefined
+    : { outcome: "unclear", detail: `setup run failed: ${exit.stderr.trim().slice(0, 160)}` }
 
 /** A finished 4-step sec run (seed 1, checkpoint every 2) in `dir/base`. */
 const base = async (dir: string, timeoutMs: number, extra: ReadonlyArray<string> = []) => {
@@ -104,7 +108,12 @@ const tampered = (
 })
 
 /** `base` to step `k`, then resumed to `n`, must equal an uninterrupted run to `n`. */
-const identical = (name: string, k: number, n: number, options: { readonly kill?: boolean; readonly extra?: ReadonlyArray<string>; readonly curriculum?: string } = {}): CheckpointCase => ({
+const identical = (
+  name: string,
+  k: number,
+  n: number,
+  options: { readonly kill?: boolean; readonly extra?: ReadonlyArray<string>; readonly curriculum?: string } = {}
+): CheckpointCase => ({
   name,
   run: async (dir, timeoutMs) => {
     const full = join(dir, "full")
@@ -119,7 +128,12 @@ const identical = (name: string, k: number, n: number, options: { readonly kill?
     if (!options.kill && setupFailed(b)) return setupFailed(b)!
     if (b.timedOut) return { outcome: "hang", detail: "first part did not finish" }
     const c = await run({ curriculum, steps: n, resume: part, extra }, timeoutMs)
-    return expectOk(c, () => (read(metrics(part)) === read(metrics(full)) ? undefined : `metrics.jsonl differs from the uninterrupted run`))
+    return expectOk(
+      c,
+      () => (read(metrics(part)) === read(metrics(full))
+        ? undefined
+        : `metrics.jsonl differs from the uninterrupted run`)
+    )
   }
 })
 
@@ -171,9 +185,13 @@ const list: ReadonlyArray<CheckpointCase> = [
   tampered("resume with another --seed", () => {}, () => ["--seed", "seed", "1"], { seed: 2 }),
   tampered("resume with another --batch-size", () => {}, () => ["--batch-size", "8"], { extra: ["--batch-size", "4"] }),
   tampered("resume with another --group-size", () => {}, () => ["--group-size", "2"], { extra: ["--group-size", "4"] }),
-  tampered("resume into another curriculum (sec → random)", () => {}, () => ["curriculum", "sec"], { curriculum: "random" }),
+  tampered("resume into another curriculum (sec → random)", () => {}, () => ["curriculum", "sec"], {
+    curriculum: "random"
+  }),
   tampered("resume into cdas", () => {}, () => ["curriculum"], { curriculum: "cdas" }),
-  tampered("resume with --allow-repeats toggled", () => {}, () => ["settings", "allowRepeats"], { extra: ["--allow-repeats"] }),
+  tampered("resume with --allow-repeats toggled", () => {}, () => ["settings", "allowRepeats"], {
+    extra: ["--allow-repeats"]
+  }),
   {
     name: "sec example checkpoint into sec-estimated-arms (both say sec)",
     run: async (dir, t) => {
@@ -181,7 +199,11 @@ const list: ReadonlyArray<CheckpointCase> = [
       const out = join(dir, "sec")
       const a = await runTs("examples/sec.ts", ["--steps", "2", "--out", out, ...small], { timeoutMs: t })
       if (setupFailed(a)) return setupFailed(a)!
-      return fail(await runTs("examples/sec-estimated-arms.ts", ["--steps", "4", "--resume", out, ...small], { timeoutMs: t }), "curriculum", "sec-estimated")
+      return fail(
+        await runTs("examples/sec-estimated-arms.ts", ["--steps", "4", "--resume", out, ...small], { timeoutMs: t }),
+        "curriculum",
+        "sec-estimated"
+      )
     }
   },
   {
@@ -189,7 +211,10 @@ const list: ReadonlyArray<CheckpointCase> = [
     run: async (dir, t) => {
       const data = join(dir, "train.jsonl")
       const rows = (answer: (i: number) => string) =>
-        Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, prompt: `${i}+${i}?`, answer: answer(i), level: 1 + (i % 3) })).join("\n")
+        Array.from(
+          { length: 30 },
+          (_, i) => JSON.stringify({ id: i, prompt: `${i}+${i}?`, answer: answer(i), level: 1 + (i % 3) })
+        ).join("\n")
       writeFileSync(data, rows((i) => String(2 * i)))
       const out = join(dir, "D")
       const a = await run({ steps: 2, seed: 1, out, extra: ["--data", data] }, t)
@@ -202,7 +227,13 @@ const list: ReadonlyArray<CheckpointCase> = [
     name: "same dataset under another path resumes (ok)",
     run: async (dir, t) => {
       const data = join(dir, "train.jsonl")
-      writeFileSync(data, Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, prompt: `${i}+${i}?`, answer: String(2 * i), level: 1 + (i % 3) })).join("\n"))
+      writeFileSync(
+        data,
+        Array.from(
+          { length: 30 },
+          (_, i) => JSON.stringify({ id: i, prompt: `${i}+${i}?`, answer: String(2 * i), level: 1 + (i % 3) })
+        ).join("\n")
+      )
       const out = join(dir, "D")
       const a = await run({ steps: 2, seed: 1, out, extra: ["--data", data] }, t)
       if (setupFailed(a)) return setupFailed(a)!
@@ -212,42 +243,104 @@ const list: ReadonlyArray<CheckpointCase> = [
       return expectOk(b, () => (read(metrics(out)).trim().split("\n").length === 4 ? undefined : "expected 4 lines"))
     }
   },
-  tampered("resume with --steps below the checkpoint", () => {}, () => ["--steps", "checkpoint's step 4"], { steps: 2 }),
+  tampered("resume with --steps below the checkpoint", () => {}, () => ["--steps", "checkpoint's step 4"], {
+    steps: 2
+  }),
   {
     name: "resume with --steps equal to the checkpoint (ok, nothing to run)",
     run: async (dir, t) => {
       const { failed, out } = await base(dir, t)
       if (failed) return failed
       const before = read(metrics(out))
-      return expectOk(await run({ steps: 4, resume: out }, t), () => (read(metrics(out)) === before ? undefined : "metrics changed"))
+      return expectOk(
+        await run({ steps: 4, resume: out }, t),
+        () => (read(metrics(out)) === before ? undefined : "metrics changed")
+      )
     }
   },
-  tampered("checkpoint step -5 (re-signed)", (out) => resign(out, (j) => (j.step = -5)), (out) => [state(out), "step", "non-negative"]),
-  tampered("checkpoint step -5 (not re-signed)", (out) => writeFileSync(state(out), read(state(out)).replace("\"step\":4", "\"step\":-5")), (out) => [state(out), "non-negative"]),
-  tampered("checkpoint step 1000 (re-signed), --steps 6", (out) => resign(out, (j) => (j.step = 1000)), () => ["--steps", "checkpoint's step 1000"]),
-  tampered("checkpoint step 1000 (re-signed), --steps 2000", (out) => resign(out, (j) => (j.step = 1000)), (out) => [metrics(out), "line 5 should hold step 5"], { steps: 2000 }),
-  tampered("checkpoint step 3 (re-signed) against 4 lines", (out) => resign(out, (j) => (j.step = 3)), (out) => [metrics(out), "digest"]),
+  tampered(
+    "checkpoint step -5 (re-signed)",
+    (out) => resign(out, (j) => (j.step = -5)),
+    (out) => [state(out), "step", "non-negative"]
+  ),
+  tampered(
+    "checkpoint step -5 (not re-signed)",
+    (out) => writeFileSync(state(out), read(state(out)).replace("\"step\":4", "\"step\":-5")),
+    (out) => [state(out), "non-negative"]
+  ),
+  tampered(
+    "checkpoint step 1000 (re-signed), --steps 6",
+    (out) => resign(out, (j) => (j.step = 1000)),
+    () => ["--steps", "checkpoint's step 1000"]
+  ),
+  tampered(
+    "checkpoint step 1000 (re-signed), --steps 2000",
+    (out) => resign(out, (j) => (j.step = 1000)),
+    (out) => [metrics(out), "line 5 should hold step 5"],
+    { steps: 2000 }
+  ),
+  tampered(
+    "checkpoint step 3 (re-signed) against 4 lines",
+    (out) => resign(out, (j) => (j.step = 3)),
+    (out) => [metrics(out), "digest"]
+  ),
   tampered("flipped digit in the curriculum state", (out) => {
     const text = read(state(out))
     const at = text.indexOf("\"curriculum\":") + 40
     const digit = text.slice(at).search(/[0-9]/) + at
     writeFileSync(state(out), text.slice(0, digit) + String((Number(text[digit]) + 1) % 10) + text.slice(digit + 1))
   }, (out) => [state(out), "checksum mismatch"]),
-  tampered("flipped letter in the identity", (out) => writeFileSync(state(out), read(state(out)).replace("\"pipeline\":\"sec\"", "\"pipeline\":\"sed\"")), (out) => [state(out), "checksum mismatch"]),
-  tampered("truncated state.json", (out) => writeFileSync(state(out), read(state(out)).slice(0, 200)), (out) => [state(out), "not JSON"]),
+  tampered(
+    "flipped letter in the identity",
+    (out) => writeFileSync(state(out), read(state(out)).replace("\"pipeline\":\"sec\"", "\"pipeline\":\"sed\"")),
+    (out) => [state(out), "checksum mismatch"]
+  ),
+  tampered(
+    "truncated state.json",
+    (out) => writeFileSync(state(out), read(state(out)).slice(0, 200)),
+    (out) => [state(out), "not JSON"]
+  ),
   tampered("empty state.json", (out) => writeFileSync(state(out), ""), (out) => [state(out), "not JSON"]),
   tampered("state.json replaced by a directory", (out) => {
     rmSync(state(out))
     mkdirSync(state(out))
   }, (out) => [state(out)]),
-  tampered("format-1 checkpoint from an older zpd", (out) => writeFileSync(state(out), JSON.stringify({ format: "zpd-checkpoint/1", step: 4, seed: 1 })), (out) => [state(out), "zpd-checkpoint/1", "--overwrite"]),
-  tampered("checksum field removed", (out) => writeFileSync(state(out), read(state(out)).replace(/,"checksum":"[0-9a-f]+"/, "")), (out) => [state(out), "checksum"]),
-  tampered("identity removed (re-signed)", (out) => resign(out, (j) => delete j.identity), (out) => [state(out), "identity"]),
-  tampered("curriculum state emptied (re-signed)", (out) => resign(out, (j) => (j.curriculum = {})), () => ["curriculum \"sec\"", "does not decode"]),
-  tampered("trainer state emptied (re-signed)", (out) => resign(out, (j) => (j.trainer = { _tag: "Inline", state: {} })), () => [/trainer|restore|simulat/i]),
+  tampered(
+    "format-1 checkpoint from an older zpd",
+    (out) => writeFileSync(state(out), JSON.stringify({ format: "zpd-checkpoint/1", step: 4, seed: 1 })),
+    (out) => [state(out), "zpd-checkpoint/1", "--overwrite"]
+  ),
+  tampered(
+    "checksum field removed",
+    (out) => writeFileSync(state(out), read(state(out)).replace(/,"checksum":"[0-9a-f]+"/, "")),
+    (out) => [state(out), "checksum"]
+  ),
+  tampered(
+    "identity removed (re-signed)",
+    (out) => resign(out, (j) => delete j.identity),
+    (out) => [state(out), "identity"]
+  ),
+  tampered(
+    "curriculum state emptied (re-signed)",
+    (out) => resign(out, (j) => (j.curriculum = {})),
+    () => ["curriculum \"sec\"", "does not decode"]
+  ),
+  tampered(
+    "trainer state emptied (re-signed)",
+    (out) => resign(out, (j) => (j.trainer = { _tag: "Inline", state: {} })),
+    () => [/trainer|restore|simulat/i]
+  ),
   tampered("metrics.jsonl missing", (out) => rmSync(metrics(out)), (out) => [metrics(out), "missing"]),
-  tampered("metrics.jsonl empty", (out) => writeFileSync(metrics(out), ""), (out) => [metrics(out), "line 1 should hold step 1"]),
-  tampered("metrics.jsonl cut to 2 of 4 lines", (out) => writeFileSync(metrics(out), read(metrics(out)).split("\n").slice(0, 2).join("\n") + "\n"), (out) => [metrics(out), "line 3 should hold step 3"]),
+  tampered(
+    "metrics.jsonl empty",
+    (out) => writeFileSync(metrics(out), ""),
+    (out) => [metrics(out), "line 1 should hold step 1"]
+  ),
+  tampered(
+    "metrics.jsonl cut to 2 of 4 lines",
+    (out) => writeFileSync(metrics(out), read(metrics(out)).split("\n").slice(0, 2).join("\n") + "\n"),
+    (out) => [metrics(out), "line 3 should hold step 3"]
+  ),
   tampered("metrics.jsonl line 2 edited", (out) => {
     const lines = read(metrics(out)).split("\n")
     lines[1] = lines[1]!.replace(/"reward_mean":[0-9.]+/, "\"reward_mean\":0.999")
@@ -258,14 +351,21 @@ const list: ReadonlyArray<CheckpointCase> = [
     ;[lines[0], lines[1]] = [lines[1]!, lines[0]!]
     writeFileSync(metrics(out), lines.join("\n"))
   }, (out) => [metrics(out), "line 1 should hold step 1"]),
-  tampered("--resume of a directory without a checkpoint", (out) => rmSync(join(out, "checkpoint"), { recursive: true }), (out) => [state(out), "no checkpoint"]),
+  tampered(
+    "--resume of a directory without a checkpoint",
+    (out) => rmSync(join(out, "checkpoint"), { recursive: true }),
+    (out) => [state(out), "no checkpoint"]
+  ),
   {
     name: "a torn line after the checkpoint is dropped (ok)",
     run: async (dir, t) => {
       const { failed, out } = await base(dir, t)
       if (failed) return failed
       writeFileSync(metrics(out), read(metrics(out)) + "{\"step\":5,\"reward")
-      return expectOk(await run({ steps: 6, resume: out }, t), () => (read(metrics(out)).trim().split("\n").length === 6 ? undefined : "expected 6 lines"))
+      return expectOk(
+        await run({ steps: 6, resume: out }, t),
+        () => (read(metrics(out)).trim().split("\n").length === 6 ? undefined : "expected 6 lines")
+      )
     }
   },
   {
@@ -319,16 +419,27 @@ const list: ReadonlyArray<CheckpointCase> = [
     run: async (dir, t) => {
       const out = join(dir, "D")
       await run({ steps: 40, seed: 1, out, extra: ["--checkpoint-every", "3"], killAtLine: 5 }, t)
-      if (!existsSync(state(out))) return { outcome: "unclear", detail: "no checkpoint after 5 steps with --checkpoint-every 3" }
+      if (!existsSync(state(out))) {
+        return { outcome: "unclear", detail: "no checkpoint after 5 steps with --checkpoint-every 3" }
+      }
       const step = JSON.parse(read(state(out))).step
-      return step === 3 || step === 6 ? { outcome: "clean", detail: `checkpoint at step ${step}` } : { outcome: "unclear", detail: `checkpoint at step ${step}` }
+      return step === 3 || step === 6
+        ? { outcome: "clean", detail: `checkpoint at step ${step}` }
+        : { outcome: "unclear", detail: `checkpoint at step ${step}` }
     }
   },
   identical("extend a finished run 15 → 20 (eval every 10): byte-identical", 15, 20),
   identical("extend a finished run 7 → 12: byte-identical", 7, 12),
-  identical("killed at step 6 of 14 (checkpoint every 1), resumed: byte-identical", 6, 14, { kill: true, extra: ["--checkpoint-every", "1"] }),
+  identical("killed at step 6 of 14 (checkpoint every 1), resumed: byte-identical", 6, 14, {
+    kill: true,
+    extra: ["--checkpoint-every", "1"]
+  }),
   identical("killed at step 13 of 16 (checkpoint every 10), resumed: byte-identical", 13, 16, { kill: true }),
-  identical("cdas killed at step 5 of 9 (checkpoint every 2), resumed: byte-identical", 5, 9, { kill: true, curriculum: "cdas", extra: ["--checkpoint-every", "2"] })
+  identical("cdas killed at step 5 of 9 (checkpoint every 2), resumed: byte-identical", 5, 9, {
+    kill: true,
+    curriculum: "cdas",
+    extra: ["--checkpoint-every", "2"]
+  })
 ]
 
 export const cases: ReadonlyArray<FaultCase> = list.map((c) => ({

@@ -36,18 +36,43 @@ const variants: ReadonlyArray<Variant> = [
   // unknown fields (typos) everywhere or on one line
   {
     name: "anwser typo on every line",
-    content: Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `p${i}`, anwser: "1", level: 1 })).join("\n"),
+    content: Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `p${i}`, anwser: "1", level: 1 })).join(
+      "\n"
+    ),
     error: { line: 1, patterns: ["anwser", "did you mean \"answer\""] }
   },
   bad("promt typo", 3, JSON.stringify({ promt: "x", prompt: "y", level: 1 }), "promt", "did you mean \"prompt\""),
   bad("levle typo", 4, JSON.stringify({ prompt: "x", levle: 2, level: 1 }), "levle", "did you mean \"level\""),
   bad("famly typo", 5, JSON.stringify({ prompt: "x", famly: "a", level: 1 }), "famly", "did you mean \"family\""),
-  bad("metdata typo", 6, JSON.stringify({ prompt: "x", metdata: {}, level: 1 }), "metdata", "did you mean \"metadata\""),
+  bad(
+    "metdata typo",
+    6,
+    JSON.stringify({ prompt: "x", metdata: {}, level: 1 }),
+    "metdata",
+    "did you mean \"metadata\""
+  ),
   bad("ID in capitals", 7, JSON.stringify({ ID: "a", prompt: "x", level: 1 }), "\"ID\"", "did you mean \"id\""),
   bad("Prompt capitalised", 8, JSON.stringify({ Prompt: "x", prompt: "x", level: 1 }), "Prompt", "\"prompt\""),
-  bad("key with a trailing space", 9, JSON.stringify({ "answer ": "2", prompt: "x", level: 1 }), "answer ", "\"answer\""),
-  bad("unrelated extra field", 10, JSON.stringify({ prompt: "x", level: 1, source: "gsm8k" }), "source", "--allow-unknown-fields"),
-  bad("unknown field on the last line only", 12, JSON.stringify({ prompt: "x", level: 1, difficulty: 3 }), "difficulty"),
+  bad(
+    "key with a trailing space",
+    9,
+    JSON.stringify({ "answer ": "2", prompt: "x", level: 1 }),
+    "answer ",
+    "\"answer\""
+  ),
+  bad(
+    "unrelated extra field",
+    10,
+    JSON.stringify({ prompt: "x", level: 1, source: "gsm8k" }),
+    "source",
+    "--allow-unknown-fields"
+  ),
+  bad(
+    "unknown field on the last line only",
+    12,
+    JSON.stringify({ prompt: "x", level: 1, difficulty: 3 }),
+    "difficulty"
+  ),
   // duplicate ids
   {
     name: "duplicate string ids",
@@ -56,12 +81,18 @@ const variants: ReadonlyArray<Variant> = [
   },
   {
     name: "duplicate ids 5 and \"5\"",
-    content: withLine(2, JSON.stringify({ id: 5, prompt: "a", level: 1 })).replace(row(9), JSON.stringify({ id: "5", prompt: "b", level: 1 })),
+    content: withLine(2, JSON.stringify({ id: 5, prompt: "a", level: 1 })).replace(
+      row(9),
+      JSON.stringify({ id: "5", prompt: "b", level: 1 })
+    ),
     error: { line: 9, patterns: ["lines 2 and 9", "\"id\""] }
   },
   {
     name: "duplicate numeric ids",
-    content: withLine(1, JSON.stringify({ id: 5, prompt: "a", level: 1 })).replace(row(4), JSON.stringify({ id: 5, prompt: "b", level: 1 })),
+    content: withLine(1, JSON.stringify({ id: 5, prompt: "a", level: 1 })).replace(
+      row(4),
+      JSON.stringify({ id: 5, prompt: "b", level: 1 })
+    ),
     error: { line: 4, patterns: ["lines 1 and 4"] }
   },
   {
@@ -72,17 +103,29 @@ const variants: ReadonlyArray<Variant> = [
   // encodings
   {
     name: "invalid UTF-8 byte 0xff in a prompt",
-    content: Buffer.concat([Buffer.from(withLine(0, "").split("\n").slice(0, 3).join("\n") + "\n{\"prompt\":\"x"), Buffer.from([0xff]), Buffer.from("\",\"level\":1}\n")]),
+    content: Buffer.concat([
+      Buffer.from(withLine(0, "").split("\n").slice(0, 3).join("\n") + "\n{\"prompt\":\"x"),
+      Buffer.from([0xff]),
+      Buffer.from("\",\"level\":1}\n")
+    ]),
     error: { line: 4, patterns: ["UTF-8"] }
   },
   {
     name: "Latin-1 é in an answer",
-    content: Buffer.concat([Buffer.from(row(1) + "\n{\"prompt\":\"caf\",\"answer\":\"caf"), Buffer.from([0xe9]), Buffer.from("\",\"level\":1}\n")]),
+    content: Buffer.concat([
+      Buffer.from(row(1) + "\n{\"prompt\":\"caf\",\"answer\":\"caf"),
+      Buffer.from([0xe9]),
+      Buffer.from("\",\"level\":1}\n")
+    ]),
     error: { line: 2, patterns: ["UTF-8"] }
   },
   {
     name: "truncated multi-byte sequence",
-    content: Buffer.concat([Buffer.from(row(1) + "\n" + row(2) + "\n{\"prompt\":\"\u00e9"), Buffer.from([0xe2, 0x82]), Buffer.from("\",\"level\":1}\n")]),
+    content: Buffer.concat([
+      Buffer.from(row(1) + "\n" + row(2) + "\n{\"prompt\":\"\u00e9"),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from("\",\"level\":1}\n")
+    ]),
     error: { line: 3, patterns: ["UTF-8"] }
   },
   {
@@ -90,17 +133,41 @@ const variants: ReadonlyArray<Variant> = [
     content: Buffer.from("\ufeff" + good, "utf16le"),
     error: { line: 1, patterns: ["UTF-8"] }
   },
-  bad("lone surrogate escape in a prompt", 5, "{\"prompt\":\"a\\ud800b\",\"level\":1}", "prompt", "well-formed Unicode"),
-  bad("lone low surrogate in an answer", 6, "{\"prompt\":\"a\",\"answer\":\"\\udc00\",\"level\":1}", "answer", "well-formed"),
+  bad(
+    "lone surrogate escape in a prompt",
+    5,
+    "{\"prompt\":\"a\\ud800b\",\"level\":1}",
+    "prompt",
+    "well-formed Unicode"
+  ),
+  bad(
+    "lone low surrogate in an answer",
+    6,
+    "{\"prompt\":\"a\",\"answer\":\"\\udc00\",\"level\":1}",
+    "answer",
+    "well-formed"
+  ),
   // blank and over-long prompts
   bad("whitespace-only prompt", 3, JSON.stringify({ prompt: "   ", level: 1 }), "\"prompt\"", "visible characters"),
   bad("tab and newline prompt", 4, JSON.stringify({ prompt: "\t\n", level: 1 }), "\"prompt\"", "visible characters"),
   bad("zero-width-space prompt", 5, JSON.stringify({ prompt: "\u200b\u200b", level: 1 }), "\"prompt\"", "visible"),
   bad("non-breaking-space prompt", 6, JSON.stringify({ prompt: "\u00a0", level: 1 }), "\"prompt\"", "visible"),
   bad("empty prompt", 2, JSON.stringify({ prompt: "", level: 1 }), "\"prompt\""),
-  bad("40k-character prompt", 3, JSON.stringify({ prompt: "x".repeat(40_000), level: 1 }), "\"prompt\"", "at most 32768"),
+  bad(
+    "40k-character prompt",
+    3,
+    JSON.stringify({ prompt: "x".repeat(40_000), level: 1 }),
+    "\"prompt\"",
+    "at most 32768"
+  ),
   bad("1 MB prompt", 4, JSON.stringify({ prompt: "y".repeat(1 << 20), level: 1 }), "\"prompt\"", "at most 32768"),
-  bad("10 MB prompt", 5, JSON.stringify({ prompt: "z".repeat(10 << 20), level: 1 }), "\"prompt\"", "--max-prompt-chars"),
+  bad(
+    "10 MB prompt",
+    5,
+    JSON.stringify({ prompt: "z".repeat(10 << 20), level: 1 }),
+    "\"prompt\"",
+    "--max-prompt-chars"
+  ),
   // wrong types and missing fields
   bad("missing prompt", 2, JSON.stringify({ answer: "1", level: 1 }), "\"prompt\"", "missing"),
   bad("prompt null", 3, JSON.stringify({ prompt: null, level: 1 }), "\"prompt\""),
@@ -136,16 +203,43 @@ const variants: ReadonlyArray<Variant> = [
   bad("null line", 5, "null", "a JSON object"),
   { name: "empty file", content: "", error: { patterns: ["at least one problem"] } },
   { name: "only blank lines", content: "\n \n\t\n", error: { patterns: ["at least one problem"] } },
-  { name: "a batch larger than the dataset", content: withLine(0, "", 3), flags: ["--batch-size", "4"], notAFile: true, error: { patterns: ["--batch-size", "at most the dataset's 3 problems"] } },
+  {
+    name: "a batch larger than the dataset",
+    content: withLine(0, "", 3),
+    flags: ["--batch-size", "4"],
+    notAFile: true,
+    error: { patterns: ["--batch-size", "at most the dataset's 3 problems"] }
+  },
   // variants that must train
   { name: "CRLF line endings (ok)", content: good.replaceAll("\n", "\r\n") },
   { name: "UTF-8 byte-order mark (ok)", content: "\ufeff" + good },
   { name: "blank lines between records (ok)", content: good.replaceAll("\n", "\n\n") },
-  { name: "numeric ids and answers, metadata (ok)", content: Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: i, prompt: `p${i}`, answer: i, level: 1, metadata: { n: i, s: "x" } })).join("\n") },
-  { name: "unknown fields with --allow-unknown-fields (ok)", content: withLine(2, JSON.stringify({ prompt: "x", level: 1, source: "a" })), flags: ["--allow-unknown-fields"] },
-  { name: "40k prompt with --max-prompt-chars 100000 (ok)", content: withLine(3, JSON.stringify({ prompt: "x".repeat(40_000), level: 1 })), flags: ["--max-prompt-chars", "100000"] },
-  { name: "batch larger than the data with --allow-repeats (ok)", content: withLine(0, "", 3), flags: ["--batch-size", "4", "--allow-repeats"] },
-  { name: "emoji and CJK prompts (ok)", content: withLine(2, JSON.stringify({ prompt: "\u{1F600} \u4e2d\u6587", level: 1 })) },
+  {
+    name: "numeric ids and answers, metadata (ok)",
+    content: Array.from(
+      { length: 12 },
+      (_, i) => JSON.stringify({ id: i, prompt: `p${i}`, answer: i, level: 1, metadata: { n: i, s: "x" } })
+    ).join("\n")
+  },
+  {
+    name: "unknown fields with --allow-unknown-fields (ok)",
+    content: withLine(2, JSON.stringify({ prompt: "x", level: 1, source: "a" })),
+    flags: ["--allow-unknown-fields"]
+  },
+  {
+    name: "40k prompt with --max-prompt-chars 100000 (ok)",
+    content: withLine(3, JSON.stringify({ prompt: "x".repeat(40_000), level: 1 })),
+    flags: ["--max-prompt-chars", "100000"]
+  },
+  {
+    name: "batch larger than the data with --allow-repeats (ok)",
+    content: withLine(0, "", 3),
+    flags: ["--batch-size", "4", "--allow-repeats"]
+  },
+  {
+    name: "emoji and CJK prompts (ok)",
+    content: withLine(2, JSON.stringify({ prompt: "\u{1F600} \u4e2d\u6587", level: 1 }))
+  },
   // files that are not there
   { name: "missing file", content: Buffer.alloc(0), error: { patterns: ["a readable JSONL file"] } },
   { name: "a directory as --data", content: good, notAFile: true, error: { patterns: ["a readable JSONL file"] } }
@@ -162,11 +256,27 @@ export const cases: ReadonlyArray<FaultCase> = variants.map((v) => ({
     const batch = flags.includes("--batch-size") ? [] : ["--batch-size", "2"]
     const data = v.name === "a directory as --data" ? dir : missing ? join(dir, "nope.jsonl") : file
     const exit = await zpd(
-      ["run", "sec", "--data", data, "--steps", "1", ...batch, "--group-size", "2", "--quiet", "--out", join(dir, "run"), ...flags],
+      [
+        "run",
+        "sec",
+        "--data",
+        data,
+        "--steps",
+        "1",
+        ...batch,
+        "--group-size",
+        "2",
+        "--quiet",
+        "--out",
+        join(dir, "run"),
+        ...flags
+      ],
       { timeoutMs }
     )
     if (v.error === undefined) return expectOk(exit)
-    const where = v.error.line === undefined ? (v.notAFile ? [] : [missing ? "nope.jsonl" : file]) : [`${file}:${v.error.line}`]
+    const where = v.error.line === undefined
+      ? (v.notAFile ? [] : [missing ? "nope.jsonl" : file])
+      : [`${file}:${v.error.line}`]
     if (v.name === "a directory as --data") where.push(dir)
     return expectError(exit, [...where, ...v.error.patterns])
   }

@@ -39,7 +39,9 @@ const main = async () => {
   const concurrency = Number(flag("concurrency") ?? 2)
   const timeoutMs = Number(flag("timeout") ?? 180) * 1000
   const all = [...datasetCases, ...cliCases, ...checkpointCases, ...(await runtimeCases())]
-  const selected = all.filter((c) => (only === undefined || c.group === only) && (filter === undefined || c.name.includes(filter)))
+  const selected = all.filter((c) =>
+    (only === undefined || c.group === only) && (filter === undefined || c.name.includes(filter))
+  )
   const results: Array<{ readonly c: FaultCase; readonly r: Result; readonly ms: number }> = []
   let next = 0
   const worker = async () => {
@@ -62,7 +64,9 @@ const main = async () => {
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker))
   const order = new Map(selected.map((c, i) => [c, i]))
   results.sort((a, b) => order.get(a.c)! - order.get(b.c)!)
-  const rows = results.map(({ c, ms, r }) => [c.group, c.name, r.outcome, `${(ms / 1000).toFixed(1)}s`, r.detail.replaceAll("\n", " ")])
+  const rows = results.map((
+    { c, ms, r }
+  ) => [c.group, c.name, r.outcome, `${(ms / 1000).toFixed(1)}s`, r.detail.replaceAll("\n", " ")])
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), 5))
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c)).join("  ")
   process.stdout.write(`${line(["group", "case", "class", "time", "detail"])}\n`)
@@ -73,7 +77,11 @@ const main = async () => {
   for (const group of [...groups, "total"]) {
     const mine = results.filter((x) => group === "total" || x.c.group === group)
     const counts = classes.map((k) => mine.filter((x) => x.r.outcome === k).length)
-    process.stdout.write(`  ${group.padEnd(11)} ${String(mine.length).padStart(3)} cases: ${classes.map((k, i) => `${counts[i]} ${k}`).join(", ")}\n`)
+    process.stdout.write(
+      `  ${group.padEnd(11)} ${String(mine.length).padStart(3)} cases: ${
+        classes.map((k, i) => `${counts[i]} ${k}`).join(", ")
+      }\n`
+    )
   }
   if (results.some((x) => x.r.outcome !== "clean")) process.exitCode = 1
 }

@@ -82,7 +82,9 @@ const start = (reply: Reply, health: unknown = {}, sglang = false): Promise<Serv
         seen.push({ path, body })
         if (path === "/health") return send(res, 200, health)
         if (path === "/get_server_info") {
-          return sglang ? send(res, 200, { version: "0.5.6", model_path: "Qwen/Qwen3-0.6B" }) : send(res, 404, { detail: "Not Found" })
+          return sglang
+            ? send(res, 200, { version: "0.5.6", model_path: "Qwen/Qwen3-0.6B" })
+            : send(res, 404, { detail: "Not Found" })
         }
         reply(req, body, res, n)
       })
@@ -154,7 +156,11 @@ const run = <A>(effect: Effect.Effect<A, RuntimeError, any>, timeoutMs: number) 
 const failing = (
   group: string,
   name: string,
-  body: (timeoutMs: number) => Promise<{ readonly server?: Server; readonly effect: Effect.Effect<unknown, RuntimeError, any>; readonly endpoint: string }>,
+  body: (
+    timeoutMs: number
+  ) => Promise<
+    { readonly server?: Server; readonly effect: Effect.Effect<unknown, RuntimeError, any>; readonly endpoint: string }
+  >,
   patterns: ReadonlyArray<string | RegExp>,
   after: (server: Server | undefined) => string | undefined = () => undefined
 ): FaultCase => ({
@@ -169,10 +175,16 @@ const failing = (
       const either = result.value
       if (either._tag === "Right") return { outcome: "silent", detail: "succeeded" }
       const message = either.left.message
-      const missing = [endpoint, ...patterns].filter((p) => typeof p === "string" ? !message.includes(p) : !p.test(message))
-      if (missing.length > 0) return { outcome: "unclear", detail: `missing ${missing.map(String).join(", ")} in: ${message}` }
+      const missing = [endpoint, ...patterns].filter((p) =>
+        typeof p === "string" ? !message.includes(p) : !p.test(message)
+      )
+      if (missing.length > 0) {
+        return { outcome: "unclear", detail: `missing ${missing.map(String).join(", ")} in: ${message}` }
+      }
       const problem = after(server)
-      return problem === undefined ? { outcome: "clean", detail: message.slice(0, 200) } : { outcome: "unclear", detail: problem }
+      return problem === undefined
+        ? { outcome: "clean", detail: message.slice(0, 200) }
+        : { outcome: "unclear", detail: problem }
     } finally {
       await server?.close()
     }
@@ -194,37 +206,47 @@ const succeeding = <A>(
     try {
       const result = await run(effect, limit)
       if (Option.isNone(result)) return { outcome: "hang", detail: `no result within ${limit} ms` }
-      if (result.value._tag === "Left") return { outcome: "unclear", detail: `refused a valid case: ${result.value.left.message}` }
+      if (result.value._tag === "Left") {
+        return { outcome: "unclear", detail: `refused a valid case: ${result.value.left.message}` }
+      }
       const problem = check(result.value.right, server)
-      return problem === undefined ? { outcome: "clean", detail: "ran as expected" } : { outcome: "unclear", detail: problem }
+      return problem === undefined
+        ? { outcome: "clean", detail: "ran as expected" }
+        : { outcome: "unclear", detail: problem }
     } finally {
       await server.close()
     }
   }
 })
 
-const inference = (reply: Reply, over: Partial<HttpInference.Options> = {}, count = 1, n = 2, health: unknown = {}) =>
-async () => {
-  const server = await start(reply, health)
-  return {
-    server,
-    endpoint: `${server.url}/v1/completions`,
-    effect: Effect.flatMap(
-      HttpInference.make({ endpoints: [server.url], ...fast, ...over }),
-      (c) => c.generate({ requestId: "r", prompts: prompts(count), n, sampling })
-    )
+const inference =
+  (reply: Reply, over: Partial<HttpInference.Options> = {}, count = 1, n = 2, health: unknown = {}) => async () => {
+    const server = await start(reply, health)
+    return {
+      server,
+      endpoint: `${server.url}/v1/completions`,
+      effect: Effect.flatMap(
+        HttpInference.make({ endpoints: [server.url], ...fast, ...over }),
+        (c) => c.generate({ requestId: "r", prompts: prompts(count), n, sampling })
+      )
+    }
   }
-}
 
 /** One choice changed by `edit` in an otherwise valid reply. */
 const badChoice = (edit: (choice: any) => void): Reply => (_req, body, res) =>
-  send(res, 200, completions(body, (c, k) => {
-    if (k === 0) edit(c)
-    return c
-  }))
+  send(
+    res,
+    200,
+    completions(body, (c, k) => {
+      if (k === 0) edit(c)
+      return c
+    })
+  )
 
 const onlyOnce = (problem: string) => (server: Server | undefined) =>
-  server !== undefined && server.completions() !== 1 ? `${problem}: sent ${server.completions()} requests, expected 1` : undefined
+  server !== undefined && server.completions() !== 1
+    ? `${problem}: sent ${server.completions()} requests, expected 1`
+    : undefined
 
 // ---------------------------------------------------------------------------
 // trainer
@@ -265,7 +287,14 @@ async () => {
     server,
     endpoint: `${server.url}${path}`,
     effect: Effect.flatMap(
-      HttpTrainer.make({ url: server.url, timeout: "1 second", retries: 2, backoff: "5 millis", maxBackoff: "20 millis", ...over }),
+      HttpTrainer.make({
+        url: server.url,
+        timeout: "1 second",
+        retries: 2,
+        backoff: "5 millis",
+        maxBackoff: "20 millis",
+        ...over
+      }),
       call
     )
   }
@@ -278,7 +307,9 @@ const G = "runtime"
 
 export const cases: ReadonlyArray<FaultCase> = [
   failing(G, "policy version goes backwards between calls", async () => {
-    const server = await start((_req, body, res, n) => send(res, 200, completions(body, (c) => c, { policy_version: n === 0 ? 5 : 4 })))
+    const server = await start((_req, body, res, n) =>
+      send(res, 200, completions(body, (c) => c, { policy_version: n === 0 ? 5 : 4 }))
+    )
     const effect = Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast }), (c) =>
       Effect.zipRight(
         c.generate({ requestId: "a", prompts: prompts(1), n: 1, sampling }),
@@ -286,9 +317,14 @@ export const cases: ReadonlyArray<FaultCase> = [
       ))
     return { server, effect, endpoint: `${server.url}/v1/completions` }
   }, ["policy_version 4 is older than version 5", "never to go backwards"]),
-  failing(G, "negative policy version", inference((_req, body, res) => send(res, 200, completions(body, (c) => c, { policy_version: -1 }))), [
-    "policy_version is -1; expected an integer ≥ 0"
-  ]),
+  failing(
+    G,
+    "negative policy version",
+    inference((_req, body, res) => send(res, 200, completions(body, (c) => c, { policy_version: -1 }))),
+    [
+      "policy_version is -1; expected an integer ≥ 0"
+    ]
+  ),
   failing(
     G,
     "malformed 200 body is not retried",
@@ -299,7 +335,9 @@ export const cases: ReadonlyArray<FaultCase> = [
   failing(
     G,
     "400 context-length error names the prompt, no retry",
-    inference((_req, _body, res) => send(res, 400, { object: "error", message: "This model's maximum context length is 32768 tokens.", code: 400 })),
+    inference((_req, _body, res) =>
+      send(res, 400, { object: "error", message: "This model's maximum context length is 32768 tokens.", code: 400 })
+    ),
     ["HTTP 400", "maximum context length", "prompt \"p0\""],
     onlyOnce("retried a 400")
   ),
@@ -324,14 +362,23 @@ export const cases: ReadonlyArray<FaultCase> = [
   failing(G, "fractional prompt token id", inference(badChoice((c) => (c.prompt_token_ids = [1, 10.5, 20]))), [
     "prompt_token_ids[1] is 10.5"
   ]),
-  failing(G, "wrong number of choices", inference((_req, body, res) => send(res, 200, { choices: completions(body).choices.slice(1) })), [
-    "expected 2 choices (1 prompts × n=2), got 1"
+  failing(
+    G,
+    "wrong number of choices",
+    inference((_req, body, res) => send(res, 200, { choices: completions(body).choices.slice(1) })),
+    [
+      "expected 2 choices (1 prompts × n=2), got 1"
+    ]
+  ),
+  failing(G, "duplicate choice index", inference(badChoice((c) => (c.index = 1))), [
+    "expected choice indexes 0..1, each once"
   ]),
-  failing(G, "duplicate choice index", inference(badChoice((c) => (c.index = 1))), ["expected choice indexes 0..1, each once"]),
   failing(G, "positive logprob", inference(badChoice((c) => (c.logprobs.token_logprobs[1] = 0.7))), [
     "token 1 has logprob 0.7; expected a finite number ≤ 0"
   ]),
-  failing(G, "null logprob", inference(badChoice((c) => (c.logprobs.token_logprobs[0] = null))), ["token 0 has logprob null"]),
+  failing(G, "null logprob", inference(badChoice((c) => (c.logprobs.token_logprobs[0] = null))), [
+    "token 0 has logprob null"
+  ]),
   failing(G, "logprobs shorter than tokens", inference(badChoice((c) => c.logprobs.token_logprobs.pop())), [
     "2 logprobs for 3 completion tokens"
   ]),
@@ -347,9 +394,14 @@ export const cases: ReadonlyArray<FaultCase> = [
     })),
     ["expected token_ids (return_token_ids) or logprob tokens rendered as \"token_id:<id>\""]
   ),
-  failing(G, "returned prompt ids differ from the ids sent", inference(badChoice((c) => (c.prompt_token_ids = [1, 99, 20]))), [
-    "prompt_token_ids differ from the 3 ids sent for prompt \"p0\" at position 1"
-  ]),
+  failing(
+    G,
+    "returned prompt ids differ from the ids sent",
+    inference(badChoice((c) => (c.prompt_token_ids = [1, 99, 20]))),
+    [
+      "prompt_token_ids differ from the 3 ids sent for prompt \"p0\" at position 1"
+    ]
+  ),
   failing(
     G,
     "server never answers: two limits, then Timeout",
@@ -377,8 +429,10 @@ export const cases: ReadonlyArray<FaultCase> = [
     await server.close()
     return {
       endpoint: `${url}/v1/completions`,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [url], ...fast }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling }))
+      effect: Effect.flatMap(
+        HttpInference.make({ endpoints: [url], ...fast }),
+        (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling })
+      )
     }
   }, ["connection failed", "gave up after 3 attempts"]),
   failing(G, "dead worker is reported at once", async () => {
@@ -404,16 +458,23 @@ export const cases: ReadonlyArray<FaultCase> = [
     inference(badChoice((c) => (c.finish_reason = "abort")), { abortRetries: 2 }),
     ["still finished with \"abort\" after 2 regeneration(s)", "prompt \"p0\" sample 0"]
   ),
-  failing(G, "prompt over the context length", async () => {
-    const server = await start((_req, body, res) => send(res, 200, completions(body)))
-    return {
-      server,
-      endpoint: `${server.url}/v1/completions`,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast, contextLength: 4 }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling }))
-    }
-  }, ["prompt \"p0\" has 3 tokens; with maxTokens 3 it needs 6, expected at most the context length 4"], (server) =>
-    server !== undefined && server.completions() > 0 ? "sent the over-long prompt" : undefined),
+  failing(
+    G,
+    "prompt over the context length",
+    async () => {
+      const server = await start((_req, body, res) => send(res, 200, completions(body)))
+      return {
+        server,
+        endpoint: `${server.url}/v1/completions`,
+        effect: Effect.flatMap(
+          HttpInference.make({ endpoints: [server.url], ...fast, contextLength: 4 }),
+          (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling })
+        )
+      }
+    },
+    ["prompt \"p0\" has 3 tokens; with maxTokens 3 it needs 6, expected at most the context length 4"],
+    (server) => server !== undefined && server.completions() > 0 ? "sent the over-long prompt" : undefined
+  ),
   failing(G, "server reports raw logprobs although processed was asserted", async () => {
     const server = await start((_req, body, res) => send(res, 200, completions(body)), { logprobsMode: "raw_logprobs" })
     return {
@@ -424,12 +485,16 @@ export const cases: ReadonlyArray<FaultCase> = [
   }, ["reports logprobsMode \"raw_logprobs\"", "expected \"processed_logprobs\""]),
   succeeding(G, "429 with Retry-After, then served", async () => {
     const server = await start((_req, body, res, n) =>
-      n === 0 ? send(res, 429, { error: { message: "busy" } }, { "retry-after": "0" }) : send(res, 200, completions(body))
+      n === 0
+        ? send(res, 429, { error: { message: "busy" } }, { "retry-after": "0" })
+        : send(res, 200, completions(body))
     )
     return {
       server,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling }))
+      effect: Effect.flatMap(
+        HttpInference.make({ endpoints: [server.url], ...fast }),
+        (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling })
+      )
     }
   }, (out, server) => out.length === 2 && server.completions() === 2 ? undefined : `got ${out.length} completions`),
   succeeding(G, "aborted completion is regenerated and counted", async () => {
@@ -438,36 +503,55 @@ export const cases: ReadonlyArray<FaultCase> = [
     )
     return {
       server,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling }))
+      effect: Effect.flatMap(
+        HttpInference.make({ endpoints: [server.url], ...fast }),
+        (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling })
+      )
     }
   }, (out, server) => {
     if (out.some((c) => c.finishReason === "abort")) return "an aborted completion was returned"
-    if (out[1]?.abortedAttempts !== 1 || out[0]?.abortedAttempts !== undefined) return "the regeneration was not counted"
-    return server.completions() === 2 && server.seen.at(-1)?.body.n === 1 ? undefined : "expected one n=1 regeneration request"
+    if (out[1]?.abortedAttempts !== 1 || out[0]?.abortedAttempts !== undefined) {
+      return "the regeneration was not counted"
+    }
+    return server.completions() === 2 && server.seen.at(-1)?.body.n === 1
+      ? undefined
+      : "expected one n=1 regeneration request"
   }),
-  succeeding(G, "every completion truncated: a warning says so", async () => {
-    const server = await start((_req, body, res) => send(res, 200, completions(body, (c) => ({ ...c, finish_reason: "length" }))))
-    const logs: Array<string> = []
-    const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))
-    return {
-      server,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling })).pipe(
+  succeeding(
+    G,
+    "every completion truncated: a warning says so",
+    async () => {
+      const server = await start((_req, body, res) =>
+        send(res, 200, completions(body, (c) => ({ ...c, finish_reason: "length" })))
+      )
+      const logs: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))
+      return {
+        server,
+        effect: Effect.flatMap(
+          HttpInference.make({ endpoints: [server.url], ...fast }),
+          (c) => c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling })
+        ).pipe(
           Effect.map((out) => ({ out, logs })),
           Effect.provide(capture)
         )
-    }
-  }, ({ logs }) =>
-    logs.some((l) => l.includes("every one of 4 completions stopped at maxTokens = 3") && l.includes("raise sampling.maxTokens"))
-      ? undefined
-      : `no truncation warning in ${JSON.stringify(logs)}`),
+      }
+    },
+    ({ logs }) =>
+      logs.some((l) =>
+          l.includes("every one of 4 completions stopped at maxTokens = 3") && l.includes("raise sampling.maxTokens")
+        )
+        ? undefined
+        : `no truncation warning in ${JSON.stringify(logs)}`
+  ),
   succeeding(G, "SGLang: samples fan out with their own seeds by default", async () => {
     const server = await start((_req, body, res) => send(res, 200, completions(body)), {}, true)
     return {
       server,
-      effect: Effect.flatMap(HttpInference.make({ endpoints: [server.url], ...fast, groupMode: "auto" }), (c) =>
-        c.generate({ requestId: "r", prompts: prompts(1), n: 3, sampling }))
+      effect: Effect.flatMap(
+        HttpInference.make({ endpoints: [server.url], ...fast, groupMode: "auto" }),
+        (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 3, sampling })
+      )
     }
   }, (_out, server) => {
     const bodies = server.seen.filter((s) => s.path === "/v1/completions").map((s) => s.body)
@@ -480,7 +564,13 @@ export const cases: ReadonlyArray<FaultCase> = [
     return {
       server,
       effect: Effect.flatMap(
-        HttpInference.make({ endpoints: [server.url], ...fast, timeout: "100 millis", timeoutPerToken: "1 second", retries: 0 }),
+        HttpInference.make({
+          endpoints: [server.url],
+          ...fast,
+          timeout: "100 millis",
+          timeoutPerToken: "1 second",
+          retries: 0
+        }),
         (c) => c.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling })
       )
     }
@@ -489,7 +579,11 @@ export const cases: ReadonlyArray<FaultCase> = [
   failing(
     G,
     "trainer reply for another step",
-    trainer((_req, _body, res) => send(res, 200, updateReply({ step: 2 })), (t) => t.update(trainRequest), "/trainer/update"),
+    trainer(
+      (_req, _body, res) => send(res, 200, updateReply({ step: 2 })),
+      (t) => t.update(trainRequest),
+      "/trainer/update"
+    ),
     ["the reply is for step 2; expected step 3"]
   ),
   failing(
@@ -515,47 +609,76 @@ export const cases: ReadonlyArray<FaultCase> = [
   failing(
     G,
     "trainer policy version goes backwards",
-    trainer((_req, _body, res, n) => send(res, 200, { policyVersion: n === 0 ? 7 : 6, referenceVersion: 6 }), (t) =>
-      Effect.zipRight(t.resetReference, t.resetReference), "/trainer/reset_reference"),
+    trainer(
+      (_req, _body, res, n) => send(res, 200, { policyVersion: n === 0 ? 7 : 6, referenceVersion: 6 }),
+      (t) => Effect.zipRight(t.resetReference, t.resetReference),
+      "/trainer/reset_reference"
+    ),
     ["policyVersion 6 is older than version 7"]
   ),
   failing(
     G,
     "trainer negative policy version",
-    trainer((_req, _body, res) => send(res, 200, { policyVersion: -2 }), (t) => t.resetReference, "/trainer/reset_reference"),
+    trainer(
+      (_req, _body, res) => send(res, 200, { policyVersion: -2 }),
+      (t) => t.resetReference,
+      "/trainer/reset_reference"
+    ),
     ["policyVersion", "-2"]
   ),
   failing(
     G,
     "trainer checkpoint path climbs out (../../../etc/passwd)",
-    trainer((_req, _body, res) => send(res, 200, { policyVersion: 3, path: "../../../etc/passwd" }), (t) => t.checkpoint("step-3"), "/trainer/checkpoint"),
+    trainer(
+      (_req, _body, res) => send(res, 200, { policyVersion: 3, path: "../../../etc/passwd" }),
+      (t) => t.checkpoint("step-3"),
+      "/trainer/checkpoint"
+    ),
     ["\"../../../etc/passwd\" contains a \"..\" segment"]
   ),
   failing(
     G,
     "restore from a path that climbs out is refused before sending",
-    trainer((_req, _body, res) => send(res, 200, { policyVersion: 3 }), (t) => t.restore({ _tag: "Path", path: "/ckpt/../../etc/passwd" }), "/trainer/restore"),
+    trainer(
+      (_req, _body, res) => send(res, 200, { policyVersion: 3 }),
+      (t) => t.restore({ _tag: "Path", path: "/ckpt/../../etc/passwd" }),
+      "/trainer/restore"
+    ),
     ["contains a \"..\" segment"],
     (server) => server?.seen.some((s) => s.path === "/trainer/restore") ? "the request was sent" : undefined
   ),
   failing(
     G,
     "checkpoint tag with a slash is refused",
-    trainer((_req, _body, res) => send(res, 200, { policyVersion: 3, path: "/x" }), (t) => t.checkpoint("../x"), "/trainer/checkpoint"),
+    trainer(
+      (_req, _body, res) => send(res, 200, { policyVersion: 3, path: "/x" }),
+      (t) => t.checkpoint("../x"),
+      "/trainer/checkpoint"
+    ),
     ["checkpoint tag \"../x\": expected letters, digits"]
   ),
   failing(
     G,
     "trainer 400 is not retried",
-    trainer((_req, _body, res) => send(res, 400, { error: { message: "samples[0].lossMask has 2 entries for 3 tokens" } }), (t) =>
-      t.update(trainRequest), "/trainer/update"),
+    trainer(
+      (_req, _body, res) => send(res, 400, { error: { message: "samples[0].lossMask has 2 entries for 3 tokens" } }),
+      (t) => t.update(trainRequest),
+      "/trainer/update"
+    ),
     ["HTTP 400", "lossMask has 2 entries"],
-    (server) => server !== undefined && server.seen.filter((s) => s.path === "/trainer/update").length !== 1 ? "retried a 400" : undefined
+    (server) =>
+      server !== undefined && server.seen.filter((s) => s.path === "/trainer/update").length !== 1
+        ? "retried a 400"
+        : undefined
   ),
   failing(
     G,
     "trainer reply without a policy version",
-    trainer((_req, _body, res) => send(res, 200, { metrics: { loss: 1 } }), (t) => t.update(trainRequest), "/trainer/update"),
+    trainer(
+      (_req, _body, res) => send(res, 200, { metrics: { loss: 1 } }),
+      (t) => t.update(trainRequest),
+      "/trainer/update"
+    ),
     ["expected an update reply", "policyVersion"]
   ),
   failing(
@@ -565,4 +688,3 @@ export const cases: ReadonlyArray<FaultCase> = [
     ["no complete reply within", "gave up after 2 attempts"]
   )
 ]
-

@@ -86,7 +86,9 @@ export const plan = (options: BenchOptions): Array<BenchJob> => {
 
 export const validate = (options: BenchOptions): string | undefined => {
   const unknown = options.curricula.find((c) => contenderNamed(c) === undefined)
-  if (unknown !== undefined) return `--curricula: unknown "${unknown}"; expected some of ${contenders.map((c) => c.name).join(", ")}`
+  if (unknown !== undefined) {
+    return `--curricula: unknown "${unknown}"; expected some of ${contenders.map((c) => c.name).join(", ")}`
+  }
   const badRegime = options.regimes.find((r) => regimes[r] === undefined)
   if (badRegime !== undefined) {
     return `--regimes: unknown "${badRegime}"; expected some of ${Object.keys(regimes).join(", ")}`
@@ -158,7 +160,9 @@ export const fromFlags = (flags: BenchFlags): BenchOptions | string => {
   }
   if (flags.target !== undefined) {
     const t = Number(flags.target)
-    if (flags.target.trim().length === 0 || !Number.isFinite(t)) return `--target: expected a number, got "${flags.target}"`
+    if (flags.target.trim().length === 0 || !Number.isFinite(t)) {
+      return `--target: expected a number, got "${flags.target}"`
+    }
     options = { ...options, target: t }
   }
   return validate(options) ?? options
@@ -213,7 +217,14 @@ export const runBench = (options: BenchOptions) =>
       concurrency: options.jobs,
       worker: () => Command.make(process.execPath, "--import", "tsx", workerScript),
       request: (job, resume) =>
-        JSON.stringify({ curriculum: job.curriculum, regime: job.regime, seed: job.seed, steps: job.steps, out: job.dir, resume }),
+        JSON.stringify({
+          curriculum: job.curriculum,
+          regime: job.regime,
+          seed: job.seed,
+          steps: job.steps,
+          out: job.dir,
+          resume
+        }),
       ...(options.display === false ? {} : { display: terminal() })
     })
     for (const f of result.failed) process.stderr.write(`run failed: ${f.job.dir}: ${f.reason}\n`)
@@ -254,7 +265,13 @@ export const startQuick = (out = "runs/quick") =>
     )
     const { report, result } = yield* runBench({ ...quick, out, command: "npm start" })
     process.stdout.write(`\n${report.built.markdown}\n`)
-    process.stdout.write(`${result.ran.length} runs (${result.skipped.length} already complete) in ${(result.wallMs / 1000).toFixed(0)} s\n`)
-    process.stdout.write(`report: ${report.htmlPath}\nrun directories: ${out}/<regime>/<curriculum>/steps-<N>/seed-<S>/ (metrics.jsonl, TensorBoard events)\n`)
+    process.stdout.write(
+      `${result.ran.length} runs (${result.skipped.length} already complete) in ${
+        (result.wallMs / 1000).toFixed(0)
+      } s\n`
+    )
+    process.stdout.write(
+      `report: ${report.htmlPath}\nrun directories: ${out}/<regime>/<curriculum>/steps-<N>/seed-<S>/ (metrics.jsonl, TensorBoard events)\n`
+    )
     if (result.failed.length > 0) return yield* Effect.fail(new Error(`${result.failed.length} runs failed`))
   })

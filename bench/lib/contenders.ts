@@ -6,6 +6,7 @@
  *
  * The regime names one of `Regimes` (default, easy, hard, large, v1).
  */
+import { Curricula, Run } from "@zpd/cli"
 import { Pipeline, Stages } from "@zpd/core"
 import * as Hook from "@zpd/core/Hook"
 import { Regimes } from "@zpd/gpu-runtime"
@@ -14,7 +15,6 @@ import * as RunMeta from "@zpd/report/RunMeta"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { Curricula, Run } from "@zpd/cli"
 import { type ExampleOptions, runOne, verifier } from "../../examples/lib/run.ts"
 
 export interface Contender {
@@ -99,7 +99,9 @@ export const makeRun = (spec: RunSpec) =>
     }
     const regime = regimes[spec.regime]
     if (regime === undefined) {
-      return yield* Effect.fail(new Error(`regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")}`))
+      return yield* Effect.fail(
+        new Error(`regime "${spec.regime}": expected one of ${Object.keys(regimes).join(", ")}`)
+      )
     }
     const start = yield* Clock.currentTimeMillis
     const options = c.options()

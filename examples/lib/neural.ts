@@ -59,7 +59,10 @@ export const neuralRun = (options: NeuralRunOptions) => {
   const s = options.suite ?? SuffixSumTask.suite()
   const settings = SuffixSumTask.settings
   const sets = SuffixSumTask.evalSets(s)
-  const pipeline = Pipeline.make(options.curriculum, Stages.standard({ verifier: SuffixSumTask.verifier, kl: settings.kl }))
+  const pipeline = Pipeline.make(
+    options.curriculum,
+    Stages.standard({ verifier: SuffixSumTask.verifier, kl: settings.kl })
+  )
   const out = options.out ?? options.resume
   const runtime = Worker.layer({
     ...(options.python === undefined ? {} : { python: options.python }),

@@ -5,8 +5,8 @@
  * in @zpd/cli; an example only says which curriculum it runs.
  */
 import type * as NodeContext from "@effect/platform-node/NodeContext"
-import { Command, Curricula, Run } from "@zpd/cli"
 import * as NodeContextLayer from "@effect/platform-node/NodeContext"
+import { Command, Curricula, Run } from "@zpd/cli"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 

@@ -28,10 +28,10 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Regimes } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { Regimes } from "@zpd/gpu-runtime"
 import process from "node:process"
 import * as Curricula from "./Curricula.ts"
 import { type RunArgs, runOne, type RunSpec, summaryTable } from "./Run.ts"
@@ -53,7 +53,16 @@ const integerFlags = {
 } as const
 
 /** The switches (no value). */
-const booleanFlags: ReadonlyArray<string> = ["quick", "overwrite", "allow-repeats", "allow-unknown-fields", "quiet", "help", "version", "wizard"]
+const booleanFlags: ReadonlyArray<string> = [
+  "quick",
+  "overwrite",
+  "allow-repeats",
+  "allow-unknown-fields",
+  "quiet",
+  "help",
+  "version",
+  "wizard"
+]
 
 const badInteger = (flag: string, raw: string): string | undefined => {
   if (!Object.hasOwn(integerFlags, flag)) return undefined
@@ -78,7 +87,9 @@ const path = (flag: string, pseudo: string, description: string) =>
   Options.text(flag).pipe(
     Options.withPseudoName(pseudo),
     Options.withDescription(description),
-    Options.mapEffect((raw) => (raw.trim().length === 0 ? invalid(flag, `a ${pseudo} path`, raw) : Effect.succeed(raw))),
+    Options.mapEffect((
+      raw
+    ) => (raw.trim().length === 0 ? invalid(flag, `a ${pseudo} path`, raw) : Effect.succeed(raw))),
     Options.optional
   )
 
@@ -99,7 +110,10 @@ export const runOptions = (defaultSteps: number) => ({
   data: path("data", "FILE", "Train on this JSONL dataset instead of the built-in task suite."),
   batchSize: optionalInt("batch-size", "Problems per step (default 64)."),
   groupSize: optionalInt("group-size", "Completions per problem (default 8)."),
-  checkpointEvery: optionalInt("checkpoint-every", "Checkpoint every N steps and at the end; 0 = only at the end (default 10)."),
+  checkpointEvery: optionalInt(
+    "checkpoint-every",
+    "Checkpoint every N steps and at the end; 0 = only at the end (default 10)."
+  ),
   overwrite: Options.boolean("overwrite").pipe(
     Options.withDescription("Start over in an --out directory that holds another run's checkpoint.")
   ),
@@ -120,7 +134,8 @@ export const runOptions = (defaultSteps: number) => ({
 })
 
 type Parsed = {
-  readonly [K in keyof ReturnType<typeof runOptions>]: ReturnType<typeof runOptions>[K] extends Options.Options<infer A> ? A
+  readonly [K in keyof ReturnType<typeof runOptions>]: ReturnType<typeof runOptions>[K] extends
+    Options.Options<infer A> ? A
     : never
 }
 
@@ -173,7 +188,9 @@ export const run = Command.make(
   {
     curriculum: Args.text({ name: "curriculum" }).pipe(
       Args.withDescription(
-        `The curriculum to train with: ${Curricula.names.join(", ")}, or a curriculum expression such as "adacurl.gate > sec(arms=bucket)".`
+        `The curriculum to train with: ${
+          Curricula.names.join(", ")
+        }, or a curriculum expression such as "adacurl.gate > sec(arms=bucket)".`
       )
     ),
     ...runOptions(100)
@@ -210,15 +227,25 @@ export const bench = Command.make(
   "bench",
   {
     quick: Options.boolean("quick").pipe(
-      Options.withDescription("About 1 minute: regime default, 2 seeds, budgets 30 and 60 steps (out: runs/bench-quick).")
+      Options.withDescription(
+        "About 1 minute: regime default, 2 seeds, budgets 30 and 60 steps (out: runs/bench-quick)."
+      )
     ),
     jobs: benchText("jobs", "N", "Parallel worker processes (default: the machine's cores)."),
     out: benchText("out", "DIR", "Benchmark directory; finished runs in it are not redone (default runs/bench)."),
     seeds: benchText("seeds", "1,2,3", "Seeds (default 1,2,3,4,5)."),
     budgets: benchText("budgets", "100,200", "Step budgets the table reads (default 100,200)."),
-    regimes: benchText("regimes", "default,hard", `Regimes: some of ${Regimes.names.join(", ")} (default default,hard).`),
+    regimes: benchText(
+      "regimes",
+      "default,hard",
+      `Regimes: some of ${Regimes.names.join(", ")} (default default,hard).`
+    ),
     curricula: benchText("curricula", "a,b", "Contenders (default: every one; see bench/lib/contenders.ts)."),
-    target: benchText("target", "X", "Target acc_ood for the cost-to-target columns (default: random's final accuracy).")
+    target: benchText(
+      "target",
+      "X",
+      "Target acc_ood for the cost-to-target columns (default: random's final accuracy)."
+    )
   },
   (flags) =>
     Effect.gen(function*() {
@@ -281,7 +308,9 @@ export const report = Command.make(
       })
       process.stdout.write(`${built.markdown}\nreport: ${htmlPath}\n`)
     })
-).pipe(Command.withDescription("Build report.html and report.md from run directories (bench, examples or real-model runs)."))
+).pipe(
+  Command.withDescription("Build report.html and report.md from run directories (bench, examples or real-model runs).")
+)
 
 /**
  * The subcommands of `zpd`; `serve` joins here.

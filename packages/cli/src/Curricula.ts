@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import { type Curriculum, type Errors, Part, Pipeline, type Runtime, Stages } from "@zpd/core"
-import { Tasks } from "@zpd/tasks"
 import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Registry, Sec } from "@zpd/plugins"
+import { Tasks } from "@zpd/tasks"
 import * as Either from "effect/Either"
 
 /** The verifier of the built-in task suite (exact match on `<answer>…</answer>`), also used for `--data`. */

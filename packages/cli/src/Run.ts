@@ -6,11 +6,11 @@
  *
  * @since 0.1.0
  */
-import { Regimes, type Simulated } from "@zpd/gpu-runtime"
 import { Checkpoint, type Curriculum, Metrics, Pipeline, Problem, type Runtime, Stages } from "@zpd/core"
+import { Regimes, type Simulated } from "@zpd/gpu-runtime"
+import * as TensorBoard from "@zpd/report/TensorBoard"
 import * as Effect from "effect/Effect"
 import process from "node:process"
-import * as TensorBoard from "@zpd/report/TensorBoard"
 import { type Services, verifier } from "./Curricula.ts"
 import { suiteFor, type TaskSuite } from "./Suite.ts"
 

@@ -55,7 +55,17 @@ describe("zpd report", () => {
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "zpd-report-"))
       const ran = yield* zpd(
-        "run", "random", "--steps", "3", "--batch-size", "4", "--group-size", "2", "--quiet", "--out", join(dir, "random")
+        "run",
+        "random",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--group-size",
+        "2",
+        "--quiet",
+        "--out",
+        join(dir, "random")
       )
       expect(Either.isRight(ran)).toBe(true)
       const out = join(dir, "report")

@@ -3,10 +3,10 @@
  * (issue "Trust": `--out=` empty, repeated flags, `--out` at a file, unknown
  * flags, bad numbers), and `zpd run` trains and writes its run directory.
  */
+import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
-import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { spawnSync } from "node:child_process"
@@ -45,7 +45,9 @@ describe("precheck", () => {
     expect(Zpd.precheck(["run", "sec", "--steps=1.5"])).toMatch(/^--steps: .*"1.5"/)
     expect(Zpd.precheck(["run", "sec", "--batch-size", "0"])).toMatch(/^--batch-size: expected an integer ≥ 1/)
     expect(Zpd.precheck(["run", "sec", "--seed", "99999999999999999999"])).toMatch(/^--seed/)
-    expect(Zpd.precheck(["run", "sec", "--checkpoint-every", "-1"])).toMatch(/^--checkpoint-every: expected an integer ≥ 0/)
+    expect(Zpd.precheck(["run", "sec", "--checkpoint-every", "-1"])).toMatch(
+      /^--checkpoint-every: expected an integer ≥ 0/
+    )
     expect(Zpd.precheck(["run", "sec", "--steps"])).toMatch(/^--steps: expected a value/)
     expect(Zpd.precheck(["run", "sec", "--steps", "--quiet"])).toMatch(/^--steps: expected a value/)
   })
@@ -86,7 +88,9 @@ describe("zpd run (in-process)", () => {
       const error = Either.isLeft(result) ? (result.left as { field?: string; message: string }) : undefined
       expect(error?.field).toMatch(/^curriculum/)
       expect(error?.message).toContain("\"secc\"")
-      for (const name of ["random", "ordered", "sec", "cdas", "pcl", "adacurl", "dapo"]) expect(error?.message).toContain(name)
+      for (const name of ["random", "ordered", "sec", "cdas", "pcl", "adacurl", "dapo"]) {
+        expect(error?.message).toContain(name)
+      }
       expect(Either.isRight(Curricula.lookup("adacurl.gate > sec(arms=bucket)"))).toBe(true)
     }))
 
@@ -121,14 +125,30 @@ describe("zpd run (in-process)", () => {
     Effect.gen(function*() {
       const dir = temp()
       const file = join(dir, "train.jsonl")
-      writeFileSync(file, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `${i}?`, anwser: "1", level: 1 })).join("\n"))
+      writeFileSync(
+        file,
+        Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `${i}?`, anwser: "1", level: 1 })).join("\n")
+      )
       const bad = yield* zpd("run", "sec", "--data", file, "--steps", "1", ...fast)
       const message = Either.isLeft(bad) ? (bad.left as { message: string }).message : ""
       expect(message).toContain(`${file}:1`)
       expect(message).toContain("did you mean \"answer\"")
       const ok = yield* zpd("run", "sec", "--data", file, "--steps", "1", "--allow-unknown-fields", ...fast)
       expect(Either.isRight(ok)).toBe(true)
-      const big = yield* zpd("run", "sec", "--data", file, "--steps", "1", "--allow-unknown-fields", "--batch-size", "9", "--group-size", "2", "--quiet")
+      const big = yield* zpd(
+        "run",
+        "sec",
+        "--data",
+        file,
+        "--steps",
+        "1",
+        "--allow-unknown-fields",
+        "--batch-size",
+        "9",
+        "--group-size",
+        "2",
+        "--quiet"
+      )
       expect(Either.isLeft(big) && (big.left as { field?: string }).field).toBe("batchSize")
     }))
 })

@@ -114,7 +114,10 @@ export const fileIn = (dir: string): string => `${dir}/checkpoint/state.json`
  * @since 0.1.0
  * @category io
  */
-export const writeAtomic = (path: string, contents: string): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
+export const writeAtomic = (
+  path: string,
+  contents: string
+): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")))
@@ -134,7 +137,10 @@ const body = (checkpoint: Checkpoint): string => JSON.stringify(Schema.encodeSyn
  * @since 0.1.0
  * @category io
  */
-export const write = (dir: string, checkpoint: Checkpoint): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
+export const write = (
+  dir: string,
+  checkpoint: Checkpoint
+): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const text = body(checkpoint)
     const checksum = yield* sha256(text)
@@ -178,7 +184,8 @@ export const read = (dir: string): Effect.Effect<Checkpoint, CheckpointError, Fi
     if (actual !== checksum) {
       return yield* new CheckpointError({
         path,
-        reason: `checksum mismatch: expected ${checksum}, the content hashes to ${actual} (the file was modified or corrupted)`
+        reason:
+          `checksum mismatch: expected ${checksum}, the content hashes to ${actual} (the file was modified or corrupted)`
       })
     }
     return checkpoint

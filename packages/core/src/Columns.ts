@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import * as Encoding from "effect/Encoding"
 import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
@@ -42,7 +42,13 @@ type TypedArray = Float64Array | Int32Array | Uint8Array | Float32Array
 
 const typed = <A extends TypedArray>(
   Ctor: { new(buffer: ArrayBuffer): A; readonly name: string; readonly BYTES_PER_ELEMENT: number }
-) => column(`${Ctor.name.replace("Array", "")}Column`, Ctor.BYTES_PER_ELEMENT, (u): u is A => u instanceof Ctor, (b) => new Ctor(b))
+) =>
+  column(
+    `${Ctor.name.replace("Array", "")}Column`,
+    Ctor.BYTES_PER_ELEMENT,
+    (u): u is A => u instanceof Ctor,
+    (b) => new Ctor(b)
+  )
 
 /**
  * @since 0.1.0

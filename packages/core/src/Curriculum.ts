@@ -160,11 +160,13 @@ export const plugin = <E = never, R = never, HE = never, HR = never>(
   build: (context: BuildContext) => Effect.Effect<Curriculum, E, R>,
   hooks: ReadonlyArray<Hook<HE, HR>> = [],
   options: unknown = {}
-): Plugin<Exclude<E, ConfigError> | HE, R | HR> =>
-  ({ name, identity: canonicalJson({ curriculum: name, options }), build, hooks } as Plugin<
-    Exclude<E, ConfigError> | HE,
-    R | HR
-  >)
+): Plugin<
+  Exclude<E, ConfigError> | HE,
+  R | HR
+> => ({ name, identity: canonicalJson({ curriculum: name, options }), build, hooks } as Plugin<
+  Exclude<E, ConfigError> | HE,
+  R | HR
+>)
 
 /**
  * Canonical JSON of a value, for plugin identities: object keys sorted,

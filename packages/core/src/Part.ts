@@ -216,7 +216,12 @@ export type Composition<First extends Kind, Last extends Kind, E = never, R = ne
  * @category models
  */
 export interface Chain<First extends Kind, Last extends Kind, E, R> extends Pipeable {
-  readonly [CompositionTypeId]: { readonly first: First; readonly last: Last; readonly _E: () => E; readonly _R: () => R }
+  readonly [CompositionTypeId]: {
+    readonly first: First
+    readonly last: Last
+    readonly _E: () => E
+    readonly _R: () => R
+  }
   readonly parts: ReadonlyArray<Part<Kind, any, any>>
   /** The curriculum's name (default: the part names joined by `+`). */
   readonly name: string
@@ -257,8 +262,7 @@ export interface CompositionError<Message extends string> {
   readonly "zpd: cannot compose": Message
 }
 
-type Guard<Last extends Kind, Next extends Kind> = Fits<Last, Next> extends infer M extends string
-  ? CompositionError<M>
+type Guard<Last extends Kind, Next extends Kind> = Fits<Last, Next> extends infer M extends string ? CompositionError<M>
   : unknown
 
 // ---------------------------------------------------------------------------
@@ -565,8 +569,7 @@ const buildCurriculum = (
     const gates = joined.filter((p) => p.kind === "gate")
     const prefilters = joined.filter((p) => p.kind === "prefilter")
     const sampler = joined[joined.length - 1]!
-    const poolNow = () =>
-      gates.reduce((p, g) => (g.spec as GateSpec<unknown, unknown>).eligible(g.live, p), start)
+    const poolNow = () => gates.reduce((p, g) => (g.spec as GateSpec<unknown, unknown>).eligible(g.live, p), start)
     const schema = Schema.Struct(
       Object.fromEntries(
         joined.map((p) => [p.key, Schema.Struct({ state: p.part.state, external: Schema.optional(Schema.Unknown) })])
@@ -616,8 +619,7 @@ const buildCurriculum = (
         }),
       metrics: () => mergeRecords(joined.map((p) => [p.key, p.spec.metrics?.(p.live) ?? {}] as const)),
       timings: () => mergeRecords(joined.map((p) => [p.key, p.spec.timings?.(p.live) ?? {}] as const)),
-      stateBytes: () =>
-        joined.reduce((n, p) => n + (p.spec.stateBytes?.(p.live) ?? typedArrayBytes(p.live.state)), 0),
+      stateBytes: () => joined.reduce((n, p) => n + (p.spec.stateBytes?.(p.live) ?? typedArrayBytes(p.live.state)), 0),
       snapshot: () =>
         encode(Object.fromEntries(joined.map((p) => [
           p.key,

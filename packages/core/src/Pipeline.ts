@@ -14,9 +14,9 @@
  *
  * @since 0.1.0
  */
+import type { PlatformError } from "@effect/platform/Error"
 import type * as FileSystemT from "@effect/platform/FileSystem"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type { PlatformError } from "@effect/platform/Error"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -444,7 +444,10 @@ const metricsUpTo = (dir: string, from: Checkpoint.Checkpoint) =>
     const path = `${dir}/metrics.jsonl`
     const text = yield* fs.readFileString(path).pipe(
       Effect.mapError(() =>
-        new CheckpointError({ path, reason: `missing; the checkpoint at step ${from.step} needs its lines 1..${from.step}` })
+        new CheckpointError({
+          path,
+          reason: `missing; the checkpoint at step ${from.step} needs its lines 1..${from.step}`
+        })
       )
     )
     const lines = text.split("\n").filter((l) => l.trim().length > 0)

@@ -165,7 +165,9 @@ const nearestField = (name: string): string | undefined => {
   return distance <= Math.max(2, Math.floor(field.length / 2)) ? field : undefined
 }
 
-const describeIssue = (issue: ParseResult.ParseIssue): { field: string | undefined; expected: string; actual: string } => {
+const describeIssue = (
+  issue: ParseResult.ParseIssue
+): { field: string | undefined; expected: string; actual: string } => {
   const [first] = ParseResult.ArrayFormatter.formatIssueSync(issue)
   const field = first && first.path.length > 0 ? first.path.map(String).join(".") : undefined
   const expectedByField: Record<string, string> = {
@@ -182,7 +184,9 @@ const describeIssue = (issue: ParseResult.ParseIssue): { field: string | undefin
   return { field, expected: missing ? `${expected} (the field is missing)` : expected, actual: first?.message ?? "" }
 }
 
-const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…` : JSON.stringify(text))
+const preview = (
+  text: string
+): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…` : JSON.stringify(text))
 
 /**
  * Decodes one JSONL line into a problem, failing with a {@link DatasetError}

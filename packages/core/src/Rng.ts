@@ -117,6 +117,6 @@ export const make = (seed: number, step: number, label: string): Rng => new Rng(
  * @since 0.1.0
  * @category combinators
  */
-export const withStepRandom = (seed: number, step: number, label: string) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withRandom(effect, Random.make(deriveSeed(seed, step, label)))
+export const withStepRandom =
+  (seed: number, step: number, label: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withRandom(effect, Random.make(deriveSeed(seed, step, label)))

@@ -91,7 +91,8 @@ export const Completion = Schema.Struct({
   abortedAttempts: Schema.optional(Schema.Int)
 }).pipe(
   Schema.filter((c) =>
-    c.logprobs.length === c.tokenIds.length || `logprobs has ${c.logprobs.length} entries for ${c.tokenIds.length} tokens`
+    c.logprobs.length === c.tokenIds.length ||
+    `logprobs has ${c.logprobs.length} entries for ${c.tokenIds.length} tokens`
   )
 )
 

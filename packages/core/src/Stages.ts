@@ -21,7 +21,7 @@ import * as Advantage from "./Advantage.ts"
 import type { Curriculum, CurriculumEvent, GroupOutcome } from "./Curriculum.ts"
 import { RuntimeError } from "./Errors.ts"
 import type * as Metrics from "./Metrics.ts"
-import { type Dataset, Problem as ProblemSchema, type Problem } from "./Problem.ts"
+import { type Dataset, type Problem, Problem as ProblemSchema } from "./Problem.ts"
 import * as Rng from "./Rng.ts"
 import {
   Completion,
@@ -135,11 +135,14 @@ const timed = <A, E, R>(metrics: Metrics.Sink, name: string, effect: Effect.Effe
  * @since 0.1.0
  * @category stages
  */
-export const selectBatch = Stage.make("selectBatch", (ctx: StepInput) =>
-  Effect.map(selectIndices(ctx, ctx.settings.batchSize, "select"), (batch) => {
-    recordBatchMetrics(ctx, batch)
-    return { batch }
-  }))
+export const selectBatch = Stage.make(
+  "selectBatch",
+  (ctx: StepInput) =>
+    Effect.map(selectIndices(ctx, ctx.settings.batchSize, "select"), (batch) => {
+      recordBatchMetrics(ctx, batch)
+      return { batch }
+    })
+)
 
 /**
  * Asks the curriculum for `batchSize` indices with the step's `label` random
@@ -254,7 +257,9 @@ export const generateGroups = (
       return yield* new RuntimeError({
         endpoint: "InferenceRuntime.generate",
         reason: "BadResponse",
-        description: `expected ${problems.length * groupSize} completions (${problems.length} prompts × n=${groupSize}), got ${completions.length}`
+        description: `expected ${
+          problems.length * groupSize
+        } completions (${problems.length} prompts × n=${groupSize}), got ${completions.length}`
       })
     }
     for (let g = 0; g < problems.length; g++) {
@@ -336,12 +341,15 @@ export const recordRewardMetrics = (metrics: Metrics.Sink, scored: ReadonlyArray
  * @category stages
  */
 export const reward = (verifier: Verifier) =>
-  Stage.make("reward", (ctx: { readonly step: number; readonly groups: ReadonlyArray<Group>; readonly metrics: Metrics.Sink }) =>
-    Effect.sync(() => {
-      const scored = score(ctx.groups, verifier, ctx.step)
-      recordRewardMetrics(ctx.metrics, scored)
-      return { scored }
-    }))
+  Stage.make(
+    "reward",
+    (ctx: { readonly step: number; readonly groups: ReadonlyArray<Group>; readonly metrics: Metrics.Sink }) =>
+      Effect.sync(() => {
+        const scored = score(ctx.groups, verifier, ctx.step)
+        recordRewardMetrics(ctx.metrics, scored)
+        return { scored }
+      })
+  )
 
 /**
  * Group-relative advantages (GRPO by default). Adds `advantages[g][i]`;
@@ -383,14 +391,17 @@ export const advantages = (options: Partial<Advantage.AdvantageOptions> = {}) =>
  * @category stages
  */
 export const klWeights = (mode: Advantage.KlMode = "sparse") =>
-  Stage.make("klWeights", (ctx: { readonly scored: ReadonlyArray<ScoredGroup>; readonly metrics: Metrics.Sink }) =>
-    Effect.sync(() => {
-      const weights = Float64Array.from(ctx.scored, (g) => Advantage.klWeight(g.rewards, mode))
-      let s = 0
-      for (const w of weights) s += w
-      ctx.metrics.set("kl_weight_mean", weights.length === 0 ? Number.NaN : s / weights.length)
-      return { klWeights: weights }
-    }))
+  Stage.make(
+    "klWeights",
+    (ctx: { readonly scored: ReadonlyArray<ScoredGroup>; readonly metrics: Metrics.Sink }) =>
+      Effect.sync(() => {
+        const weights = Float64Array.from(ctx.scored, (g) => Advantage.klWeight(g.rewards, mode))
+        let s = 0
+        for (const w of weights) s += w
+        ctx.metrics.set("kl_weight_mean", weights.length === 0 ? Number.NaN : s / weights.length)
+        return { klWeights: weights }
+      })
+  )
 
 /**
  * Builds the trainer's samples: prompt ++ completion tokens, a loss mask on

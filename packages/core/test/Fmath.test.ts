@@ -45,44 +45,52 @@ const N = 50_000
 
 describe("Fmath against Math.*", () => {
   it("exp is within 1 ulp of Math.exp over its whole finite range", () => {
-    for (const [label, draw] of [
-      ["exp-wide", uniform(-745, 709.7)],
-      ["exp-small", uniform(-2, 2)],
-      ["exp-tiny", uniform(-1e-8, 1e-8)],
-      ["exp-subnormal-results", uniform(-745, -708)]
-    ] as const) {
+    for (
+      const [label, draw] of [
+        ["exp-wide", uniform(-745, 709.7)],
+        ["exp-small", uniform(-2, 2)],
+        ["exp-tiny", uniform(-1e-8, 1e-8)],
+        ["exp-subnormal-results", uniform(-745, -708)]
+      ] as const
+    ) {
       expect(maxUlps(Fmath.exp, Math.exp, inputs(label, N, draw)).worst).toBeLessThanOrEqual(1)
     }
   })
 
   it("log is within 1 ulp of Math.log, including near 1 and on subnormals", () => {
-    for (const [label, draw] of [
-      ["log-wide", logUniform(-700, 700)],
-      ["log-near-1", uniform(0.9, 1.1)],
-      ["log-subnormal", uniform(Number.MIN_VALUE, 2.2250738585072014e-308)],
-      ["log-tiny-subnormal", (rng: Rng.Rng) => Number.MIN_VALUE * (1 + rng.int(1 << 20))]
-    ] as const) {
+    for (
+      const [label, draw] of [
+        ["log-wide", logUniform(-700, 700)],
+        ["log-near-1", uniform(0.9, 1.1)],
+        ["log-subnormal", uniform(Number.MIN_VALUE, 2.2250738585072014e-308)],
+        ["log-tiny-subnormal", (rng: Rng.Rng) => Number.MIN_VALUE * (1 + rng.int(1 << 20))]
+      ] as const
+    ) {
       expect(maxUlps(Fmath.log, Math.log, inputs(label, N, draw)).worst).toBeLessThanOrEqual(1)
     }
   })
 
   it("log1p is within 1 ulp of Math.log1p", () => {
-    for (const [label, draw] of [
-      ["log1p-unit", uniform(-0.999, 1)],
-      ["log1p-small", uniform(-1e-6, 1e-6)],
-      ["log1p-large", logUniform(0, 700)]
-    ] as const) {
+    for (
+      const [label, draw] of [
+        ["log1p-unit", uniform(-0.999, 1)],
+        ["log1p-small", uniform(-1e-6, 1e-6)],
+        ["log1p-large", logUniform(0, 700)]
+      ] as const
+    ) {
       expect(maxUlps(Fmath.log1p, Math.log1p, inputs(label, N, draw)).worst).toBeLessThanOrEqual(1)
     }
   })
 
   it("expm1 is within a few ulp of Math.expm1, with no cancellation for 1e-3 ≤ |x| < 1", () => {
-    for (const [label, draw, bound] of [
-      ["expm1-tiny", uniform(-1e-3, 1e-3), 1],
-      ["expm1-mid", uniform(-1, 1), 3],
-      ["expm1-just-above-1e-3", uniform(1e-3, 1e-2), 3],
-      ["expm1-wide", uniform(-50, 50), 3]
-    ] as const) {
+    for (
+      const [label, draw, bound] of [
+        ["expm1-tiny", uniform(-1e-3, 1e-3), 1],
+        ["expm1-mid", uniform(-1, 1), 3],
+        ["expm1-just-above-1e-3", uniform(1e-3, 1e-2), 3],
+        ["expm1-wide", uniform(-50, 50), 3]
+      ] as const
+    ) {
       const { worst } = maxUlps(Fmath.expm1, Math.expm1, inputs(label, N, draw))
       expect(worst).toBeLessThanOrEqual(bound)
     }

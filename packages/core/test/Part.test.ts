@@ -14,7 +14,10 @@ import * as Rng from "../src/Rng.ts"
 
 const dataset = Problem.make(
   "d",
-  Array.from({ length: 10 }, (_, i) => ({ id: `p${i}`, prompt: `${i}`, answer: "0", level: 1 + (i % 2), family: "f", metadata: {} }))
+  Array.from(
+    { length: 10 },
+    (_, i) => ({ id: `p${i}`, prompt: `${i}`, answer: "0", level: 1 + (i % 2), family: "f", metadata: {} })
+  )
 )
 const context = { dataset, seed: 1, steps: 10, batchSize: 3, groupSize: 2 }
 
@@ -27,9 +30,14 @@ const evens = Part.gate({
   build: () => ({
     initial: { open: 0, since: 0 },
     eligible: ({ state }, pool) =>
-      Part.restrict(pool, state.open === 0 ? Int32Array.from([0, 1, 2, 3]) : Int32Array.from([0, 2, 4, 6, 8]), state.since, {
-        half: Int32Array.from({ length: 10 }, (_, i) => 1 + (i % 2))
-      }),
+      Part.restrict(
+        pool,
+        state.open === 0 ? Int32Array.from([0, 1, 2, 3]) : Int32Array.from([0, 2, 4, 6, 8]),
+        state.since,
+        {
+          half: Int32Array.from({ length: 10 }, (_, i) => 1 + (i % 2))
+        }
+      ),
     observe: ({ state }, { step }) => {
       if (step !== 2) return []
       state.open = 1

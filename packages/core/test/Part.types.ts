@@ -24,14 +24,22 @@ const sampler = Part.sampler({
   build: () => ({ ...empty, select: (_, pool, { batchSize }) => Array.from(pool.indices.subarray(0, batchSize)) })
 })
 const other = Part.sampler({ name: "t", state, build: () => ({ ...empty, select: () => [] }) })
-const pipeline = Pipeline.make("x", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
+const pipeline = Pipeline.make(
+  "x",
+  Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) })
+)
 const options = { dataset: { name: "d", problems: [] }, seed: 1, steps: 1, batchSize: 1, groupSize: 1 }
 
 // ---------------------------------------------------------------------------
 // Accepted
 // ---------------------------------------------------------------------------
 
-export const full = gate.pipe(Part.andThen(gate), Part.andThen(prefilter), Part.andThen(prefilter), Part.andThen(sampler))
+export const full = gate.pipe(
+  Part.andThen(gate),
+  Part.andThen(prefilter),
+  Part.andThen(prefilter),
+  Part.andThen(sampler)
+)
 export const runsFull = Pipeline.run(pipeline, full, options)
 export const alone = Pipeline.run(pipeline, sampler, options)
 export const dataFirst = Part.andThen(gate, Part.andThen(prefilter, sampler))

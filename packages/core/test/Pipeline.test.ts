@@ -1,5 +1,6 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
+import { exactMatch, verify } from "@zpd/tasks/Task"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -20,7 +21,6 @@ import * as Problem from "../src/Problem.ts"
 import * as Runtime from "../src/Runtime.ts"
 import * as Stage from "../src/Stage.ts"
 import * as Stages from "../src/Stages.ts"
-import { exactMatch, verify } from "@zpd/tasks/Task"
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -150,7 +150,8 @@ const layers = (inference = inferenceLayer(), trainer = trainerLayer()) =>
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "zpd-pipeline-"))
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8")
 
@@ -474,8 +475,7 @@ describe("Pipeline.run", () => {
         expect(progress).toHaveLength(4)
         expect(progress[0]).toContain("[cursor] step 1/4")
         expect(progress[0]).toContain("reward 0.250")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("without out, writes nothing and returns the records", () =>
     Effect.gen(function*() {
@@ -500,8 +500,7 @@ describe("Pipeline.run", () => {
           }
         }).pipe(Effect.provide(layers()))
         expect(seen).toEqual([0, 2, 2, 4, 5])
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("until stops early and checkpoints the stopping step", () =>
     withDirs(1, ([dir]) =>
@@ -515,8 +514,7 @@ describe("Pipeline.run", () => {
         expect(report.records.map((r) => r.step)).toEqual([1, 2, 3])
         expect(read(dir!, "metrics.jsonl").split("\n").filter(Boolean)).toHaveLength(3)
         expect((yield* Checkpoint.read(dir!)).step).toBe(3)
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resuming continues at step N+1 and ends byte-identical to an uninterrupted run", () =>
     withDirs(2, ([full, part]) =>
@@ -553,8 +551,7 @@ describe("Pipeline.run", () => {
           5,
           6
         ])
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resume discards metrics written after the checkpoint", () =>
     withDirs(2, ([full, part]) =>
@@ -571,8 +568,7 @@ describe("Pipeline.run", () => {
           Effect.provide(layers())
         )
         expect(read(part!, "metrics.jsonl")).toBe(read(full!, "metrics.jsonl"))
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resume writes to out when given, leaving the resumed directory alone", () =>
     withDirs(3, ([full, part, fork]) =>
@@ -589,8 +585,7 @@ describe("Pipeline.run", () => {
         )
         expect(read(part!, "metrics.jsonl")).toBe(before)
         expect(read(fork!, "metrics.jsonl")).toBe(read(full!, "metrics.jsonl"))
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resuming with a different seed or batch size fails with a ConfigError naming the field", () =>
     withDirs(1, ([dir]) =>
@@ -599,12 +594,14 @@ describe("Pipeline.run", () => {
           Effect.provide(layers())
         )
         const before = read(dir!, "metrics.jsonl")
-        for (const [field, patch] of [
-          ["seed", { seed: 6 }],
-          ["batchSize", { batchSize: 1 }],
-          ["groupSize", { groupSize: 4 }],
-          ["curriculum", {}]
-        ] as const) {
+        for (
+          const [field, patch] of [
+            ["seed", { seed: 6 }],
+            ["batchSize", { batchSize: 1 }],
+            ["groupSize", { groupSize: 4 }],
+            ["curriculum", {}]
+          ] as const
+        ) {
           const plugin = field === "curriculum" ? cursorPlugin({ name: "other" }) : cursorPlugin()
           const trainer = trainerLayer()
           const error = yield* Effect.flip(
@@ -617,8 +614,7 @@ describe("Pipeline.run", () => {
         }
         // A refused resume leaves the run directory as it was.
         expect(read(dir!, "metrics.jsonl")).toBe(before)
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resuming from a directory without a checkpoint fails with a CheckpointError", () =>
     withDirs(1, ([dir]) =>
@@ -628,8 +624,7 @@ describe("Pipeline.run", () => {
         ).pipe(Effect.provide(layers()))
         expect(error._tag).toBe("CheckpointError")
         expect(error.message).toContain("nope")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 })
 
 // ---------------------------------------------------------------------------
@@ -662,14 +657,15 @@ describe("Pipeline.run resume trust", () => {
         expect(refused.field).toBe("out")
         expect(refused.message).toContain("--overwrite")
         // With --overwrite the old checkpoint goes first; the new run is killed after 5 steps.
-        const killed = yield* Effect.exit(runIn({ seed: 2, steps: 30, out: dir!, overwrite: true, onProgress: killedAfter(5) }))
+        const killed = yield* Effect.exit(
+          runIn({ seed: 2, steps: 30, out: dir!, overwrite: true, onProgress: killedAfter(5) })
+        )
         expect(Exit.isFailure(killed)).toBe(true)
         expect(read(dir!, "metrics.jsonl").trim().split("\n")).toHaveLength(5)
         const resumed = yield* failureOf(runIn({ seed: 1, steps: 30, resume: dir! }))
         expect(resumed._tag).toBe("CheckpointError")
         expect(resumed.message).toContain("no checkpoint")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("a checkpoint left beside another run's metrics is refused (metrics digest)", () =>
     withDirs(2, ([dir, other]) =>
@@ -682,8 +678,7 @@ describe("Pipeline.run resume trust", () => {
         expect(error._tag).toBe("CheckpointError")
         expect(error.message).toContain("metrics.jsonl")
         expect(error.message).toContain("another run")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("a missing or short metrics.jsonl is an error naming the file", () =>
     withDirs(1, ([dir]) =>
@@ -698,8 +693,7 @@ describe("Pipeline.run resume trust", () => {
         const missing = yield* failureOf(runIn({ steps: 6, resume: dir! }))
         expect(missing.message).toContain("metrics.jsonl")
         expect(missing.message).toContain("missing")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("--steps below the checkpoint's step is an error naming steps; equal runs nothing", () =>
     withDirs(1, ([dir]) =>
@@ -712,8 +706,7 @@ describe("Pipeline.run resume trust", () => {
         const report = yield* runIn({ steps: 4, resume: dir! })
         expect(report.records.map((r) => r.step)).toEqual([1, 2, 3, 4])
         expect(read(dir!, "metrics.jsonl")).toBe(before)
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("the same data under another path resumes; changed data under the same name is refused", () =>
     withDirs(1, ([dir]) =>
@@ -726,26 +719,28 @@ describe("Pipeline.run resume trust", () => {
         const error = yield* failureOf(runIn({ steps: 4, resume: dir!, dataset: changed }))
         expect(error.field).toBe("dataset")
         expect(error.message).toContain("sha256")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("the curriculum identity (plugin.identity when present) must match", () =>
     withDirs(1, ([dir]) =>
       Effect.gen(function*() {
         const withIdentity = (identity: string) => Object.assign(cursorPlugin(), { identity })
         yield* runIn({ steps: 2, out: dir! }, withIdentity("{\"sampler\":\"sec\",\"arms\":[\"level\"]}"))
-        const error = yield* failureOf(runIn({ steps: 4, resume: dir! }, withIdentity("{\"sampler\":\"sec\",\"arms\":[\"bucket\"]}")))
+        const error = yield* failureOf(
+          runIn({ steps: 4, resume: dir! }, withIdentity("{\"sampler\":\"sec\",\"arms\":[\"bucket\"]}"))
+        )
         expect(error.field).toBe("curriculum")
         expect(error.message).toContain("bucket")
         const plain = yield* failureOf(runIn({ steps: 4, resume: dir! }))
         expect(plain.field).toBe("curriculum")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("resuming at a step that is not an eval step writes exactly the uninterrupted run's lines", () =>
     withDirs(2, ([full, part]) =>
       Effect.gen(function*() {
-        const evaluator = Layer.succeed(Runtime.Evaluator, { accuracy: (problems) => Effect.succeed(problems.length / 10) })
+        const evaluator = Layer.succeed(Runtime.Evaluator, {
+          accuracy: (problems) => Effect.succeed(problems.length / 10)
+        })
         const evalRun = (options: Partial<Pipeline.RunOptions>) =>
           Pipeline.run(pipeline, cursorPlugin(), {
             ...baseOptions,
@@ -759,8 +754,7 @@ describe("Pipeline.run resume trust", () => {
         expect(JSON.parse(read(part!, "metrics.jsonl").trim().split("\n")[2]!)).not.toHaveProperty("acc_held")
         yield* evalRun({ steps: 6, resume: part! })
         expect(read(part!, "metrics.jsonl")).toBe(read(full!, "metrics.jsonl"))
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("a fresh run into a directory holding a checkpoint is refused unless overwrite; overwrite starts clean", () =>
     withDirs(1, ([dir]) =>
@@ -771,13 +765,14 @@ describe("Pipeline.run resume trust", () => {
         expect(error.field).toBe("out")
         expect(read(dir!, "metrics.jsonl")).toBe(before)
         // An --overwrite run that fails validation removes nothing.
-        expect((yield* failureOf(runIn({ steps: 2, out: dir!, overwrite: true, batchSize: 0 }))).field).toBe("batchSize")
+        expect((yield* failureOf(runIn({ steps: 2, out: dir!, overwrite: true, batchSize: 0 }))).field).toBe(
+          "batchSize"
+        )
         expect(existsSync(Checkpoint.fileIn(dir!))).toBe(true)
         yield* runIn({ steps: 2, seed: 9, out: dir!, overwrite: true })
         expect(read(dir!, "metrics.jsonl").trim().split("\n")).toHaveLength(2)
         expect((yield* Checkpoint.read(dir!)).identity.seed).toBe(9)
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("out pointing at a file, or empty, is an error naming out", () =>
     withDirs(1, ([dir]) =>
@@ -789,8 +784,7 @@ describe("Pipeline.run resume trust", () => {
         expect(error.message).toContain("a directory")
         expect((yield* failureOf(runIn({ steps: 1, out: "" }))).field).toBe("out")
         expect(readFileSync(file, "utf8")).toBe("x")
-      })
-    ).pipe(Effect.provide(NodeContext.layer)))
+      })).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("a batch larger than the dataset is refused naming batchSize, unless repeats are allowed", () =>
     Effect.gen(function*() {

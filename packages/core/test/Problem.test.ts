@@ -121,7 +121,11 @@ describe("Problem.parseJsonl strictness (issue: bad input accepted silently)", (
 
   it("duplicate ids are an error naming both lines, and 5 vs \"5\" collide", () => {
     for (const [a, b] of [["x", "x"], [5, "5"], [5, 5]] as const) {
-      const text = [JSON.stringify({ id: a, prompt: "p", level: 1 }), good(2), JSON.stringify({ id: b, prompt: "q", level: 1 })]
+      const text = [
+        JSON.stringify({ id: a, prompt: "p", level: 1 }),
+        good(2),
+        JSON.stringify({ id: b, prompt: "q", level: 1 })
+      ]
         .join("\n")
       const error = fail("dup.jsonl", text)
       expect(error.line).toBe(3)
@@ -153,10 +157,10 @@ describe("Problem.parseJsonl strictness (issue: bad input accepted silently)", (
   })
 
   it("a lone surrogate escape in the prompt or answer is an error naming the field", () => {
-    const error = fail("s.jsonl", '{"prompt":"a\\ud800b","level":1}')
+    const error = fail("s.jsonl", "{\"prompt\":\"a\\ud800b\",\"level\":1}")
     expect(error.field).toBe("prompt")
     expect(error.message).toContain("well-formed Unicode")
-    expect(fail("s.jsonl", '{"prompt":"q","answer":"\\udc00","level":1}').field).toBe("answer")
+    expect(fail("s.jsonl", "{\"prompt\":\"q\",\"answer\":\"\\udc00\",\"level\":1}").field).toBe("answer")
     expect(ok("ok.jsonl", JSON.stringify({ prompt: "emoji \u{1F600}", level: 1 })).problems).toHaveLength(1)
   })
 

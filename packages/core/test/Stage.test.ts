@@ -5,8 +5,10 @@ import * as Stage from "../src/Stage.ts"
 import * as Stages from "../src/Stages.ts"
 
 const double = Stage.make("double", (ctx: { readonly x: number }) => Effect.succeed({ y: ctx.x * 2 }))
-const addBoth = Stage.make("addBoth", (ctx: { readonly x: number; readonly y: number }) =>
-  Effect.succeed({ z: ctx.x + ctx.y }))
+const addBoth = Stage.make(
+  "addBoth",
+  (ctx: { readonly x: number; readonly y: number }) => Effect.succeed({ z: ctx.x + ctx.y })
+)
 const label = Stage.make("label", (ctx: { readonly z: number }) => Effect.succeed({ text: `z=${ctx.z}` }))
 
 describe("Stage runtime", () => {
@@ -108,10 +110,14 @@ describe("Stage types", () => {
 
   it("errors and requirements are unioned", () => {
     class Svc extends Context.Tag("Svc")<Svc, { readonly k: number }>() {}
-    const first = Stage.make("first", (ctx: { readonly x: number }) =>
-      ctx.x > 0 ? Effect.succeed({ y: ctx.x }) : Effect.fail("negative" as const))
-    const second = Stage.make("second", (ctx: { readonly y: number }) =>
-      Effect.map(Svc, (svc) => ({ k: svc.k * ctx.y })))
+    const first = Stage.make(
+      "first",
+      (ctx: { readonly x: number }) => ctx.x > 0 ? Effect.succeed({ y: ctx.x }) : Effect.fail("negative" as const)
+    )
+    const second = Stage.make(
+      "second",
+      (ctx: { readonly y: number }) => Effect.map(Svc, (svc) => ({ k: svc.k * ctx.y }))
+    )
     const composed = Stage.andThen(first, second)
     expectTypeOf<Stage.Input<typeof composed>>().toEqualTypeOf<{ readonly x: number }>()
     expectTypeOf(composed.run).returns.toEqualTypeOf<

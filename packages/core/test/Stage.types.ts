@@ -78,7 +78,10 @@ export const custom = Stages.selectBatch.pipe(
 export const customPipeline = Pipeline.make("custom", custom)
 
 // A stage that needs less than what is available stands where more is available.
-const needsStep = Stage.make("needsStep", (ctx: { readonly step: number }) => Effect.succeed({ stepTwice: ctx.step * 2 }))
+const needsStep = Stage.make(
+  "needsStep",
+  (ctx: { readonly step: number }) => Effect.succeed({ stepTwice: ctx.step * 2 })
+)
 export const lenient = Pipeline.make("lenient", Stages.selectBatch.pipe(Stage.andThen(needsStep)))
 export const onlyStep = Pipeline.make("onlyStep", needsStep)
 

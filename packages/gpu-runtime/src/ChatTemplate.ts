@@ -117,7 +117,9 @@ export const templateText = (
     const found = raw.find((t) => isRecord(t) && t.name === name)
     return isRecord(found) && typeof found.template === "string"
       ? Either.right(found.template)
-      : Either.left(new ConfigError({ field, expected: `a template named "${name}"`, actual: `names ${names.join(", ")}` }))
+      : Either.left(
+        new ConfigError({ field, expected: `a template named "${name}"`, actual: `names ${names.join(", ")}` })
+      )
   }
   return Either.left(
     new ConfigError({
@@ -145,7 +147,9 @@ export const make = (
   try {
     template = new Template(text)
   } catch (e) {
-    return Either.left(new ConfigError({ field: source, expected: "a Jinja template that parses", actual: errorText(e) }))
+    return Either.left(
+      new ConfigError({ field: source, expected: "a Jinja template that parses", actual: errorText(e) })
+    )
   }
   const special: Record<string, string> = {}
   if (isRecord(config)) {
@@ -186,7 +190,9 @@ export const tokenizer = (
     const t = TokenizerLoader.fromPreTrained({ tokenizerJSON: tokenizerJson as any, tokenizerConfig: config as any })
     return Either.right({ encode: (text) => t.encode(text, { add_special_tokens: false }) })
   } catch (e) {
-    return Either.left(new ConfigError({ field: source, expected: "a Hugging Face tokenizer.json", actual: errorText(e) }))
+    return Either.left(
+      new ConfigError({ field: source, expected: "a Hugging Face tokenizer.json", actual: errorText(e) })
+    )
   }
 }
 

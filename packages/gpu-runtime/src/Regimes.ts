@@ -29,12 +29,12 @@
  *
  * @since 0.2.0
  */
-import * as Either from "effect/Either"
-import type * as Layer from "effect/Layer"
 import { type Dataset, make as dataset, type Problem } from "@zpd/core/Problem"
 import { mix32 } from "@zpd/core/Rng"
 import type { Evaluator, InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
 import * as Tasks from "@zpd/tasks/Tasks"
+import * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
 import type { Learner, SimulatedLearner } from "./internal/simulator.ts"
 import * as Simulated from "./Simulated.ts"
 
@@ -94,7 +94,9 @@ export interface Regime {
   readonly description: string
   readonly data: DataSpec
   /** The learner: simulator v2 with these constants over its defaults, or the first simulator. */
-  readonly simulator: { readonly model: "v2"; readonly config: Partial<Simulated.SimulatorConfig> } | { readonly model: "v1" }
+  readonly simulator: { readonly model: "v2"; readonly config: Partial<Simulated.SimulatorConfig> } | {
+    readonly model: "v1"
+  }
 }
 
 const v2Data: DataSpec = {
@@ -140,7 +142,8 @@ export const regimes: Readonly<Record<Name, Regime>> = {
   },
   v1: {
     name: "v1",
-    description: "the first simulator and suite (three families L1-3, OOD level 4, fixed data), byte-identical to earlier runs",
+    description:
+      "the first simulator and suite (three families L1-3, OOD level 4, fixed data), byte-identical to earlier runs",
     data: {
       trainFamilies: ["countdown", "arithmetic", "arc1d"],
       trainLevels: [1, 2, 3],

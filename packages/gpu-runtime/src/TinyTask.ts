@@ -96,7 +96,9 @@ export const generate = (
 ): Problem.Dataset => {
   const problems: Array<Problem.Problem> = []
   for (const level of levels) {
-    for (let i = 0; i < perLevel; i++) problems.push(family.generate(level, Rng.make(seed, i, `last-letter-L${level}`), i))
+    for (let i = 0; i < perLevel; i++) {
+      problems.push(family.generate(level, Rng.make(seed, i, `last-letter-L${level}`), i))
+    }
   }
   return Problem.make(name, problems)
 }

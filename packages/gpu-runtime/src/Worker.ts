@@ -89,7 +89,9 @@ export const resolvePython: Effect.Effect<string> = Effect.gen(function*() {
   )
   if (Option.isSome(fromEnv)) return fromEnv.value
   const fs = yield* Effect.serviceOption(FileSystem.FileSystem)
-  if (Option.isSome(fs) && (yield* fs.value.exists(venvPython).pipe(Effect.orElseSucceed(() => false)))) return venvPython
+  if (Option.isSome(fs) && (yield* fs.value.exists(venvPython).pipe(Effect.orElseSucceed(() => false)))) {
+    return venvPython
+  }
   return "python3"
 })
 
@@ -293,8 +295,10 @@ export const spawn = (
       Effect.map(Number),
       Effect.catchAll(() => Effect.succeed(-1)),
       Effect.flatMap((code) =>
-        Effect.flatMap(withStderr(`the worker ${describeExit(code)} before it was ready`), (description) =>
-          Effect.fail(new RuntimeError({ endpoint: label, reason: "Unavailable", description })))
+        Effect.flatMap(
+          withStderr(`the worker ${describeExit(code)} before it was ready`),
+          (description) => Effect.fail(new RuntimeError({ endpoint: label, reason: "Unavailable", description }))
+        )
       )
     )
     const client = yield* HttpClient.HttpClient
@@ -302,7 +306,9 @@ export const spawn = (
       Effect.tap((base) =>
         Http.requestJson(client, "GET", `${base}/health`, undefined, headers, Duration.seconds(5)).pipe(
           Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (f) => f.retryable }),
-          Effect.mapError((f) => new RuntimeError({ endpoint: `${base}/health`, reason: f.reason, description: f.description }))
+          Effect.mapError((f) =>
+            new RuntimeError({ endpoint: `${base}/health`, reason: f.reason, description: f.description })
+          )
         )
       )
     )
@@ -310,7 +316,9 @@ export const spawn = (
       Effect.timeout(startupTimeout),
       Effect.catchTag("TimeoutException", () =>
         Effect.flatMap(
-          withStderr(`the worker did not report ${LISTENING} and a healthy GET /health within ${Duration.format(startupTimeout)}`),
+          withStderr(
+            `the worker did not report ${LISTENING} and a healthy GET /health within ${Duration.format(startupTimeout)}`
+          ),
           (description) => Effect.fail(new RuntimeError({ endpoint: label, reason: "Timeout", description }))
         ))
     )
@@ -358,11 +366,18 @@ export interface LayerOptions extends SpawnOptions {
  */
 export const layer = (
   options: LayerOptions = {}
-): Layer.Layer<InferenceRuntime | TrainerRuntime | WorkerHandle, RuntimeError, CommandExecutor.CommandExecutor | HttpClient.HttpClient> =>
+): Layer.Layer<
+  InferenceRuntime | TrainerRuntime | WorkerHandle,
+  RuntimeError,
+  CommandExecutor.CommandExecutor | HttpClient.HttpClient
+> =>
   Layer.scopedContext(Effect.gen(function*() {
     const process = yield* spawn(options)
     // a request that fails after the worker exited is reported at once, not retried
-    const serverExited = Effect.map(process.exitCode, Option.map((code) => `the worker (pid ${process.pid}) ${describeExit(code)}`))
+    const serverExited = Effect.map(
+      process.exitCode,
+      Option.map((code) => `the worker (pid ${process.pid}) ${describeExit(code)}`)
+    )
     const inference = yield* HttpInference.make({
       ...options.inference,
       headers: { ...options.inference?.headers, ...process.headers },

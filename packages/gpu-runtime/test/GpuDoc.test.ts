@@ -73,10 +73,14 @@ describe("GPU.md", () => {
   })
 
   it("the checker itself: an unmarked block and a citation of a missing test are found", () => {
-    const sample = "intro\n\n```sh\nvllm serve x\n```\n\n> **Tested** by `a/b.test.ts` › \"one\" and \"two\".\n\n```ts\nx\n```\n"
+    const sample =
+      "intro\n\n```sh\nvllm serve x\n```\n\n> **Tested** by `a/b.test.ts` › \"one\" and \"two\".\n\n```ts\nx\n```\n"
     const found = blocksOf(sample)
     expect(found.map((b) => b.line)).toEqual([3, 9])
     expect(found[0]!.mark).toBe("intro")
-    expect(citationsOf(found[1]!.mark)).toEqual([{ file: "a/b.test.ts", name: "one" }, { file: "a/b.test.ts", name: "two" }])
+    expect(citationsOf(found[1]!.mark)).toEqual([{ file: "a/b.test.ts", name: "one" }, {
+      file: "a/b.test.ts",
+      name: "two"
+    }])
   })
 })

@@ -61,10 +61,12 @@ describe("HttpInference against recorded vLLM replies", () => {
   it("reads token ids, logprobs, n and finish reasons from a token-id request", async () => {
     const f = fixture("vllm-token-ids-n2")
     // serve the choices in reverse order: the client orders by `index`
-    const server = await track(serve((_req, _body, res) =>
-      json(res, f.status, { ...f.response, choices: [...f.response.choices].reverse() })
-    ))
-    const client = await run(HttpInference.make({ endpoints: [server.url], model: f.response.model, logprobSemantics: "processed", ...fast }))
+    const server = await track(
+      serve((_req, _body, res) => json(res, f.status, { ...f.response, choices: [...f.response.choices].reverse() }))
+    )
+    const client = await run(
+      HttpInference.make({ endpoints: [server.url], model: f.response.model, logprobSemantics: "processed", ...fast })
+    )
     const out = await run(client.generate({
       requestId: "r",
       prompts: [
@@ -108,7 +110,9 @@ describe("HttpInference against recorded vLLM replies", () => {
   it("sends text prompts and stop strings, and keeps the server's prompt_token_ids", async () => {
     const f = fixture("vllm-text-prompt-stop")
     const server = await track(serve((_req, _body, res) => json(res, f.status, f.response)))
-    const client = await run(HttpInference.make({ endpoints: [`${server.url}/v1`], logprobSemantics: "processed", ...fast }))
+    const client = await run(
+      HttpInference.make({ endpoints: [`${server.url}/v1`], logprobSemantics: "processed", ...fast })
+    )
     const out = await run(client.generate({
       requestId: "r",
       prompts: [{ promptId: "q", text: f.request.prompt[0] }],
@@ -147,7 +151,9 @@ describe("HttpInference against recorded vLLM replies", () => {
       const f = fixture(name)
       const server = await track(serve((_req, _body, res) => json(res, f.status, f.response)))
       const client = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast }))
-      const e = failure(await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling() })))
+      const e = failure(
+        await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling() }))
+      )
       expect(e.reason).toBe("Refused")
       expect(e.endpoint).toBe(`${server.url}/v1/completions`)
       expect(e.message).toContain(f.response.error?.message ?? f.response.message)
@@ -161,22 +167,49 @@ describe("HttpInference against recorded vLLM replies", () => {
       [{ nope: 1 }, "expected a completions reply"],
       [{ choices: [] }, "expected 2 choices"],
       [
-        { choices: [{ index: 0, text: "", finish_reason: "stop", token_ids: [1, 2], logprobs: { tokens: ["a", "b"], token_logprobs: [-1] } }, { index: 1, text: "", finish_reason: "stop", token_ids: [], logprobs: { tokens: [], token_logprobs: [] } }] },
+        {
+          choices: [{
+            index: 0,
+            text: "",
+            finish_reason: "stop",
+            token_ids: [1, 2],
+            logprobs: { tokens: ["a", "b"], token_logprobs: [-1] }
+          }, { index: 1, text: "", finish_reason: "stop", token_ids: [], logprobs: { tokens: [], token_logprobs: [] } }]
+        },
         "1 logprobs for 2 completion tokens"
       ],
       [
-        { choices: [0, 1].map((index) => ({ index, text: "", finish_reason: "tool_calls", token_ids: [], prompt_token_ids: [1], logprobs: { tokens: [], token_logprobs: [] } })) },
+        {
+          choices: [0, 1].map((index) => ({
+            index,
+            text: "",
+            finish_reason: "tool_calls",
+            token_ids: [],
+            prompt_token_ids: [1],
+            logprobs: { tokens: [], token_logprobs: [] }
+          }))
+        },
         "finish_reason"
       ],
       [
-        { choices: [0, 1].map((index) => ({ index, text: "", finish_reason: "stop", token_ids: [5], logprobs: { tokens: ["x"], token_logprobs: [null] } })) },
+        {
+          choices: [0, 1].map((index) => ({
+            index,
+            text: "",
+            finish_reason: "stop",
+            token_ids: [5],
+            logprobs: { tokens: ["x"], token_logprobs: [null] }
+          }))
+        },
         "expected a finite number"
       ]
     ]
     for (const [reply, needle] of cases) {
       const server = await track(serve((_req, _body, res) => json(res, 200, reply)))
       const client = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast }))
-      const e = failure(await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() })))
+      const e = failure(
+        await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() }))
+      )
       expect(e.reason).toBe("BadResponse")
       expect(e.message).toContain(needle)
       expect(e.endpoint).toBe(`${server.url}/v1/completions`)
@@ -190,16 +223,20 @@ describe("HttpInference capabilities", () => {
     const server = await track(fakeVllm())
     const client = await run(HttpInference.make({ endpoints: [server.url], ...fast }))
     expect(client.capabilities.logprobSemantics).toBe("raw")
-    const e = failure(await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() })))
+    const e = failure(
+      await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() }))
+    )
     expect(e.reason).toBe("Refused")
     expect(e.message).toContain("--logprobs-mode processed_logprobs")
     expect(server.requests.filter((r) => r.path === "/v1/completions")).toHaveLength(0)
     // the user's assertion (vllm serve --logprobs-mode processed_logprobs) lifts the refusal
     const asserted = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast }))
-    expect(await run(asserted.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() }))).toHaveLength(2)
+    expect(await run(asserted.generate({ requestId: "r", prompts: prompts(1), n: 2, sampling: sampling() })))
+      .toHaveLength(2)
     // evaluation-only clients may opt in to raw logprobs
     const evalOnly = await run(HttpInference.make({ endpoints: [server.url], allowRawLogprobs: true, ...fast }))
-    expect(await run(evalOnly.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling() }))).toHaveLength(1)
+    expect(await run(evalOnly.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling() })))
+      .toHaveLength(1)
   })
 
   it("accepts a server that reports processed logprobs on /health, and refuses truncated sampling", async () => {
@@ -211,7 +248,9 @@ describe("HttpInference capabilities", () => {
     const client = await run(HttpInference.make({ endpoints: [server.url], ...fast }))
     expect(client.capabilities.logprobSemantics).toBe("processed")
     for (const over of [{ topP: 0.95 }, { topK: 20 }]) {
-      const e = failure(await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling(over) })))
+      const e = failure(
+        await runEither(client.generate({ requestId: "r", prompts: prompts(1), n: 1, sampling: sampling(over) }))
+      )
       expect(e.reason).toBe("Refused")
       expect(e.message).toContain("topP = 1 and topK = 0")
     }
@@ -233,7 +272,8 @@ describe("HttpInference capabilities", () => {
 describe("HttpInference faults: each ends in a retry or a clear error naming the endpoint", () => {
   const client = (url: string, over: Partial<HttpInference.Options> = {}) =>
     run(HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, ...over }))
-  const gen = (c: HttpInference.Client) => c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling: sampling() })
+  const gen = (c: HttpInference.Client) =>
+    c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling: sampling() })
 
   it("a stalled server times out per attempt, then fails with Timeout", async () => {
     const server = await track(serve(() => {/* never answers */}))
@@ -251,9 +291,15 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
 
   it("500 and 429 are retried (Retry-After honoured) and then succeed", async () => {
     for (const [status, headers] of [[500, {}], [503, {}], [429, { "retry-after": "0" }]] as const) {
-      const server = await track(serve((req, body, res, n) =>
-        req.url !== "/v1/completions" ? json(res, 404, {}) : n === 0 ? json(res, status, { error: { message: "busy" } }, headers) : json(res, 200, fakeCompletions(body))
-      ))
+      const server = await track(
+        serve((req, body, res, n) =>
+          req.url !== "/v1/completions"
+            ? json(res, 404, {})
+            : n === 0
+            ? json(res, status, { error: { message: "busy" } }, headers)
+            : json(res, 200, fakeCompletions(body))
+        )
+      )
       const out = await run(gen(await client(server.url)))
       expect(out).toHaveLength(4)
       expect(completionsRequests(server)).toHaveLength(2)
@@ -261,7 +307,9 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
   })
 
   it("a persistent 500 ends in an Internal error naming the endpoint and the attempts", async () => {
-    const server = await track(serve((_req, _body, res) => json(res, 500, { error: { message: "CUDA error: device-side assert" } })))
+    const server = await track(
+      serve((_req, _body, res) => json(res, 500, { error: { message: "CUDA error: device-side assert" } }))
+    )
     const e = failure(await runEither(gen(await client(server.url))))
     expect(e.reason).toBe("Internal")
     expect(e.endpoint).toBe(`${server.url}/v1/completions`)
@@ -277,12 +325,20 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
       res.write(data.slice(0, 40))
       setTimeout(() => res.socket?.destroy(), 10)
     }
-    const flaky = await track(serve((req, body, res, n) =>
-      req.url !== "/v1/completions" ? json(res, 404, {}) : n === 0 ? cutter(res, body) : json(res, 200, fakeCompletions(body))
-    ))
+    const flaky = await track(
+      serve((req, body, res, n) =>
+        req.url !== "/v1/completions"
+          ? json(res, 404, {})
+          : n === 0
+          ? cutter(res, body)
+          : json(res, 200, fakeCompletions(body))
+      )
+    )
     expect(await run(gen(await client(flaky.url)))).toHaveLength(4)
     expect(completionsRequests(flaky)).toHaveLength(2)
-    const broken = await track(serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body)))
+    const broken = await track(
+      serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body))
+    )
     const e = failure(await runEither(gen(await client(broken.url))))
     expect(e.reason).toBe("Unavailable")
     expect(e.endpoint).toBe(`${broken.url}/v1/completions`)
@@ -328,14 +384,17 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
   })
 
   it("a failed generate leaves the curriculum's state unchanged", async () => {
-    const dataset = Problem.make("t", Array.from({ length: 6 }, (_, i) => ({
-      id: `q${i}`,
-      prompt: `question ${i}`,
-      answer: "x",
-      level: 1 + (i % 2),
-      family: "f",
-      metadata: {}
-    })))
+    const dataset = Problem.make(
+      "t",
+      Array.from({ length: 6 }, (_, i) => ({
+        id: `q${i}`,
+        prompt: `question ${i}`,
+        answer: "x",
+        level: 1 + (i % 2),
+        family: "f",
+        metadata: {}
+      }))
+    )
     let live: Curriculum.Curriculum | undefined
     const counting = Curriculum.plugin("counting", () =>
       Effect.sync(() => {
@@ -358,23 +417,28 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
       checkpoint: () => Effect.succeed({ _tag: "Inline" as const, state: null }),
       restore: () => Effect.succeed(1)
     })
-    const pipeline = Pipeline.make("p", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
+    const pipeline = Pipeline.make(
+      "p",
+      Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) })
+    )
     const oneStep = (url: string) =>
-      run(Effect.either(Stream.runCollect(Pipeline.stream(pipeline, counting, {
-        dataset,
-        seed: 1,
-        steps: 1,
-        batchSize: 2,
-        groupSize: 2
-      }))).pipe(
-        Effect.provide(Layer.merge(
-          trainer,
-          Layer.effect(
-            InferenceRuntime,
-            HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, timeout: "300 millis" })
-          )
-        ))
-      ))
+      run(
+        Effect.either(Stream.runCollect(Pipeline.stream(pipeline, counting, {
+          dataset,
+          seed: 1,
+          steps: 1,
+          batchSize: 2,
+          groupSize: 2
+        }))).pipe(
+          Effect.provide(Layer.merge(
+            trainer,
+            Layer.effect(
+              InferenceRuntime,
+              HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, timeout: "300 millis" })
+            )
+          ))
+        )
+      )
     const faults: Array<(res: any) => void> = [
       (res) => json(res, 500, { error: { message: "boom" } }),
       (res) => json(res, 429, { error: { message: "slow down" } }),
@@ -408,7 +472,9 @@ describe("HttpInference scale-out", () => {
   it("spreads requests over endpoints and keeps results in prompt order", async () => {
     const a = await track(fakeVllm(20))
     const b = await track(fakeVllm(20))
-    const client = await run(HttpInference.make({ endpoints: [a.url, b.url], logprobSemantics: "processed", promptsPerRequest: 2, ...fast }))
+    const client = await run(
+      HttpInference.make({ endpoints: [a.url, b.url], logprobSemantics: "processed", promptsPerRequest: 2, ...fast })
+    )
     const out = await run(client.generate({ requestId: "r", prompts: prompts(8), n: 3, sampling: sampling() }))
     expect(out.map((c) => `${c.promptId}/${c.sampleIndex}`)).toEqual(
       Array.from({ length: 24 }, (_, k) => `p${Math.floor(k / 3)}/${k % 3}`)
@@ -441,7 +507,9 @@ describe("HttpInference scale-out", () => {
 
   it("fanout mode sends one n=1 request per sample, each with its own seed", async () => {
     const server = await track(fakeVllm())
-    const client = await run(HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, groupMode: "fanout" }))
+    const client = await run(
+      HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, groupMode: "fanout" })
+    )
     const out = await run(client.generate({ requestId: "r", prompts: prompts(2, false), n: 3, sampling: sampling() }))
     expect(out.map((c) => `${c.promptId}/${c.sampleIndex}`)).toEqual(["p0/0", "p0/1", "p0/2", "p1/0", "p1/1", "p1/2"])
     const bodies = completionsRequests(server).map((r) => r.body)
@@ -463,14 +531,17 @@ describe("HttpInference scale-out", () => {
 
 describe("HttpInference rollout safety in a pipeline step", () => {
   it("records frac_truncated and rollouts_aborted; aborted samples are regenerated, not trained on", async () => {
-    const dataset = Problem.make("t", Array.from({ length: 4 }, (_, i) => ({
-      id: `q${i}`,
-      prompt: `question ${i}`,
-      answer: "x",
-      level: 1,
-      family: "f",
-      metadata: {}
-    })))
+    const dataset = Problem.make(
+      "t",
+      Array.from({ length: 4 }, (_, i) => ({
+        id: `q${i}`,
+        prompt: `question ${i}`,
+        answer: "x",
+        level: 1,
+        family: "f",
+        metadata: {}
+      }))
+    )
     const plugin = Curriculum.plugin("all", () =>
       Effect.sync(() =>
         Curriculum.make({
@@ -503,19 +574,33 @@ describe("HttpInference rollout safety in a pipeline step", () => {
       })
       json(res, 200, reply)
     }))
-    const pipeline = Pipeline.make("p", Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) }))
-    const events = await run(Stream.runCollect(Pipeline.stream(pipeline, plugin, {
-      dataset,
-      seed: 1,
-      steps: 1,
-      batchSize: 2,
-      groupSize: 2
-    })).pipe(
-      Effect.provide(Layer.merge(
-        trainer,
-        Layer.effect(InferenceRuntime, HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", ...fast, promptsPerRequest: 2, warnTruncatedAbove: 1 }))
-      ))
-    ))
+    const pipeline = Pipeline.make(
+      "p",
+      Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) })
+    )
+    const events = await run(
+      Stream.runCollect(Pipeline.stream(pipeline, plugin, {
+        dataset,
+        seed: 1,
+        steps: 1,
+        batchSize: 2,
+        groupSize: 2
+      })).pipe(
+        Effect.provide(Layer.merge(
+          trainer,
+          Layer.effect(
+            InferenceRuntime,
+            HttpInference.make({
+              endpoints: [server.url],
+              logprobSemantics: "processed",
+              ...fast,
+              promptsPerRequest: 2,
+              warnTruncatedAbove: 1
+            })
+          )
+        ))
+      )
+    )
     const record = [...events][0]!.record
     // one request for 2 prompts × n = 2, then one n = 1 regeneration of the aborted sample (which stops at "length")
     const sent = completionsRequests(server)

@@ -113,7 +113,9 @@ describe("withRetries (Effect.retry over a Schedule)", () => {
     Effect.gen(function*() {
       const { attempt, calls } = scripted(Array.from({ length: 10 }, () => transient))
       let exited = false
-      const serverExited = Effect.sync(() => exited ? Option.some("the worker (pid 7) exited with code 1") : Option.none())
+      const serverExited = Effect.sync(() =>
+        exited ? Option.some("the worker (pid 7) exited with code 1") : Option.none()
+      )
       const fiber = yield* Effect.fork(
         Http.withRetries(new Http.Balancer(["http://a"], 0), policy, "/x", attempt, serverExited)
       )
@@ -152,7 +154,9 @@ describe("Permits (FIFO, one waiter woken per release) and pool", () => {
       expect(most).toBe(2)
       expect(order).toEqual([0, 1, 2, 4, 5])
       // both permits are free again
-      const free = yield* Effect.fork(Effect.all([permits.with(Effect.void), permits.with(Effect.void)], { concurrency: 2 }))
+      const free = yield* Effect.fork(
+        Effect.all([permits.with(Effect.void), permits.with(Effect.void)], { concurrency: 2 })
+      )
       yield* Fiber.join(free)
     }))
 

@@ -36,7 +36,9 @@ const fakeTrainer = (fail: (path: string, n: number) => number | undefined = () 
   let version = 2
   return serve((req, body, res, n) => {
     const status = fail(req.url ?? "", n)
-    if (status !== undefined) return json(res, status, { error: { message: `injected ${status}` }, policyVersion: version })
+    if (status !== undefined) {
+      return json(res, status, { error: { message: `injected ${status}` }, policyVersion: version })
+    }
     switch (req.url) {
       case "/trainer/update":
         version++
@@ -49,7 +51,10 @@ const fakeTrainer = (fail: (path: string, n: number) => number | undefined = () 
       case "/trainer/reset_reference":
         return json(res, 200, { policyVersion: version, referenceVersion: version })
       case "/trainer/publish_weights":
-        return json(res, 200, { policyVersion: version, path: body.dir === undefined ? null : `${body.dir}/policy-v${version}` })
+        return json(res, 200, {
+          policyVersion: version,
+          path: body.dir === undefined ? null : `${body.dir}/policy-v${version}`
+        })
       case "/trainer/checkpoint":
         return json(res, 200, { policyVersion: version, path: `${body.dir ?? "/ckpt"}/${body.tag}.pt` })
       case "/trainer/restore":
@@ -138,7 +143,9 @@ describe("HttpTrainer", () => {
     const trainer = await track(fakeTrainer())
     const a = await track(fakeTrainer())
     const b = await track(fakeTrainer())
-    const t = await run(HttpTrainer.make({ url: trainer.url, publishDir: "/shared/w", syncTo: [a.url, b.url], ...fast }))
+    const t = await run(
+      HttpTrainer.make({ url: trainer.url, publishDir: "/shared/w", syncTo: [a.url, b.url], ...fast })
+    )
     await run(t.update(request))
     expect(await run(t.publishWeights)).toBe(3)
     for (const s of [a, b]) {

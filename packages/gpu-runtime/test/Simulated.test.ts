@@ -1,10 +1,10 @@
+import type { Problem } from "@zpd/core/Problem"
+import { Rng } from "@zpd/core/Rng"
+import type { Completion, LossConfig, TrainSample } from "@zpd/core/Runtime"
+import { Evaluator, InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { describe, expect, it } from "vitest"
-import type { Problem } from "@zpd/core/Problem"
-import type { Completion, LossConfig, TrainSample } from "@zpd/core/Runtime"
-import { Evaluator, InferenceRuntime, TrainerRuntime } from "@zpd/core/Runtime"
-import { Rng } from "@zpd/core/Rng"
 import * as Simulated from "../src/Simulated.ts"
 
 const problem = (family: string, level: number, i: number, answer = "42"): Problem => ({
@@ -313,7 +313,9 @@ describe("Simulated learner", () => {
       const expected = Math.log(ok ? pr : 1 - pr)
       expect(c.logprobs[0]).toBeCloseTo(expected, 12)
       // At θ_0 every reasoning token is a fair coin (property 7 checks them away from θ_0).
-      for (const tok of c.tokenIds.slice(1, 1 + R)) expect([Simulated.REASON_UP_TOKEN, Simulated.REASON_DOWN_TOKEN]).toContain(tok)
+      for (const tok of c.tokenIds.slice(1, 1 + R)) {
+        expect([Simulated.REASON_UP_TOKEN, Simulated.REASON_DOWN_TOKEN]).toContain(tok)
+      }
       for (const lp of c.logprobs.slice(1, 1 + R)) expect(lp).toBeCloseTo(Math.log(0.5), 12)
       expect(c.logprobs.slice(1 + R).every((x) => x === 0)).toBe(true)
       expect(c.logprobs.reduce((a, x) => a + x, 0)).toBeCloseTo(expected + R * Math.log(0.5), 12)
@@ -383,7 +385,9 @@ describe("Simulated learner", () => {
         const weight = aggregation === "token-mean" ? 1 / totalTokens : 1 / (samples.length * T)
         a.forEach((ak, k) => (expected[k] = expected[k]! - lr * weight * G * ak))
       })
-      const r = run(sim.trainer.update({ step: 99, samples, loss: loss({ klCoef: beta, aggregation, learningRate: lr }) }))
+      const r = run(
+        sim.trainer.update({ step: 99, samples, loss: loss({ klCoef: beta, aggregation, learningRate: lr }) })
+      )
       const after = sim.parameters().theta
       expect(distance(after, theta)).toBeGreaterThan(1e-3)
       after.forEach((x, k) => expect(x).toBeCloseTo(expected[k]!, 12))
@@ -483,7 +487,10 @@ describe("Simulated learner", () => {
     const n = 4000
     const many = generate(sim, [p], n, 5)
     const q = sigmoid(vOf(p))
-    const ups = many.reduce((a, c) => a + c.tokenIds.slice(1, 1 + R).filter((t) => t === Simulated.REASON_UP_TOKEN).length, 0)
+    const ups = many.reduce(
+      (a, c) => a + c.tokenIds.slice(1, 1 + R).filter((t) => t === Simulated.REASON_UP_TOKEN).length,
+      0
+    )
     expect(Math.abs(ups / (n * R) - q)).toBeLessThan(3 * Math.sqrt((q * (1 - q)) / (n * R)))
     const pr = sim.passRate(p)
     expect(Math.abs(many.filter(solved).length / n - pr)).toBeLessThan(3 * Math.sqrt((pr * (1 - pr)) / n))

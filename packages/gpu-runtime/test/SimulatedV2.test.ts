@@ -3,12 +3,12 @@
  * mechanism on and off (or two schedules) on small deterministic runs, so a
  * learner without the mechanism fails it.
  */
-import * as Effect from "effect/Effect"
-import { describe, expect, it } from "vitest"
 import type { Problem } from "@zpd/core/Problem"
 import { Rng } from "@zpd/core/Rng"
 import type { Completion, LossConfig, TrainSample } from "@zpd/core/Runtime"
 import * as Tasks from "@zpd/tasks/Tasks"
+import * as Effect from "effect/Effect"
+import { describe, expect, it } from "vitest"
 import * as Regimes from "../src/Regimes.ts"
 import * as Simulated from "../src/Simulated.ts"
 
@@ -71,7 +71,12 @@ const toSamples = (
   return out
 }
 
-const loss = (over: Partial<LossConfig> = {}): LossConfig => ({ klCoef: 0, clip: 0.2, aggregation: "token-mean", ...over })
+const loss = (over: Partial<LossConfig> = {}): LossConfig => ({
+  klCoef: 0,
+  clip: 0.2,
+  aggregation: "token-mean",
+  ...over
+})
 
 interface StepOptions {
   readonly batch?: number
@@ -86,11 +91,21 @@ const step = (sim: Simulated.Simulator, pool: ReadonlyArray<Problem>, k: number,
   const batch = Array.from({ length: o.batch ?? 32 }, () => pool[rng.int(pool.length)]!)
   const cs = generate(sim, batch, 8, k)
   return run(
-    sim.trainer.update({ step: k, samples: toSamples(batch, cs, 8, o.kl ?? "sparse", o.formatReward), loss: loss(o.loss) })
+    sim.trainer.update({
+      step: k,
+      samples: toSamples(batch, cs, 8, o.kl ?? "sparse", o.formatReward),
+      loss: loss(o.loss)
+    })
   )
 }
 
-const train = (sim: Simulated.Simulator, pool: ReadonlyArray<Problem>, steps: number, o: StepOptions = {}, from = 0) => {
+const train = (
+  sim: Simulated.Simulator,
+  pool: ReadonlyArray<Problem>,
+  steps: number,
+  o: StepOptions = {},
+  from = 0
+) => {
   const results = []
   for (let k = from; k < from + steps; k++) results.push(step(sim, pool, k, o))
   return results
@@ -114,7 +129,8 @@ describe("Simulated learner v2", () => {
     for (const p of [level(1)[0]!, level(3)[5]!, level(4)[2]!, level(2, other)[1]!]) {
       let prod = 1
       for (let j = 1; j <= p.level; j++) {
-        const u = cfg.generalWeight * theta[2]! + cfg.levelWeight * theta[2 + j]! + theta[sim.skillIndex(p.family, j)!]! -
+        const u = cfg.generalWeight * theta[2]! + cfg.levelWeight * theta[2 + j]! +
+          theta[sim.skillIndex(p.family, j)!]! -
           (cfg.difficultyBase + cfg.difficultyStep * (j - 1))
         prod *= 1 / (1 + Math.exp(-s * u))
       }
@@ -157,7 +173,11 @@ describe("Simulated learner v2", () => {
     const gap = (memoRate: number) => {
       const sim = Simulated.make(fam, { seed: 4, memoRate })
       train(sim, seen, 40, { batch: 8 })
-      return { gap: accuracy(sim, seen) - accuracy(sim, unseen), mu: sim.memorisation(seen[0]!), muUnseen: sim.memorisation(unseen[0]!) }
+      return {
+        gap: accuracy(sim, seen) - accuracy(sim, unseen),
+        mu: sim.memorisation(seen[0]!),
+        muUnseen: sim.memorisation(unseen[0]!)
+      }
     }
     const withMemo = gap(Simulated.defaults.memoRate)
     const without = gap(0)
@@ -340,7 +360,9 @@ describe("Simulated learner v2", () => {
     const first = later()
     run(sim.trainer.restore(cp))
     expect(later()).toEqual(first)
-    const bad = run(Effect.either(sim.trainer.restore({ _tag: "Inline", state: { ...(cp as { state: object }).state, model: "v1" } })))
+    const bad = run(
+      Effect.either(sim.trainer.restore({ _tag: "Inline", state: { ...(cp as { state: object }).state, model: "v1" } }))
+    )
     expect(bad._tag).toBe("Left")
   })
 
@@ -352,4 +374,5 @@ describe("Simulated learner v2", () => {
 // ---------------------------------------------------------------------------
 
 const checkpointOf = (sim: Simulated.Simulator) =>
-  (run(sim.trainer.checkpoint("t")) as { readonly state: { readonly theta: Array<number>; readonly memo: unknown } }).state
+  (run(sim.trainer.checkpoint("t")) as { readonly state: { readonly theta: Array<number>; readonly memo: unknown } })
+    .state

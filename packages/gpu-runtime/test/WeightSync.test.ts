@@ -23,7 +23,11 @@ const failure = async (effect: Effect.Effect<unknown, RuntimeError, any>): Promi
 }
 
 const post = (url: string, path: string, body: unknown = {}) =>
-  fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body)
+  })
 
 describe("the fakes catch wrong sequences (so the sync tests can fail)", () => {
   it("vLLM: reload without pause, resume without a prefix-cache reset, reload without weights_path", async () => {
@@ -75,7 +79,8 @@ describe("WeightSync.vllm", () => {
         timeout: 5
       })
     }
-    const phase = (line: string) => ["/pause", "/collective_rpc", "/reset_prefix_cache", "/resume"].indexOf(line.split(" ")[1]!)
+    const phase = (line: string) =>
+      ["/pause", "/collective_rpc", "/reset_prefix_cache", "/resume"].indexOf(line.split(" ")[1]!)
     expect(journal.map(phase)).toEqual([0, 0, 1, 1, 2, 2, 3, 3])
     expect(synced).toEqual([7])
   })
@@ -105,7 +110,9 @@ describe("WeightSync.vllm", () => {
 
   it("without VLLM_SERVER_DEV_MODE the error says so", async () => {
     const engine = await track(fakeVllmEngine({ model: "/models/base", devMode: false }))
-    const e = await failure(Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [engine.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [engine.url] }), (s) => s.sync(weights))
+    )
     expect(e.endpoint).toBe(`${engine.url}/pause?mode=wait&wait_for_inflight_requests=true`)
     expect(e.message).toMatch(/HTTP 404.*VLLM_SERVER_DEV_MODE=1/)
   })
@@ -113,7 +120,9 @@ describe("WeightSync.vllm", () => {
   it("a failed pause (one engine without dev mode) resumes the engines it paused: nothing was reloaded", async () => {
     const ok = await track(fakeVllmEngine({ model: "/models/base" }))
     const off = await track(fakeVllmEngine({ model: "/models/base", devMode: false }))
-    const e = await failure(Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [ok.url, off.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [ok.url, off.url] }), (s) => s.sync(weights))
+    )
     expect(e.endpoint).toContain(off.url)
     expect(ok.state).toEqual({ paused: false, weights: "/models/base", cacheMatchesWeights: true })
     expect(ok.requests.map((r) => r.path)).toEqual(["/pause?mode=wait&wait_for_inflight_requests=true", "/resume"])
@@ -121,7 +130,9 @@ describe("WeightSync.vllm", () => {
 
   it("a vLLM whose reload_weights takes no path: the sync fails and leaves the engines paused", async () => {
     const engine = await track(fakeVllmEngine({ model: "/models/base", reloadTakesNoPath: true }))
-    const e = await failure(Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [engine.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.vllm({ ...fast, endpoints: [engine.url] }), (s) => s.sync(weights))
+    )
     expect(e.endpoint).toBe(`${engine.url}/collective_rpc`)
     expect(e.message).toMatch(/HTTP 500.*left paused/)
     expect(engine.state.paused).toBe(true)
@@ -159,7 +170,9 @@ describe("WeightSync.sglang", () => {
 
   it("a stale weight_version after the update fails the sync", async () => {
     const server = await track(fakeSglangServer({ model: "/models/base", ignoresWeightVersion: true }))
-    const e = await failure(Effect.flatMap(WeightSync.sglang({ ...fast, endpoints: [server.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.sglang({ ...fast, endpoints: [server.url] }), (s) => s.sync(weights))
+    )
     expect(e.reason).toBe("BadResponse")
     expect(e.message).toMatch(/weight_version "default".*expected "7"/)
   })
@@ -174,7 +187,9 @@ describe("WeightSync.sglang", () => {
 
   it("a checkpoint the server cannot load: the error carries SGLang's message", async () => {
     const server = await track(fakeSglangServer({ model: "/models/base", unloadable: [weights.path] }))
-    const e = await failure(Effect.flatMap(WeightSync.sglang({ ...fast, endpoints: [server.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.sglang({ ...fast, endpoints: [server.url] }), (s) => s.sync(weights))
+    )
     expect(e.endpoint).toBe(`${server.url}/update_weights_from_disk`)
     expect(e.message).toMatch(/HTTP 400: Failed to get weights iterator/)
   })
@@ -185,11 +200,16 @@ describe("WeightSync.zpdWorkers and the afterUpdate hook", () => {
     const a = await track(fakeZpdWorker())
     const b = await track(fakeZpdWorker())
     await runHttp(Effect.flatMap(WeightSync.zpdWorkers({ ...fast, endpoints: [a.url, b.url] }), (s) => s.sync(weights)))
-    expect([a.state, b.state]).toEqual([{ weights: weights.path, policyVersion: 7 }, { weights: weights.path, policyVersion: 7 }])
+    expect([a.state, b.state]).toEqual([{ weights: weights.path, policyVersion: 7 }, {
+      weights: weights.path,
+      policyVersion: 7
+    }])
     expect(a.requests[0]).toMatchObject({ path: "/trainer/load_weights", body: weights })
 
     const stale = await track(fakeZpdWorker({ staleReply: true, policyVersion: 3 }))
-    const e = await failure(Effect.flatMap(WeightSync.zpdWorkers({ ...fast, endpoints: [stale.url] }), (s) => s.sync(weights)))
+    const e = await failure(
+      Effect.flatMap(WeightSync.zpdWorkers({ ...fast, endpoints: [stale.url] }), (s) => s.sync(weights))
+    )
     expect(e.message).toMatch(/loaded policy version 3, expected 7/)
   })
 

@@ -3,11 +3,11 @@
  * tests: a scriptable handler, request recording, and a fake vLLM that
  * answers `/v1/completions` in vLLM's reply shape.
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as Effect from "effect/Effect"
 import { afterEach } from "vitest"
 
 export interface Recorded {
@@ -105,7 +105,9 @@ export const fixture = (name: string): Fixture =>
 export const fakeCompletions = (body: any): unknown => {
   const prompts: Array<Array<number>> = Array.isArray(body.prompt) && typeof body.prompt[0] !== "number"
     ? body.prompt.map((p: any) => typeof p === "string" ? [1, ...Array.from(p as string, (c) => c.charCodeAt(0))] : p)
-    : [typeof body.prompt === "string" ? [1, ...Array.from(body.prompt as string, (c) => c.charCodeAt(0))] : body.prompt]
+    : [
+      typeof body.prompt === "string" ? [1, ...Array.from(body.prompt as string, (c) => c.charCodeAt(0))] : body.prompt
+    ]
   const n = body.n ?? 1
   const seed = body.seed ?? 0
   const choices = []

@@ -63,7 +63,9 @@ export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
   return serve((req, body, res) => {
     const url = new URL(req.url ?? "/", "http://fake")
     const path = url.pathname
-    if (options.apiKey !== undefined && path.startsWith("/v1") && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+    if (
+      options.apiKey !== undefined && path.startsWith("/v1") && req.headers.authorization !== `Bearer ${options.apiKey}`
+    ) {
       return json(res, 401, { error: "Unauthorized" })
     }
     if (admin.has(path)) {
@@ -84,7 +86,9 @@ export const fakeVllmEngine = (options: FakeVllmOptions): Promise<FakeVllm> => {
       case "/resume":
         if (!state.paused) violations.push("/resume on an engine that was not paused")
         if (!state.cacheMatchesWeights) {
-          violations.push(`/resume with a prefix cache computed from older weights (no /reset_prefix_cache after the reload)`)
+          violations.push(
+            `/resume with a prefix cache computed from older weights (no /reset_prefix_cache after the reload)`
+          )
         }
         state.paused = false
         return json(res, 200, { status: "resumed" })
@@ -147,9 +151,14 @@ export const fakeSglangServer = (options: FakeSglangOptions): Promise<FakeSglang
           return json(res, 422, { detail: [{ loc: ["body", "model_path"], msg: "Field required" }] })
         }
         if (options.unloadable?.includes(body.model_path)) {
-          return json(res, 400, { success: false, message: `Failed to get weights iterator: ${body.model_path} not found` })
+          return json(res, 400, {
+            success: false,
+            message: `Failed to get weights iterator: ${body.model_path} not found`
+          })
         }
-        if (body.flush_cache === false) violations.push("update_weights_from_disk with flush_cache false: stale radix cache")
+        if (body.flush_cache === false) {
+          violations.push("update_weights_from_disk with flush_cache false: stale radix cache")
+        }
         state.weights = body.model_path
         if (!options.ignoresWeightVersion && typeof body.weight_version === "string") {
           state.weightVersion = body.weight_version
@@ -164,7 +173,10 @@ export const fakeSglangServer = (options: FakeSglangOptions): Promise<FakeSglang
         return json(res, 200, { weight_version: state.weightVersion })
       case "/v1/completions":
         servedWith.push(state.weights)
-        return json(res, 200, { ...(fakeCompletions(body) as object), metadata: { weight_version: state.weightVersion } })
+        return json(res, 200, {
+          ...(fakeCompletions(body) as object),
+          metadata: { weight_version: state.weightVersion }
+        })
       default:
         return json(res, 404, { detail: "Not Found" })
     }

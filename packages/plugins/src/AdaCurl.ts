@@ -189,7 +189,12 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> => 
   const keep = config.reestimate.keep
   return validated(
     config,
-    requireConfig(typeof config.verifier === "function", "adacurl.verifier", "a verifier function", typeof config.verifier),
+    requireConfig(
+      typeof config.verifier === "function",
+      "adacurl.verifier",
+      "a verifier function",
+      typeof config.verifier
+    ),
     intAtLeast(config.buckets, 1, "adacurl.buckets", " (K)"),
     intAtLeast(config.window, 1, "adacurl.window", " (M, rewards per update)"),
     requireConfig(config.gamma > 0 && config.gamma <= 1, "adacurl.gamma", "a number in (0, 1]", config.gamma),
@@ -200,7 +205,12 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> => 
     Difficulty.validateFine(config.fine as Difficulty.FineOptions, "adacurl"),
     intAtLeast(config.chunkSize, 1, "adacurl.chunkSize"),
     optionalInt(config.maxStepsPerStage, 1, "adacurl.maxStepsPerStage"),
-    requireConfig(typeof config.resetReference === "boolean", "adacurl.resetReference", "a boolean", config.resetReference),
+    requireConfig(
+      typeof config.resetReference === "boolean",
+      "adacurl.resetReference",
+      "a boolean",
+      config.resetReference
+    ),
     intAtLeast(config.rounds, 1, "adacurl.rounds"),
     optionalInt(config.roundSteps, 1, "adacurl.roundSteps"),
     optionalInt(config.stepsAfterLastMerge, 0, "adacurl.stepsAfterLastMerge"),
@@ -431,7 +441,7 @@ const startRound = (s: State, config: Config, round: number, order: Int32Array, 
   s.stepInStage = 0
   s.lastChange = step
   s.roundEnd = round < config.rounds ? step + roundSteps : 0
-  if (config.reestimate.exclude === "training-set") for (const i of order) s.excluded[i] = 1
+  if (config.reestimate.exclude === "training-set") { for (const i of order) s.excluded[i] = 1 }
 }
 
 const merge = (s: State, config: Config, step: number, forced: boolean, events: Array<CurriculumEvent>) => {
@@ -564,7 +574,12 @@ export const gate = (options: Options) => {
               s.estimationRollouts += next.rollouts
               if (next.order.length === 0) {
                 s.roundEnd = 0
-                events.push({ _tag: "RoundSkipped", round: s.round + 1, step, reason: "no items left after the filter" })
+                events.push({
+                  _tag: "RoundSkipped",
+                  round: s.round + 1,
+                  step,
+                  reason: "no items left after the filter"
+                })
               } else {
                 startRound(s, config, s.round + 1, next.order, step, roundSteps)
                 live.derived = { bucketOf: bucketIndex(n, s.order, s.bounds) }
@@ -612,7 +627,9 @@ export const buckets = (options: Options) => {
     name: "buckets",
     options: validate(config),
     state: BucketsState,
-    derive: (s): Buckets => ({ bucketOf: bucketIndex(s.order.length === 0 ? 0 : Math.max(...s.order) + 1, s.order, s.bounds) }),
+    derive: (s): Buckets => ({
+      bucketOf: bucketIndex(s.order.length === 0 ? 0 : Math.max(...s.order) + 1, s.order, s.bounds)
+    }),
     build: (build) =>
       Effect.gen(function*() {
         const empty = { order: new Int32Array(0), bounds: new Int32Array(config.buckets + 1), estimationRollouts: 0 }

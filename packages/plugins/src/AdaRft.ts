@@ -199,7 +199,11 @@ export const sampler = (options: Partial<Config> = {}) => {
       const d = scores(dataset.problems, config)
       if (typeof d === "string") {
         return Effect.fail(
-          new ConfigError({ field: "adarft.scoreKey", expected: "a numeric score on every problem (or missingScore: \"level\")", actual: d })
+          new ConfigError({
+            field: "adarft.scoreKey",
+            expected: "a numeric score on every problem (or missingScore: \"level\")",
+            actual: d
+          })
         )
       }
       const order = Int32Array.from({ length: d.length }, (_, i) => i).sort((a, b) => d[a]! - d[b]! || a - b)
@@ -215,8 +219,8 @@ export const sampler = (options: Partial<Config> = {}) => {
           let sum = 0
           let count = 0
           for (const g of groups) {
-            if (config.signal === "reward") for (let j = 0; j < g.rewards.length; j++) sum += g.rewards[j]!
-            else if (g.correct !== undefined) for (let j = 0; j < g.correct.length; j++) sum += g.correct[j]!
+            if (config.signal === "reward") { for (let j = 0; j < g.rewards.length; j++) sum += g.rewards[j]! }
+            else if (g.correct !== undefined) { for (let j = 0; j < g.correct.length; j++) sum += g.correct[j]! }
             else sum += g.passRate * g.rewards.length
             count += g.rewards.length
           }

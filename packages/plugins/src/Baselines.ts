@@ -96,26 +96,31 @@ export const uniform = (options: Partial<UniformConfig> = {}) => {
     options: validateUniform(config),
     state: UniformState,
     build: ({ dataset, seed }, pool) => ({
-        initial: { queue: { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 }, since: pool.since },
-        check: ({ queue }) => {
-          const n = dataset.problems.length
-          const outside = queue.items.find((i) => i < 0 || i >= n)
-          return outside === undefined ? undefined : `the queue holds problem ${outside}; the dataset has ${n}`
-        },
-        select: ({ state }, pool, { batchSize, step }) => {
-          if (config.draw === "independent") {
-            const size = Math.min(batchSize, pool.indices.length)
-            return floyd(Rng.make(seed, step, config.streams.refill), pool.indices.length, size).map((j) => pool.indices[j]!)
-          }
-          if (state.since !== pool.since) {
-            state.queue = { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 }
-            state.since = pool.since
-          }
-          const refill = Rng.make(seed, step, config.streams.refill)
-          const count = config.distinct ? Math.min(batchSize, pool.indices.length) : batchSize
-          return Columns.take(state.queue, count, () => refill.shuffle(Int32Array.from(pool.indices)), config.distinct)
+      initial: {
+        queue: { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 },
+        since: pool.since
+      },
+      check: ({ queue }) => {
+        const n = dataset.problems.length
+        const outside = queue.items.find((i) => i < 0 || i >= n)
+        return outside === undefined ? undefined : `the queue holds problem ${outside}; the dataset has ${n}`
+      },
+      select: ({ state }, pool, { batchSize, step }) => {
+        if (config.draw === "independent") {
+          const size = Math.min(batchSize, pool.indices.length)
+          return floyd(Rng.make(seed, step, config.streams.refill), pool.indices.length, size).map((j) =>
+            pool.indices[j]!
+          )
         }
-      })
+        if (state.since !== pool.since) {
+          state.queue = { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 }
+          state.since = pool.since
+        }
+        const refill = Rng.make(seed, step, config.streams.refill)
+        const count = config.distinct ? Math.min(batchSize, pool.indices.length) : batchSize
+        return Columns.take(state.queue, count, () => refill.shuffle(Int32Array.from(pool.indices)), config.distinct)
+      }
+    })
   })
 }
 

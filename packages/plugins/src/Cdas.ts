@@ -144,7 +144,12 @@ export const released: Config = {
 export const validate = (config: Config): Either.Either<Config, ConfigError> =>
   validated(
     config,
-    requireConfig(config.priorCount === 0 || config.priorCount === 1, "cdas.priorCount", "0 (paper) or 1 (code)", config.priorCount),
+    requireConfig(
+      config.priorCount === 0 || config.priorCount === 1,
+      "cdas.priorCount",
+      "0 (paper) or 1 (code)",
+      config.priorCount
+    ),
     oneOf(config.oddSlot, ["harder", "easier", "none"], "cdas.oddSlot"),
     oneOf(config.warmupRemainder, ["fill", "short", "drop"], "cdas.warmupRemainder"),
     intAtLeast(config.unratedSteps, 0, "cdas.unratedSteps"),

@@ -27,13 +27,13 @@
  * @see https://arxiv.org/abs/2511.09478
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
 import { ConfigError, requireConfig, RuntimeError } from "@zpd/core/Errors"
 import * as ProblemModule from "@zpd/core/Problem"
 import type { Dataset, Problem } from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import { defaultSampling, InferenceRuntime, type SamplingParams } from "@zpd/core/Runtime"
 import type { Verifier } from "@zpd/core/Stages"
+import * as Effect from "effect/Effect"
 
 /**
  * Options every estimation stage shares.
@@ -169,7 +169,12 @@ const stage = <K extends "coarse" | "fine", C, A>(
 const validateShared = (options: EstimationOptions): ConfigError | undefined => {
   const f = prefix(options)
   return first(
-    requireConfig(typeof options.verifier === "function", `${f}.verifier`, "a verifier function", typeof options.verifier),
+    requireConfig(
+      typeof options.verifier === "function",
+      `${f}.verifier`,
+      "a verifier function",
+      typeof options.verifier
+    ),
     requireConfig(isInt(options.seed), `${f}.seed`, "an integer", options.seed),
     options.chunkSize === undefined
       ? undefined
@@ -479,27 +484,32 @@ export interface CoarseResult {
  * @since 0.1.0
  * @category stages
  */
-export const coarse = stage("coarse", coarseDefaults, validateCoarse, (problems, options, config, f) =>
-  Effect.gen(function*() {
-    const sources: Array<string> = []
-    for (const p of problems) {
-      const v = ProblemModule.feature(p, config.sourceKey)
-      if (v === undefined) {
-        return yield* new ConfigError({
-          field: `${f}.coarse.sourceKey`,
-          expected: `feature "${config.sourceKey}" on every problem (level, family, id, or a metadata field)`,
-          actual: `problem "${p.id}" has no "${config.sourceKey}"`
-        })
+export const coarse = stage(
+  "coarse",
+  coarseDefaults,
+  validateCoarse,
+  (problems, options, config, f) =>
+    Effect.gen(function*() {
+      const sources: Array<string> = []
+      for (const p of problems) {
+        const v = ProblemModule.feature(p, config.sourceKey)
+        if (v === undefined) {
+          return yield* new ConfigError({
+            field: `${f}.coarse.sourceKey`,
+            expected: `feature "${config.sourceKey}" on every problem (level, family, id, or a metadata field)`,
+            actual: `problem "${p.id}" has no "${config.sourceKey}"`
+          })
+        }
+        sources.push(String(v))
       }
-      sources.push(String(v))
-    }
-    const { correct, rollouts } = yield* countCorrect(problems, config.samples, options, "coarse")
-    const bins = Int32Array.from(correct, (c) => binOf(c, config.intervals))
-    const rng = Rng.make(options.seed, 0, `${options.label ?? "difficulty"}-coarse-quota`)
-    const selected = selectByQuota(bins, sources, config, rng, f)
-    if (selected instanceof ConfigError) return yield* selected
-    return { counts: correct, bins, selected, rollouts }
-  }))
+      const { correct, rollouts } = yield* countCorrect(problems, config.samples, options, "coarse")
+      const bins = Int32Array.from(correct, (c) => binOf(c, config.intervals))
+      const rng = Rng.make(options.seed, 0, `${options.label ?? "difficulty"}-coarse-quota`)
+      const selected = selectByQuota(bins, sources, config, rng, f)
+      if (selected instanceof ConfigError) return yield* selected
+      return { counts: correct, bins, selected, rollouts }
+    })
+)
 
 /**
  * Difficulty from `c` correct of `n`: `1 − c/n` [S], computed as `(n − c)/n`

@@ -16,11 +16,11 @@ import * as Fmath from "@zpd/core/Fmath"
 import type { Problem } from "@zpd/core/Problem"
 import { mix32 } from "@zpd/core/Rng"
 import { ValueModel, type ValueUpdate } from "@zpd/core/ValueModel"
-import { grown } from "./internal/arrays.ts"
-import { finiteAtLeast, positive } from "./internal/config.ts"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import { grown } from "./internal/arrays.ts"
+import { finiteAtLeast, positive } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // the default: hashed features, sigmoid output, AdaGrad on the squared error
@@ -97,7 +97,12 @@ export const hashedDefaults: HashedOptions = {
  * @category config
  */
 export const validateHashed = (o: HashedOptions, prefix = "valueModel"): ConfigError | undefined =>
-  requireConfig(Number.isInteger(o.bits) && o.bits >= 4 && o.bits <= 26, `${prefix}.bits`, "an integer in [4, 26]", o.bits) ??
+  requireConfig(
+    Number.isInteger(o.bits) && o.bits >= 4 && o.bits <= 26,
+    `${prefix}.bits`,
+    "an integer in [4, 26]",
+    o.bits
+  ) ??
     requireConfig(
       o.ngrams.every((k) => Number.isInteger(k) && k >= 1 && k <= 5),
       `${prefix}.ngrams`,
@@ -109,7 +114,12 @@ export const validateHashed = (o: HashedOptions, prefix = "valueModel"): ConfigE
     requireConfig(o.decay > 0 && o.decay <= 1, `${prefix}.decay`, "a number in (0, 1]", o.decay) ??
     finiteAtLeast(o.l2, 0, `${prefix}.l2`) ??
     finiteAtLeast(o.initialAccumulator, 0, `${prefix}.initialAccumulator`) ??
-    requireConfig(o.optimizer === "adagrad" || o.optimizer === "sgd", `${prefix}.optimizer`, `"adagrad" or "sgd"`, o.optimizer) ??
+    requireConfig(
+      o.optimizer === "adagrad" || o.optimizer === "sgd",
+      `${prefix}.optimizer`,
+      `"adagrad" or "sgd"`,
+      o.optimizer
+    ) ??
     requireConfig(Number.isInteger(o.steps) && o.steps >= 1, `${prefix}.steps`, "an integer ≥ 1", o.steps)
 
 const HashedState = Schema.Struct({
@@ -338,7 +348,9 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
       } else {
         if (o.decay !== 1) {
           // G ← ρG + (1 − ρ)G₀ + g²: untouched sums relax toward G₀ rather than 0.
-          for (let j = 0; j < size; j++) accumulator[j] = accumulator[j]! * o.decay + (1 - o.decay) * o.initialAccumulator
+          for (let j = 0; j < size; j++) {
+            accumulator[j] = accumulator[j]! * o.decay + (1 - o.decay) * o.initialAccumulator
+          }
         }
         for (let t = 0; t < count; t++) {
           const j = counters.touched[t]!
@@ -362,7 +374,9 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
     update: (problems, targets) => Effect.sync(() => updateNow(problems, targets)),
     snapshot: () => encode({ kind: "hashed", bits: o.bits, weights, accumulator, updates: counters.updates }),
     restore: (state) =>
-      Effect.flatMap(decode(state), (s) =>
+      Effect.flatMap(
+        decode(state),
+        (s) =>
           s.bits !== o.bits || s.weights.length !== size || s.accumulator.length !== size
             ? Effect.fail(
               new CheckpointError({
@@ -374,7 +388,8 @@ export const hashed = (options: Partial<HashedOptions> = {}): ValueModel.Service
               weights.set(s.weights)
               accumulator.set(s.accumulator)
               counters.updates = s.updates
-            })),
+            })
+      ),
     stateBytes: () =>
       weights.byteLength + accumulator.byteLength + grad.byteLength + counters.touched.byteLength + marked.byteLength
   }

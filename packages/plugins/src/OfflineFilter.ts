@@ -31,8 +31,8 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Baselines from "./Baselines.ts"
 import * as Difficulty from "./Difficulty.ts"
-import * as OnlineFilter from "./OnlineFilter.ts"
 import { intAtLeast, passRateBand, validated } from "./internal/config.ts"
+import * as OnlineFilter from "./OnlineFilter.ts"
 
 /**
  * @since 0.2.0
@@ -124,7 +124,8 @@ export const gate = (options: Options) => {
           if (initial.kept.length === 0) {
             return yield* new ConfigError({
               field: "offlineFilter.pLow/pHigh",
-              expected: `a band that keeps some of the ${n} problems (their estimated pass rates out of ${config.samples})`,
+              expected:
+                `a band that keeps some of the ${n} problems (their estimated pass rates out of ${config.samples})`,
               actual: `[${config.pLow}, ${config.pHigh}] keeps none`
             })
           }

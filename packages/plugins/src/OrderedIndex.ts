@@ -170,13 +170,19 @@ export class OrderedIndex {
    *
    * @since 0.1.0
    */
-  static fromSorted(keys: ArrayLike<number>, ids: ArrayLike<number>, blockSize: number = defaultBlockSize): OrderedIndex {
+  static fromSorted(
+    keys: ArrayLike<number>,
+    ids: ArrayLike<number>,
+    blockSize: number = defaultBlockSize
+  ): OrderedIndex {
     const index = new OrderedIndex(blockSize)
     const n = keys.length
     if (ids.length !== n) throw new RangeError(`OrderedIndex.fromSorted: ${n} keys but ${ids.length} ids`)
     for (let i = 1; i < n; i++) {
       if (!less(normalize(keys[i - 1]!), ids[i - 1]!, normalize(keys[i]!), ids[i]!)) {
-        throw new RangeError(`OrderedIndex.fromSorted: pairs ${i - 1} and ${i} are not in strictly ascending (key, id) order`)
+        throw new RangeError(
+          `OrderedIndex.fromSorted: pairs ${i - 1} and ${i} are not in strictly ascending (key, id) order`
+        )
       }
     }
     if (n === 0) return index

@@ -105,7 +105,12 @@ export const defaults: Config = { k: 4, tau: 0.5, target: "passRate", pool: "epo
 export const validate = (config: Config): Either.Either<Config, ConfigError> =>
   validated(
     config,
-    requireConfig(Number.isFinite(config.k) && config.k >= 1, "pcl.k", "a number ≥ 1 (the pool holds k·m prompts)", config.k),
+    requireConfig(
+      Number.isFinite(config.k) && config.k >= 1,
+      "pcl.k",
+      "a number ≥ 1 (the pool holds k·m prompts)",
+      config.k
+    ),
     requireConfig(config.tau >= 0 && config.tau <= 1, "pcl.tau", "a number in [0, 1]", config.tau),
     oneOf(config.target, ["passRate", "meanReward"], "pcl.target"),
     oneOf(config.pool, ["epoch", "independent"], "pcl.pool"),
@@ -248,7 +253,11 @@ export const prefilter = (options: Partial<Config> = {}) => {
               const update = yield* valueModel.update(problems, targets)
               const updateMs = ms(start, yield* Clock.currentTimeNanos)
               const predictMs = derived.timingStep === step ? derived.timings["value_predict_ms"] ?? 0 : 0
-              derived.timings = { value_predict_ms: predictMs, value_update_ms: updateMs, value_model_ms: predictMs + updateMs }
+              derived.timings = {
+                value_predict_ms: predictMs,
+                value_update_ms: updateMs,
+                value_model_ms: predictMs + updateMs
+              }
               let mean = 0
               let gap = 0
               for (let i = 0; i < before.length; i++) {

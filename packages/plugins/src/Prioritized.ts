@@ -63,7 +63,12 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
       "a number in [0, 1]",
       config.initialPassRate
     ),
-    requireConfig(typeof config.replacement === "boolean", "prioritized.replacement", "true or false", config.replacement)
+    requireConfig(
+      typeof config.replacement === "boolean",
+      "prioritized.replacement",
+      "true or false",
+      config.replacement
+    )
   )
 
 /**
@@ -206,8 +211,7 @@ export const sampler = (options: Partial<Config> = {}) => {
       metrics: ({ derived }) => ({
         prioritized_weight_mean: derived.since < 0 ? 0 : SumTree.total(derived.tree) / SumTree.size(derived.tree)
       }),
-      stateBytes: ({ derived, state }) =>
-        Columns.byteSize([state.passRate, derived.tree, derived.position])
+      stateBytes: ({ derived, state }) => Columns.byteSize([state.passRate, derived.tree, derived.position])
     })
   })
 }

@@ -22,13 +22,13 @@
  *
  * @since 0.2.0
  */
+import type * as Curriculum from "@zpd/core/Curriculum"
 import { ConfigError } from "@zpd/core/Errors"
+import type * as Errors from "@zpd/core/Errors"
 import * as Part from "@zpd/core/Part"
 import * as Pipeline from "@zpd/core/Pipeline"
-import type * as Errors from "@zpd/core/Errors"
 import type * as Runtime from "@zpd/core/Runtime"
 import * as Stages from "@zpd/core/Stages"
-import type * as Curriculum from "@zpd/core/Curriculum"
 import * as Either from "effect/Either"
 import * as AdaCurl from "./AdaCurl.ts"
 import * as AdaRft from "./AdaRft.ts"
@@ -262,7 +262,9 @@ const parseTerms = (tokens: ReadonlyArray<Token>): Either.Either<Array<Term>, Co
   }
   for (;;) {
     const name = peek()
-    if (!isWord(name) || name!.text.startsWith("\"")) return Either.left(error(name, `a curriculum name: ${validNames()}`))
+    if (!isWord(name) || name!.text.startsWith("\"")) {
+      return Either.left(error(name, `a curriculum name: ${validNames()}`))
+    }
     i++
     const options: Options = {}
     if (peek()?.text === "(") {
@@ -345,7 +347,9 @@ export const parse = (expr: string, options: ParseOptions): Either.Either<Recipe
     if (last < order.sampler) {
       return yield* Either.left(error(undefined, `a sampler to end the curriculum (${validNames()})`))
     }
-    const plugin = (chain.length === 1 ? chain[0]! : chain.reduce((a, b) => Part.andThen(a as any, b as any))) as Recipe["plugin"]
+    const plugin = (chain.length === 1 ? chain[0]! : chain.reduce((a, b) =>
+      Part.andThen(a as any, b as any)
+    )) as Recipe["plugin"]
     const hasAdaCurl = chain.some((c) => Part.partsOf(c).some((p) => p.name === "adacurl"))
     const adacurl = terms.find((t) => t.name.text.startsWith("adacurl"))?.options ?? {}
     const kl = "sparse" as const

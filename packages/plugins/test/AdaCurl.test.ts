@@ -3,6 +3,7 @@ import * as Advantage from "@zpd/core/Advantage"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { ConfigError } from "@zpd/core/Errors"
 import * as Metrics from "@zpd/core/Metrics"
+import * as Part from "@zpd/core/Part"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Runtime from "@zpd/core/Runtime"
@@ -11,7 +12,6 @@ import { exactMatch, verify } from "@zpd/tasks/Task"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Part from "@zpd/core/Part"
 import * as AdaCurl from "../src/AdaCurl.ts"
 import * as Sec from "../src/Sec.ts"
 
@@ -144,9 +144,17 @@ describe("AdaCurl curriculum", () => {
   it.effect("reproduces the worked example through observe, merging B_2 then B_3 and resetting cs to (k−1)/K", () =>
     Effect.gen(function*() {
       const c = yield* build({ buckets: 3, gamma: 0.5, window: 10 }, nine)
-      expect(c.metrics()).toMatchObject({ competence: 0, bucket: 1, dc_size: 3, d_size: 9, buffer_fill: 0, ref_resets: 0 })
+      expect(c.metrics()).toMatchObject({
+        competence: 0,
+        bucket: 1,
+        dc_size: 3,
+        d_size: 9,
+        buffer_fill: 0,
+        ref_resets: 0
+      })
       expect(c.metrics()["estimation_rollouts"]).toBe(9 * 10)
-      const step = (n: number, index: number, correct: number) => c.observe({ step: n, groups: [outcome(nine, index, correct)] })
+      const step = (n: number, index: number, correct: number) =>
+        c.observe({ step: n, groups: [outcome(nine, index, correct)] })
       expect(yield* step(1, 0, 8)).toEqual([])
       expect(c.metrics()["competence"]).toBeCloseTo(0.3, 12)
       const merged = yield* step(2, 1, 8)
@@ -307,7 +315,14 @@ describe("Re-AdaCuRL", () => {
       expect(kept.some((i) => ps[i]! >= 0.4)).toBe(false) // now easy (d < 0.2): dropped
       expect(events).toEqual([{ _tag: "RoundStarted", round: 2, step: 3, size: kept.length }])
       const m = c.metrics()
-      expect(m).toMatchObject({ round: 2, competence: 0, bucket: 1, buffer_fill: 0, d_size: kept.length, ref_resets: 1 })
+      expect(m).toMatchObject({
+        round: 2,
+        competence: 0,
+        bucket: 1,
+        buffer_fill: 0,
+        d_size: kept.length,
+        ref_resets: 1
+      })
       expect(m["estimation_rollouts"]).toBe(12 * 10 + pool.length * 10)
       // round 2 draws from B'_1 only, and never from round-1 items or dropped items
       const drawn = new Set(yield* select(c, 4, 30))
@@ -342,7 +357,11 @@ describe("Re-AdaCuRL", () => {
   it.effect("stepsAfterLastMerge ends a round early once every bucket is merged; an empty D' skips the round", () =>
     Effect.gen(function*() {
       const runtime = fakeRuntime((p) => (p.id === "q8" ? 1 : (p.metadata["p"] as number)))
-      const c = yield* build({ window: 10, rounds: 2, roundSteps: 50, stepsAfterLastMerge: 1, maxStepsPerStage: 1 }, nine, runtime)
+      const c = yield* build(
+        { window: 10, rounds: 2, roundSteps: 50, stepsAfterLastMerge: 1, maxStepsPerStage: 1 },
+        nine,
+        runtime
+      )
       expect(yield* c.observe({ step: 1, groups: [outcome(nine, 0, 5)] })).toMatchObject([{ bucket: 2 }])
       expect(yield* c.observe({ step: 2, groups: [outcome(nine, 0, 5)] })).toMatchObject([{ bucket: 3 }])
       // One step after the last merge the round ends (not at roundSteps = 50). Only q0 was trained, so the
@@ -442,7 +461,9 @@ describe("AdaCurl config errors name the field", () => {
   it.effect("a bad option of a later part fails the build before the gate estimates anything", () =>
     Effect.gen(function*() {
       const runtime = fakeRuntime()
-      const hybrid = AdaCurl.gate({ verifier, fine: { samples: 10 } }).pipe(Part.andThen(Sec.sampler({ temperature: 0 })))
+      const hybrid = AdaCurl.gate({ verifier, fine: { samples: 10 } }).pipe(
+        Part.andThen(Sec.sampler({ temperature: 0 }))
+      )
       const e = yield* Effect.flip(buildPlugin(hybrid, nine, runtime))
       expect((e as ConfigError).field).toBe("sec.temperature")
       expect(runtime.log.requests).toBe(0)

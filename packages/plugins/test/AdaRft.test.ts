@@ -26,7 +26,13 @@ const select = (c: Curriculum.Curriculum, step: number, batchSize: number) =>
   c.select({ step, batchSize, rng: Rng.make(1, step, "select") })
 const group = (ds: Problem.Dataset, index: number, rewards: ReadonlyArray<number>): Curriculum.GroupOutcome => {
   const r = Float64Array.from(rewards)
-  return { index, problem: ds.problems[index]!, rewards: r, passRate: rewards.filter((x) => x === 1).length / r.length, advantages: Advantage.groupAdvantages(r) }
+  return {
+    index,
+    problem: ds.problems[index]!,
+    rewards: r,
+    passRate: rewards.filter((x) => x === 1).length / r.length,
+    advantages: Advantage.groupAdvantages(r)
+  }
 }
 
 describe("AdaRft.nextTarget (spec §5.5, code defaults β = 0.5, α = 2, η = 50, [0, 100])", () => {
@@ -104,7 +110,10 @@ describe("AdaRft.sampler", () => {
           for (let step = from; step < to; step++) {
             const batch = yield* select(c, step, 4)
             out.push(batch)
-            yield* c.observe({ step, groups: batch.map((i) => group(ds, i, [i % 2, (i + step) % 3 === 0 ? 1 : 0, 1, 0])) })
+            yield* c.observe({
+              step,
+              groups: batch.map((i) => group(ds, i, [i % 2, (i + step) % 3 === 0 ? 1 : 0, 1, 0]))
+            })
           }
           return out
         })

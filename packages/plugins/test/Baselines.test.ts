@@ -192,7 +192,9 @@ describe("Baselines.ordered", () => {
       const bs = yield* batches(c, seed, 0, 5, 2)
       const stream = bs.flat()
       expect(sorted(stream)).toEqual(range(0, 10))
-      for (let k = 1; k < stream.length; k++) expect(levelOf(stream[k]!)).toBeGreaterThanOrEqual(levelOf(stream[k - 1]!))
+      for (let k = 1; k < stream.length; k++) {
+        expect(levelOf(stream[k]!)).toBeGreaterThanOrEqual(levelOf(stream[k - 1]!))
+      }
       // past the end the order starts over
       const again = yield* batches(c, seed, 5, 10, 2)
       expect(again.flat()).toEqual(stream)
@@ -206,7 +208,9 @@ describe("Baselines.ordered", () => {
       // growth = 7·4/10 = 2.8 → ⌈3·2.8⌉ = 9, ⌈5·2.8⌉ = 14, ⌈2·2.8⌉ = 6
       const expected = new Map([[1, 9], [2, 14], [3, 6]])
       const c = yield* Baselines.ordered().build(context(ds, seed, b, steps))
-      const order = Array.from(Schema.decodeUnknownSync(OrderedSnapshot)((c.snapshot() as { ordered: { state: unknown } }).ordered.state).order)
+      const order = Array.from(
+        Schema.decodeUnknownSync(OrderedSnapshot)((c.snapshot() as { ordered: { state: unknown } }).ordered.state).order
+      )
       expect(order.length).toBe(29)
       expect(order.length).toBeGreaterThanOrEqual(steps * b)
       for (const [level, count] of expected) expect(order.filter((i) => levelOf(i) === level).length).toBe(count)

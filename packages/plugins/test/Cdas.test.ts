@@ -3,13 +3,13 @@ import * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, ConfigError } from "@zpd/core/Errors"
+import * as Part from "@zpd/core/Part"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import { FastCheck } from "effect"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
-import * as Part from "@zpd/core/Part"
 import * as Cdas from "../src/Cdas.ts"
 
 // ---------------------------------------------------------------------------
@@ -185,7 +185,10 @@ describe("Cdas updates through the curriculum", () => {
       const m = c.metrics()
       expect(m["competence"]).toBeCloseTo(C2, 14)
       expect(m["cdas_delta_competence"]).toBeCloseTo(Math.abs(C2 - C1), 14)
-      expect(m["cdas_delta_difficulty_mean"]).toBeCloseTo((Math.abs(D2[0]! - D1[0]!) + Math.abs(D2[2]! - D1[2]!)) / 2, 14)
+      expect(m["cdas_delta_difficulty_mean"]).toBeCloseTo(
+        (Math.abs(D2[0]! - D1[0]!) + Math.abs(D2[2]! - D1[2]!)) / 2,
+        14
+      )
       expect(m["cdas_alignment_mean"]).toBeCloseTo((Math.abs(C1 - D1[0]!) + Math.abs(C1 - D1[2]!)) / 2, 14)
     })
   }
@@ -361,7 +364,9 @@ describe("Cdas warm-up", () => {
 
 describe("Cdas plugin", () => {
   const build = (options: Partial<Cdas.Config>, n = 10, batchSize = 4) =>
-    Effect.runSync(Effect.either(Cdas.plugin(options).build({ dataset: dataset(n), seed: 1, steps: 10, batchSize, groupSize: 8 })))
+    Effect.runSync(
+      Effect.either(Cdas.plugin(options).build({ dataset: dataset(n), seed: 1, steps: 10, batchSize, groupSize: 8 }))
+    )
 
   it("rejects bad options, naming the field", () => {
     const cases: Array<[Partial<Cdas.Config>, string]> = [
@@ -399,7 +404,9 @@ describe("Cdas plugin", () => {
     })
     Effect.runSync(program.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
     expect(messages).toHaveLength(1)
-    expect(messages[0]).toMatch(/^WARN: cdas: batchSize 10 is larger than the dataset \(6 problems\); selecting the whole dataset/)
+    expect(messages[0]).toMatch(
+      /^WARN: cdas: batchSize 10 is larger than the dataset \(6 problems\); selecting the whole dataset/
+    )
   })
 
   it("snapshot → restore into a fresh curriculum continues identically", () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Difficulty from "../src/Difficulty.ts"
 import { ConfigError } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Runtime from "@zpd/core/Runtime"
 import { exactMatch, verify } from "@zpd/tasks/Task"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Difficulty from "../src/Difficulty.ts"
 
 // ---------------------------------------------------------------------------
 // fixtures: a runtime whose problem i solves exactly round(p_i · n) of n samples
@@ -118,7 +118,9 @@ describe("Difficulty.buckets", () => {
       const { layer } = fakeRuntime()
       const rng = new Rng.Rng(9)
       const problems = Array.from({ length: 60 }, (_, i) => problem(`q${i}`, Math.round(rng.next() * 20) / 20))
-      const estimate = yield* Difficulty.estimate(problems, { ...shared, fine: { samples: 20 } }).pipe(Effect.provide(layer))
+      const estimate = yield* Difficulty.estimate(problems, { ...shared, fine: { samples: 20 } }).pipe(
+        Effect.provide(layer)
+      )
       const bounds = Difficulty.buckets(estimate.order.length, 4)
       const tagged = Difficulty.tagBuckets(Problem.make("t", problems), estimate.order, bounds)
       const kept = new Set(estimate.order)
@@ -131,7 +133,9 @@ describe("Difficulty.buckets", () => {
       expect(byBucket.slice(1).reduce((n, b) => n + b.length, 0)).toBe(estimate.order.length)
       for (let k = 1; k < 4; k++) expect(Math.max(...byBucket[k]!)).toBeLessThanOrEqual(Math.min(...byBucket[k + 1]!))
       for (let j = 1; j < estimate.order.length; j++) {
-        expect(estimate.difficulty[estimate.order[j]!]!).toBeGreaterThanOrEqual(estimate.difficulty[estimate.order[j - 1]!]!)
+        expect(estimate.difficulty[estimate.order[j]!]!).toBeGreaterThanOrEqual(
+          estimate.difficulty[estimate.order[j - 1]!]!
+        )
       }
     }))
 })
@@ -192,7 +196,13 @@ describe("Difficulty.coarse", () => {
   it("absolute quotas above a bin's size fail naming the quota, or are capped with overflow: cap", () => {
     const bins = Int32Array.from([0, 0, 1])
     const options = { intervals: [[0, 1], [2, 3]] as const, quotas: { counts: [2, 2] }, perSource: "none" as const }
-    const e = Difficulty.selectByQuota(bins, ["a", "a", "a"], { ...options, overflow: "error" }, new Rng.Rng(1), "adacurl")
+    const e = Difficulty.selectByQuota(
+      bins,
+      ["a", "a", "a"],
+      { ...options, overflow: "error" },
+      new Rng.Rng(1),
+      "adacurl"
+    )
     expect(e).toBeInstanceOf(ConfigError)
     expect((e as ConfigError).field).toBe("adacurl.coarse.quotas.counts[1]")
     expect((e as ConfigError).message).toMatch(/at most 1.*interval 2.*got 2/)
@@ -202,7 +212,8 @@ describe("Difficulty.coarse", () => {
 
   it("validation names the field: fractions over 100%, bad intervals, quota count mismatch", () => {
     const base = Difficulty.coarseDefaults
-    const field = (options: Partial<Difficulty.CoarseOptions>) => Difficulty.validateCoarse({ ...base, ...options }, "adacurl")?.field
+    const field = (options: Partial<Difficulty.CoarseOptions>) =>
+      Difficulty.validateCoarse({ ...base, ...options }, "adacurl")?.field
     expect(field({ quotas: { fractions: [0.5, 1.2, 0.1] } })).toBe("adacurl.coarse.quotas.fractions[1]")
     expect(field({ quotas: { fractions: [-0.1, 1, 1] } })).toBe("adacurl.coarse.quotas.fractions[0]")
     expect(field({ quotas: { counts: [1, 2] } })).toBe("adacurl.coarse.quotas.counts")
@@ -224,7 +235,10 @@ describe("Difficulty.coarse", () => {
         coarse: { quotas: { fractions: [0, 1, 0] } },
         fine: { samples: 10, keep: [0, 1] }
       }).pipe(Effect.provide(layer))
-      const medium = problems.flatMap((p, i) => ((p.metadata["p"] as number) * 5 >= 2 && (p.metadata["p"] as number) * 5 <= 3 ? [i] : []))
+      const medium = problems.flatMap((
+        p,
+        i
+      ) => ((p.metadata["p"] as number) * 5 >= 2 && (p.metadata["p"] as number) * 5 <= 3 ? [i] : []))
       expect(new Set(estimate.order)).toEqual(new Set(medium))
       expect(estimate.rollouts).toBe(12 * 5 + medium.length * 10)
       expect(requests.map((r) => r.n)).toEqual([5, 10])

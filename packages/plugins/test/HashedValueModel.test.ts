@@ -1,11 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
 import { CheckpointError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
 import { ValueModel as ValueModelTag } from "@zpd/core/ValueModel"
+import * as Effect from "effect/Effect"
 import * as ValueModel from "../src/HashedValueModel.ts"
 
-const problem = (i: number, level: number, family = "countdown", prompt = `Solve task ${i} of level ${level}`): Problem => ({
+const problem = (
+  i: number,
+  level: number,
+  family = "countdown",
+  prompt = `Solve task ${i} of level ${level}`
+): Problem => ({
   id: `p${i}`,
   prompt,
   answer: "",
@@ -42,10 +47,16 @@ describe("ValueModel.hashed", () => {
     const idx = Array.from(f.index.subarray(4, 11))
     expect(idx[0]).toBe(idx[5])
     // Deterministic and case-insensitive.
-    const again = ValueModel.features(problem(1, 2, "countdown", "ADD 3 and 4, then add 5"), { ...ValueModel.hashedDefaults, bits: 20 })
+    const again = ValueModel.features(problem(1, 2, "countdown", "ADD 3 and 4, then add 5"), {
+      ...ValueModel.hashedDefaults,
+      bits: 20
+    })
     expect(Array.from(again.index)).toEqual(Array.from(f.index))
     // A different level changes the metadata features only.
-    const other = ValueModel.features(problem(1, 3, "countdown", "Add 3 and 4, then add 5"), { ...ValueModel.hashedDefaults, bits: 20 })
+    const other = ValueModel.features(problem(1, 3, "countdown", "Add 3 and 4, then add 5"), {
+      ...ValueModel.hashedDefaults,
+      bits: 20
+    })
     expect(other.index[1]).not.toBe(f.index[1])
     expect(other.index[2]).toBe(f.index[2])
     expect(Array.from(other.index.subarray(4))).toEqual(Array.from(f.index.subarray(4)))
@@ -64,7 +75,10 @@ describe("ValueModel.hashed", () => {
         lastLoss = u.loss
       }
       expect(lastLoss).toBeLessThan(first / 10)
-      const fresh = Array.from({ length: 30 }, (_, i) => problem(1000 + i, 1 + (i % 3), i % 2 === 0 ? "countdown" : "arc1d", `Brand new wording ${i}`))
+      const fresh = Array.from(
+        { length: 30 },
+        (_, i) => problem(1000 + i, 1 + (i % 3), i % 2 === 0 ? "countdown" : "arc1d", `Brand new wording ${i}`)
+      )
       const p = yield* v.predict(fresh)
       expect(ValueModel.explainedVariance(p, Float64Array.from(fresh, truth))).toBeGreaterThan(0.9)
       expect(ValueModel.explainedVariance(yield* v.predict(problems), targets)).toBeGreaterThan(0.9)
@@ -79,13 +93,19 @@ describe("ValueModel.hashed", () => {
       expect(u.loss).toBeCloseTo(0.25, 15)
       const p = yield* v.predict(batch)
       for (const x of p) expect(x).toBeGreaterThan(0.5)
-      expect(Effect.runSync(Effect.either(Effect.try(() => Effect.runSync(v.update(batch, new Float64Array(3))))))._tag).toBe("Left")
+      expect(Effect.runSync(Effect.either(Effect.try(() => Effect.runSync(v.update(batch, new Float64Array(3))))))._tag)
+        .toBe("Left")
     }))
 
   it.effect("snapshot → JSON → restore reproduces predictions and later updates bit for bit", () =>
     Effect.gen(function*() {
       const a = ValueModel.hashed()
-      for (let s = 0; s < 5; s++) yield* a.update(problems.slice(s * 10, s * 10 + 10), Float64Array.from(problems.slice(s * 10, s * 10 + 10), truth))
+      for (let s = 0; s < 5; s++) {
+        yield* a.update(
+          problems.slice(s * 10, s * 10 + 10),
+          Float64Array.from(problems.slice(s * 10, s * 10 + 10), truth)
+        )
+      }
       const b = ValueModel.hashed()
       yield* b.restore(JSON.parse(JSON.stringify(a.snapshot())))
       expect(Array.from(yield* b.predict(problems))).toEqual(Array.from(yield* a.predict(problems)))
@@ -123,7 +143,8 @@ describe("ValueModel.hashed", () => {
     Effect.gen(function*() {
       const v = ValueModel.hashed({ optimizer: "sgd", learningRate: 20, steps: 3 })
       for (let s = 0; s < 30; s++) yield* v.update(problems, Float64Array.from(problems, truth))
-      expect(ValueModel.explainedVariance(yield* v.predict(problems), Float64Array.from(problems, truth))).toBeGreaterThan(0.8)
+      expect(ValueModel.explainedVariance(yield* v.predict(problems), Float64Array.from(problems, truth)))
+        .toBeGreaterThan(0.8)
     }))
 
   it.effect("holds 2 · 2^bits doubles of state plus a dense gradient buffer", () =>

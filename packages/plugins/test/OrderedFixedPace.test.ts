@@ -22,7 +22,9 @@ const batches = (plugin: ReturnType<typeof OrderedFixedPace.plugin>, ds: Problem
   Effect.gen(function*() {
     const c = yield* plugin.build(context(ds, 7, b, steps))
     const out: Array<ReadonlyArray<number>> = []
-    for (let step = 1; step <= steps; step++) out.push(yield* c.select({ step, batchSize: b, rng: Rng.make(7, step, "select") }))
+    for (let step = 1; step <= steps; step++) {
+      out.push(yield* c.select({ step, batchSize: b, rng: Rng.make(7, step, "select") }))
+    }
     return { c, out }
   })
 
@@ -48,7 +50,18 @@ describe("OrderedFixedPace", () => {
       const after = out.slice(5).flat()
       expect(after).toHaveLength(40)
       for (let epoch = 0; epoch < 4; epoch++) {
-        expect([...after.slice(epoch * 10, epoch * 10 + 10)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+        expect([...after.slice(epoch * 10, epoch * 10 + 10)].sort((a, b) => a - b)).toEqual([
+          0,
+          1,
+          2,
+          3,
+          4,
+          5,
+          6,
+          7,
+          8,
+          9
+        ])
       }
       expect(after.slice(0, 10).map(levelOf)).not.toEqual([1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
     }))
@@ -70,7 +83,9 @@ describe("OrderedFixedPace", () => {
       const next = (cur: typeof c) =>
         Effect.gen(function*() {
           const xs = []
-          for (let step = 13; step <= 20; step++) xs.push(yield* cur.select({ step, batchSize: 3, rng: Rng.make(7, step, "select") }))
+          for (let step = 13; step <= 20; step++) {
+            xs.push(yield* cur.select({ step, batchSize: 3, rng: Rng.make(7, step, "select") }))
+          }
           return xs
         })
       expect(yield* next(resumed)).toEqual(yield* next(c))

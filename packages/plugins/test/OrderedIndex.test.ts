@@ -41,7 +41,10 @@ describe("argsort", () => {
         }),
         (xs) => {
           const keys = Float64Array.from(xs)
-          const ref = Array.from(keys.keys()).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b))
+          const ref = Array.from(keys.keys()).sort((
+            a,
+            b
+          ) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b))
           expect(Array.from(OrderedIndex.argsort(keys))).toEqual(ref)
         }
       )
@@ -68,7 +71,10 @@ describe("OrderedIndex", () => {
   it("build leaves every block at least half full, whatever N (regression: N = 13, b = 16 gave 7 + 6)", () => {
     for (const blockSize of [4, 5, 8, 16, 512]) {
       for (let n = 0; n <= 3 * blockSize + 1; n++) {
-        const index = OrderedIndex.OrderedIndex.build(Float64Array.from({ length: n }, (_, i) => (i * 7) % 5), blockSize)
+        const index = OrderedIndex.OrderedIndex.build(
+          Float64Array.from({ length: n }, (_, i) => (i * 7) % 5),
+          blockSize
+        )
         expect(index.check()).toBeUndefined()
         expect(index.size).toBe(n)
       }

@@ -2,13 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Advantage from "@zpd/core/Advantage"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { ConfigError } from "@zpd/core/Errors"
+import * as Part from "@zpd/core/Part"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as ValueModel from "@zpd/core/ValueModel"
 import { FastCheck } from "effect"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
-import * as Part from "@zpd/core/Part"
 import * as Hashed from "../src/HashedValueModel.ts"
 import * as Pcl from "../src/Pcl.ts"
 
@@ -28,7 +28,13 @@ const dataset = (n: number) => Problem.make("test", Array.from({ length: n }, (_
 
 const outcome = (ds: Problem.Dataset, index: number, correct: number, g = 8, format = 0): Curriculum.GroupOutcome => {
   const rewards = Float64Array.from({ length: g }, (_, k) => (k < correct ? 1 : format))
-  return { index, problem: ds.problems[index]!, rewards, passRate: correct / g, advantages: Advantage.groupAdvantages(rewards) }
+  return {
+    index,
+    problem: ds.problems[index]!,
+    rewards,
+    passRate: correct / g,
+    advantages: Advantage.groupAdvantages(rewards)
+  }
 }
 
 /** A value model whose predictions are `f(problem)`, recording every update. */
@@ -59,10 +65,18 @@ const build = (options: Partial<Pcl.Config>, n = 40, batchSize = 4) =>
     (c) => Object.assign(c, { lastPool: () => (Part.inspect(c).get("pcl")!.derived as Pcl.Derived).pool })
   )
 
-type Handle = Effect.Effect.Success<ReturnType<typeof build>> & { readonly stateBytes: () => number; readonly timings: () => Readonly<Record<string, number>> }
+type Handle = Effect.Effect.Success<ReturnType<typeof build>> & {
+  readonly stateBytes: () => number
+  readonly timings: () => Readonly<Record<string, number>>
+}
 
 /** PCL over `ds` with value model `valueModel` (built for batch size 1: tests select any size up to the dataset). */
-const make = (ds: Problem.Dataset, seed: number, config: Pcl.Config, valueModel: ValueModel.ValueModel.Service): Handle =>
+const make = (
+  ds: Problem.Dataset,
+  seed: number,
+  config: Pcl.Config,
+  valueModel: ValueModel.ValueModel.Service
+): Handle =>
   Effect.runSync(
     Effect.map(
       Pcl.plugin({ ...config, valueModel }).build({ dataset: ds, seed, steps: 10, batchSize: 1, groupSize: 8 }),
@@ -225,7 +239,9 @@ describe("Pcl curriculum", () => {
         const rng = Rng.make(9, step, "outcomes")
         Effect.runSync(c.observe({
           step,
-          groups: batch.map((i) => outcome(ds, i, Array.from({ length: 8 }, () => rng.next() < truth(i)).filter(Boolean).length))
+          groups: batch.map((i) =>
+            outcome(ds, i, Array.from({ length: 8 }, () => rng.next() < truth(i)).filter(Boolean).length)
+          )
         }))
         out.push(batch, c.metrics())
       }
@@ -244,7 +260,9 @@ describe("Pcl curriculum", () => {
 
   it("batchSize above the dataset at select time selects all of it and says so once", () => {
     const messages: Array<string> = []
-    const logger = Logger.make(({ message }) => messages.push(Array.isArray(message) ? message.join(" ") : String(message)))
+    const logger = Logger.make(({ message }) =>
+      messages.push(Array.isArray(message) ? message.join(" ") : String(message))
+    )
     const ds = dataset(6)
     const c = make(ds, 1, Pcl.defaults, valueHead(() => 0.5).service)
     const program = Effect.gen(function*() {
@@ -298,7 +316,9 @@ describe("Pcl plugin", () => {
     expect(Array.from(c.lastPool().values)).toEqual(new Array(16).fill(0.25))
     // An explicit option wins over the context; without either, the default hashed model (0.5 untrained).
     const mine = valueHead(() => 0.75)
-    const d = Effect.runSync(build({ valueModel: mine.service }).pipe(Effect.provideService(ValueModel.ValueModel, head.service)))
+    const d = Effect.runSync(
+      build({ valueModel: mine.service }).pipe(Effect.provideService(ValueModel.ValueModel, head.service))
+    )
     select(d, 1, 4)
     expect(Array.from(d.lastPool().values)).toEqual(new Array(16).fill(0.75))
     const e = Effect.runSync(build({}))

@@ -30,7 +30,13 @@ const context = (ds: Problem.Dataset, seed = 1) => ({ dataset: ds, seed, steps: 
 /** A group of `correct` right answers out of 4. */
 const group = (ds: Problem.Dataset, index: number, correct: number): Curriculum.GroupOutcome => {
   const rewards = Float64Array.from({ length: 4 }, (_, j) => (j < correct ? 1 : 0))
-  return { index, problem: ds.problems[index]!, rewards, passRate: correct / 4, advantages: Advantage.groupAdvantages(rewards) }
+  return {
+    index,
+    problem: ds.problems[index]!,
+    rewards,
+    passRate: correct / 4,
+    advantages: Advantage.groupAdvantages(rewards)
+  }
 }
 
 const select = (c: Curriculum.Curriculum, step: number, batchSize: number, seed = 1) =>
@@ -203,6 +209,9 @@ describe("Prioritized.sampler", () => {
       verifier: () => ({ reward: 1, correct: true, formatted: true })
     }))
     expect(recipe.name).toBe("pcl+prioritized")
-    expect(Part.partsOf(recipe.plugin as unknown as Parameters<typeof Part.partsOf>[0]).map((p) => p.kind)).toEqual(["prefilter", "sampler"])
+    expect(Part.partsOf(recipe.plugin as unknown as Parameters<typeof Part.partsOf>[0]).map((p) => p.kind)).toEqual([
+      "prefilter",
+      "sampler"
+    ])
   })
 })

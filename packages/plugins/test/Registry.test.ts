@@ -15,7 +15,10 @@ const fail = (expr: string) => {
   expect(result.left).toBeInstanceOf(ConfigError)
   return result.left
 }
-const kinds = (expr: string) => Part.partsOf(ok(expr).plugin as unknown as Part.Chain<Part.Kind, Part.Kind, unknown, unknown>).map((p) => `${p.kind}:${p.name}`)
+const kinds = (expr: string) =>
+  Part.partsOf(ok(expr).plugin as unknown as Part.Chain<Part.Kind, Part.Kind, unknown, unknown>).map((p) =>
+    `${p.kind}:${p.name}`
+  )
 
 describe("Registry.parse", () => {
   it("names a single curriculum by its plugin name, with the same identity as the plugin", () => {
@@ -35,7 +38,9 @@ describe("Registry.parse", () => {
       "sampler:sec"
     ])
     expect(kinds("adacurl.gate > pcl")).toEqual(["gate:adacurl", "prefilter:pcl", "sampler:uniform"])
-    const options = JSON.parse(ok("adacurl.buckets(fine.samples=32, fine.keep=[0, 1]) > sec(arms=\"bucket\")").plugin.identity)
+    const options = JSON.parse(
+      ok("adacurl.buckets(fine.samples=32, fine.keep=[0, 1]) > sec(arms=\"bucket\")").plugin.identity
+    )
     expect(options.parts[0].options.fine).toEqual({ keep: [0, 1], samples: 32 })
     expect(options.parts[1].options.arms).toBe("bucket")
   })
@@ -52,13 +57,17 @@ describe("Registry.parse", () => {
     const e = fail("adacurl.gate > secc")
     expect(e.field).toBe("curriculum expression, column 16")
     expect(e.message).toContain("\"secc\"")
-    for (const name of ["adacurl.gate", "pcl.prefilter", "sec", "cdas", "uniform", "dapo"]) expect(e.message).toContain(name)
+    for (const name of ["adacurl.gate", "pcl.prefilter", "sec", "cdas", "uniform", "dapo"]) {
+      expect(e.message).toContain(name)
+    }
   })
 
   it("rejects compositions that do not fit, saying why", () => {
     expect(fail("sec > cdas").message).toMatch(/"cdas".*cannot follow "sec"/)
     expect(fail("sec > adacurl.gate").message).toMatch(/cannot follow/)
-    expect(fail("pcl.prefilter > adacurl.gate > sec").message).toMatch(/"adacurl.gate" \(gate\) cannot follow "pcl.prefilter"/)
+    expect(fail("pcl.prefilter > adacurl.gate > sec").message).toMatch(
+      /"adacurl.gate" \(gate\) cannot follow "pcl.prefilter"/
+    )
     expect(fail("adacurl > sec").message).toMatch(/cannot follow "adacurl"/)
     expect(fail("adacurl.gate").message).toMatch(/a sampler to end the curriculum/)
     expect(fail("dapo > sec").message).toMatch(/cannot follow "dapo"/)
@@ -76,7 +85,9 @@ describe("Registry.parse", () => {
     const plugin = ok("sec(alpha=2)").plugin
     const dataset = Problem.make("d", [{ id: "a", prompt: "1+1", answer: "2", level: 1, family: "sums", metadata: {} }])
     const error = Effect.runSync(
-      Effect.flip(plugin.build({ dataset, seed: 1, steps: 1, batchSize: 1, groupSize: 1 })) as Effect.Effect<ConfigError>
+      Effect.flip(plugin.build({ dataset, seed: 1, steps: 1, batchSize: 1, groupSize: 1 })) as Effect.Effect<
+        ConfigError
+      >
     )
     expect(error.field).toBe("sec.alpha")
   })

@@ -56,7 +56,8 @@ const Snapshot = Schema.Struct({
   queues: Schema.Array(Columns.Queue)
 })
 /** The SEC part's state in a lone SEC curriculum's joined snapshot. */
-const decodeSnapshot = (snapshot: unknown) => Schema.decodeUnknownSync(Snapshot)((snapshot as { sec: { state: unknown } }).sec.state)
+const decodeSnapshot = (snapshot: unknown) =>
+  Schema.decodeUnknownSync(Snapshot)((snapshot as { sec: { state: unknown } }).sec.state)
 
 /** Restores `c` with its current queues but the given Q values. */
 const setQ = (c: Curriculum.Curriculum, q: ReadonlyArray<number>) => {
@@ -384,7 +385,9 @@ describe("Sec.plugin — per-arm queues", () => {
       const snap = decodeSnapshot(c.snapshot())
       snap.queues.forEach((q, a) => expect(q.items.length).toBeLessThanOrEqual(sizes[a]! + B))
       // the big arm is still served as consecutive permutations
-      for (let k = 0; k + 100 <= stream.length; k += 100) expect(sorted(stream.slice(k, k + 100))).toEqual(range(3, 103))
+      for (let k = 0; k + 100 <= stream.length; k += 100) {
+        expect(sorted(stream.slice(k, k + 100))).toEqual(range(3, 103))
+      }
       expect(stream.length).toBeGreaterThan(200)
     }))
 

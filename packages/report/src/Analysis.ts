@@ -22,8 +22,8 @@
  *
  * @since 0.1.0
  */
-import type { Run, Row } from "./RunData.ts"
-import { firstCrossing, type Summary, summarize } from "./Stats.ts"
+import type { Row, Run } from "./RunData.ts"
+import { firstCrossing, summarize, type Summary } from "./Stats.ts"
 
 /**
  * @since 0.1.0
@@ -200,13 +200,18 @@ const analyzeCurriculum = (
   for (const budget of budgets) {
     const chosen = bySeed.map((rs) => runForBudget(rs, budget)).filter((r): r is Run => r !== undefined)
     if (chosen.length === 0) continue
-    atBudget.set(budget, Object.fromEntries(accuracyMetrics.map((m) => [m, summarize(chosen.map((r) => valueAt(r, budget, m)))])))
+    atBudget.set(
+      budget,
+      Object.fromEntries(accuracyMetrics.map((m) => [m, summarize(chosen.map((r) => valueAt(r, budget, m)))]))
+    )
   }
   const curveRuns = bySeed.map(longest)
   const costs = curveRuns.map(cumulativeCost)
   const length = Math.min(...curveRuns.map((r) => r.records.length))
   const metricKeys = new Set<string>()
-  for (const r of curveRuns) for (const row of r.records) for (const k of Object.keys(row)) if (k.startsWith("acc_")) metricKeys.add(k)
+  for (const r of curveRuns) {
+    for (const row of r.records) for (const k of Object.keys(row)) if (k.startsWith("acc_")) metricKeys.add(k)
+  }
   const curve: Array<CurvePoint> = []
   const zeroStd: Array<{ step: number; rollouts: number; value: number }> = []
   const levels: Array<LevelCell> = []
@@ -229,11 +234,16 @@ const analyzeCurriculum = (
   let seedsReachingTarget = 0
   if (target !== undefined) {
     const pts = (x: (p: CurvePoint) => number) =>
-      curve.filter((p) => p.metrics[target.metric] !== undefined).map((p) => ({ x: x(p), y: p.metrics[target.metric]!.mean }))
+      curve.filter((p) => p.metrics[target.metric] !== undefined).map((p) => ({
+        x: x(p),
+        y: p.metrics[target.metric]!.mean
+      }))
     rolloutsToTarget = firstCrossing(pts((p) => p.rollouts), target.value)
     wallToTargetS = firstCrossing(pts((p) => p.wallS), target.value)
     if (wallToTargetS !== undefined && !Number.isFinite(wallToTargetS)) wallToTargetS = undefined
-    seedsReachingTarget = curveRuns.filter((r) => r.records.some((row) => (row[target.metric] ?? Number.NaN) >= target.value)).length
+    seedsReachingTarget = curveRuns.filter((r) =>
+      r.records.some((row) => (row[target.metric] ?? Number.NaN) >= target.value)
+    ).length
   }
   const first = runs[0]!.meta
   return {
@@ -246,7 +256,9 @@ const analyzeCurriculum = (
     zeroStd,
     fracZeroStd: summarize(curveRuns.map((r) => mean(r.records.map((x) => x["frac_reward_zero_std"] ?? Number.NaN)))),
     rolloutsTotal: summarize(costs.map((c) => c.rollouts.at(-1) ?? Number.NaN)),
-    estimationRollouts: summarize(curveRuns.map((r) => Math.max(0, ...r.records.map((x) => x["estimation_rollouts"] ?? 0).filter(Number.isFinite)))),
+    estimationRollouts: summarize(
+      curveRuns.map((r) => Math.max(0, ...r.records.map((x) => x["estimation_rollouts"] ?? 0).filter(Number.isFinite)))
+    ),
     rolloutsToTarget,
     wallToTargetS,
     seedsReachingTarget,

@@ -105,7 +105,11 @@ const workerSession = <J extends Job>(
     const messages = yield* Queue.unbounded<Message>()
     let stderr = ""
     yield* Effect.forkScoped(
-      Stream.fromQueue(input).pipe(Stream.takeWhile((line) => line.length > 0), Stream.encodeText, Stream.run(proc.stdin))
+      Stream.fromQueue(input).pipe(
+        Stream.takeWhile((line) => line.length > 0),
+        Stream.encodeText,
+        Stream.run(proc.stdin)
+      )
     )
     yield* Effect.forkScoped(
       proc.stdout.pipe(
@@ -190,13 +194,16 @@ export const run = <J extends Job>(
       running: new Map()
     }
     const show = (final: boolean) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => options.display?.(Progress.render(state, now), final)))
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => options.display?.(Progress.render(state, now), final)))
     const ticker = yield* Effect.fork(
       Effect.repeat(show(false), Schedule.spaced(options.refresh ?? Duration.seconds(1)))
     )
     const failed: Array<{ job: J; reason: string }> = []
     const ran: Array<J> = []
-    const todo = plan.filter((p) => p.status !== "complete")
+    const todo = plan.filter((p) =>
+      p.status !== "complete"
+    )
     let cursor = 0
     const next = (): Effect.Effect<Work<J> | undefined> =>
       Effect.gen(function*() {
@@ -228,7 +235,10 @@ export const run = <J extends Job>(
         }
       })
     // A worker that died is replaced while jobs remain.
-    const slot = Effect.iterate(true, { while: (again) => again && cursor < todo.length, body: () => workerSession(options, next, finish) })
+    const slot = Effect.iterate(true, {
+      while: (again) => again && cursor < todo.length,
+      body: () => workerSession(options, next, finish)
+    })
     yield* Effect.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, todo.length)) }, () => slot), {
       concurrency: "unbounded",
       discard: true

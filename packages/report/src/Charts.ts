@@ -53,7 +53,14 @@ export const learningCurve = (regime: RegimeResult, metric: string): Chart | und
       const s = p.metrics[metric]
       if (s === undefined || !Number.isFinite(s.mean)) continue
       const half = Number.isFinite(s.ci95) ? s.ci95 : 0
-      values.push({ curriculum: c.label, rollouts: p.rollouts, step: p.step, mean: s.mean, lo: s.mean - half, hi: s.mean + half })
+      values.push({
+        curriculum: c.label,
+        rollouts: p.rollouts,
+        step: p.step,
+        mean: s.mean,
+        lo: s.mean - half,
+        hi: s.mean + half
+      })
     }
   }
   if (values.length === 0) return undefined
@@ -204,7 +211,11 @@ export const zeroVariance = (regime: RegimeResult): Chart | undefined => {
  */
 export const levelHeatmap = (regime: RegimeResult, c: CurriculumResult): Chart | undefined => {
   if (c.levels.length === 0) return undefined
-  const values: Array<Datum> = c.levels.map((l) => ({ level: `${l.set} L${l.level}`, step: l.step, acc: finite(l.acc) }))
+  const values: Array<Datum> = c.levels.map((l) => ({
+    level: `${l.set} L${l.level}`,
+    step: l.step,
+    acc: finite(l.acc)
+  }))
   const rows = [...new Set(c.levels.map((l) => `${l.set} L${l.level}`))].sort()
   return {
     id: `${regime.regime}-levels-${c.curriculum.replace(/[^a-z0-9-]+/gi, "_")}`,

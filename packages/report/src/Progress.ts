@@ -45,7 +45,9 @@ export const duration = (ms: number): string => {
   const s = Math.round(ms / 1000)
   if (s < 60) return `${s}s`
   const m = Math.floor(s / 60)
-  return m < 60 ? `${m}m${String(s % 60).padStart(2, "0")}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`
+  return m < 60
+    ? `${m}m${String(s % 60).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`
 }
 
 const bar = (fraction: number, width = 20): string => {
@@ -84,9 +86,9 @@ export const render = (state: State, nowMs: number): Array<string> => {
   const labelWidth = Math.max(0, ...[...state.running.values()].map((r) => r.label.length))
   const lines = [...state.running.values()].map((r) => {
     const rate = (r.step - r.from) / Math.max(1e-3, (nowMs - r.startedMs) / 1000)
-    return `  ${r.label.padEnd(labelWidth)}  ${bar(r.step / r.steps)} ${String(r.step).padStart(String(r.steps).length)}/${r.steps}  ${
-      rate.toFixed(1)
-    } steps/s`
+    return `  ${r.label.padEnd(labelWidth)}  ${bar(r.step / r.steps)} ${
+      String(r.step).padStart(String(r.steps).length)
+    }/${r.steps}  ${rate.toFixed(1)} steps/s`
   })
   const done = stepsDone(state)
   const pct = state.totalSteps === 0 ? 100 : (100 * done) / state.totalSteps

@@ -47,14 +47,18 @@ export const table = (regime: Analysis.RegimeResult): { header: Array<string>; r
     c.label,
     String(c.seeds),
     ...regime.budgets.flatMap((b) => Analysis.accuracyMetrics.map((m) => fmt(c.atBudget.get(b)?.[m]))),
-    c.rolloutsToTarget === undefined ? (regime.target === undefined ? "-" : "not reached") : Charts.compact(c.rolloutsToTarget),
+    c.rolloutsToTarget === undefined
+      ? (regime.target === undefined ? "-" : "not reached")
+      : Charts.compact(c.rolloutsToTarget),
     c.rolloutsToTarget !== undefined && random?.rolloutsToTarget !== undefined
       ? `${(c.rolloutsToTarget / random.rolloutsToTarget).toFixed(2)}×`
       : "-",
     regime.target === undefined ? "-" : `${c.seedsReachingTarget}/${c.seeds}`,
     seconds(c.wallToTargetS),
     fmt(c.fracZeroStd),
-    `${Charts.compact(c.rolloutsTotal.mean)}${c.estimationRollouts.mean > 0 ? ` (${Charts.compact(c.estimationRollouts.mean)})` : ""}`
+    `${Charts.compact(c.rolloutsTotal.mean)}${
+      c.estimationRollouts.mean > 0 ? ` (${Charts.compact(c.estimationRollouts.mean)})` : ""
+    }`
   ])
   return { header, rows }
 }
@@ -87,11 +91,10 @@ const targetLine = (regime: Analysis.RegimeResult): string =>
     : `Target: ${regime.target.metric} ≥ ${regime.target.value.toFixed(3)} (${regime.target.source}); ` +
       `"to target" is where the seed-mean learning curve first reaches it (linear between evaluations).`
 
-const legend =
-  "acc_* cells: mean ± 95% interval over seeds (Student's t). Rollouts charge everything generated: " +
+const legend = "acc_* cells: mean ± 95% interval over seeds (Student's t). Rollouts charge everything generated: " +
   "training groups, DAPO/filter extras (`rollouts_generated`) and offline difficulty estimation (`estimation_rollouts`). " +
   "Wall time includes setup (estimation) and is measured under the benchmark's parallel load. " +
-  '"ordered (budget-stretched)" knows the budget in advance (SEC\'s PriorityDataloader); "ordered (fixed pace)" does not.'
+  "\"ordered (budget-stretched)\" knows the budget in advance (SEC's PriorityDataloader); \"ordered (fixed pace)\" does not."
 
 /**
  * `report.md`: a table per regime with its target and legend.
@@ -110,7 +113,10 @@ export const markdown = (regimes: ReadonlyArray<Analysis.RegimeResult>, title = 
     const levels = levelTable(r)
     if (levels !== undefined) {
       parts.push(`Accuracy per level at the last evaluation (step ${levels.step}, seed mean):`, "")
-      parts.push(`| ${levels.header.join(" | ")} |`, `|${levels.header.map((_, i) => (i < 1 ? "---" : "---:")).join("|")}|`)
+      parts.push(
+        `| ${levels.header.join(" | ")} |`,
+        `|${levels.header.map((_, i) => (i < 1 ? "---" : "---:")).join("|")}|`
+      )
       for (const row of levels.rows) parts.push(`| ${row.join(" | ")} |`)
       parts.push("")
     }
@@ -119,7 +125,8 @@ export const markdown = (regimes: ReadonlyArray<Analysis.RegimeResult>, title = 
   return parts.join("\n")
 }
 
-const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+const escape = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
 const css = `
 body{font-family:Helvetica,Arial,sans-serif;margin:24px auto;max-width:1240px;color:#222;background:#fff}
@@ -143,7 +150,9 @@ export const html = (
 ): string => {
   const body: Array<string> = [
     `<h1>${escape(info.title)}</h1>`,
-    `<p class="note">${info.runs} run directories${info.command === undefined ? "" : ` · <code>${escape(info.command)}</code>`}</p>`
+    `<p class="note">${info.runs} run directories${
+      info.command === undefined ? "" : ` · <code>${escape(info.command)}</code>`
+    }</p>`
   ]
   for (const r of regimes) {
     const { header, rows } = table(r)
@@ -157,7 +166,9 @@ export const html = (
     if (levels !== undefined) {
       body.push(
         `<p class="note">Accuracy per level at the last evaluation (step ${levels.step}, seed mean):</p>`,
-        `<table class="levels"><thead><tr>${levels.header.map((h) => `<th>${escape(h)}</th>`).join("")}</tr></thead><tbody>`,
+        `<table class="levels"><thead><tr>${
+          levels.header.map((h) => `<th>${escape(h)}</th>`).join("")
+        }</tr></thead><tbody>`,
         ...levels.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`),
         "</tbody></table>"
       )
@@ -165,7 +176,9 @@ export const html = (
     body.push(`<div class="charts">`)
     for (const c of charts.filter((c) => c.regime === r.regime)) {
       body.push(
-        `<figure class="chart" data-chart="${escape(c.chart.id)}"><figcaption>${escape(c.chart.title)}</figcaption>${c.svg}</figure>`
+        `<figure class="chart" data-chart="${escape(c.chart.id)}"><figcaption>${
+          escape(c.chart.title)
+        }</figcaption>${c.svg}</figure>`
       )
     }
     body.push(`</div>`)
@@ -221,7 +234,11 @@ export const render = (runs: ReadonlyArray<RunData.Run>, options: BuildOptions =
       regimes,
       charts,
       markdown: markdown(regimes, title),
-      html: html(regimes, charts, { title, runs: runs.length, ...(options.command === undefined ? {} : { command: options.command }) })
+      html: html(regimes, charts, {
+        title,
+        runs: runs.length,
+        ...(options.command === undefined ? {} : { command: options.command })
+      })
     }
   })
 
@@ -237,7 +254,11 @@ export const write = (
   paths: ReadonlyArray<string>,
   outDir: string,
   options: BuildOptions = {}
-): Effect.Effect<{ readonly htmlPath: string; readonly built: Built }, RunData.RunDirError | CheckpointError, FileSystem.FileSystem> =>
+): Effect.Effect<
+  { readonly htmlPath: string; readonly built: Built },
+  RunData.RunDirError | CheckpointError,
+  FileSystem.FileSystem
+> =>
   Effect.gen(function*() {
     const dirs = yield* RunData.discover(paths)
     const runs = yield* Effect.forEach(dirs, RunData.load)

@@ -87,7 +87,9 @@ export const load = (dir: string): Effect.Effect<Run, RunDirError, FileSystem.Fi
     const fs = yield* FileSystem.FileSystem
     const metricsPath = `${dir}/metrics.jsonl`
     const text = yield* fs.readFileString(metricsPath).pipe(
-      Effect.mapError(() => new RunDirError({ path: metricsPath, expected: "a readable metrics.jsonl (a run directory)" }))
+      Effect.mapError(() =>
+        new RunDirError({ path: metricsPath, expected: "a readable metrics.jsonl (a run directory)" })
+      )
     )
     const records = yield* parseLines(metricsPath, text)
     const timingsText = yield* fs.readFileString(`${dir}/timings.jsonl`).pipe(Effect.option)
@@ -130,7 +132,9 @@ export const load = (dir: string): Effect.Effect<Run, RunDirError, FileSystem.Fi
  * @since 0.1.0
  * @category loading
  */
-export const discover = (paths: ReadonlyArray<string>): Effect.Effect<Array<string>, RunDirError, FileSystem.FileSystem> =>
+export const discover = (
+  paths: ReadonlyArray<string>
+): Effect.Effect<Array<string>, RunDirError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const found: Array<string> = []
@@ -154,7 +158,9 @@ export const discover = (paths: ReadonlyArray<string>): Effect.Effect<Array<stri
       yield* visit(clean)
     }
     if (found.length === 0) {
-      return yield* Effect.fail(new RunDirError({ path: paths.join(", "), expected: "at least one directory with a metrics.jsonl" }))
+      return yield* Effect.fail(
+        new RunDirError({ path: paths.join(", "), expected: "at least one directory with a metrics.jsonl" })
+      )
     }
     return found
   })

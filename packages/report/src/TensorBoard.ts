@@ -131,7 +131,11 @@ export interface Writer {
 }
 
 const ioError = (dir: string) => (e: { readonly message: string }) =>
-  new ConfigError({ field: "out", expected: `a writable run directory for TensorBoard events (${dir})`, actual: e.message })
+  new ConfigError({
+    field: "out",
+    expected: `a writable run directory for TensorBoard events (${dir})`,
+    actual: e.message
+  })
 
 /**
  * Opens a new event file in `dir` (a new file each time: event files are

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import * as Analysis from "../src/Analysis.ts"
-import type { Run, Row } from "../src/RunData.ts"
+import type { Row, Run } from "../src/RunData.ts"
 import type { RunMeta } from "../src/RunMeta.ts"
 
 /** A run whose acc_ood rises by `slope` per step (evaluated every 10 steps). */
@@ -24,7 +24,7 @@ const run = (
     dir: `${meta.curriculum}/${meta.seed}/${meta.steps}`,
     meta: { label: meta.curriculum, regime: "default", budgetAware: false, ...meta },
     records,
-    stepMs: new Map(records.map((r) => [r.step, 10])),
+    stepMs: new Map(records.map((r) => [r.step, 10]))
   }
 }
 
@@ -94,8 +94,11 @@ describe("Analysis", () => {
     expect(Analysis.parseLevelKey("acc_ood_level_4")).toEqual({ set: "ood", level: 4 })
     expect(Analysis.parseLevelKey("acc_level_3")).toEqual({ set: "id", level: 3 })
     expect(Analysis.parseLevelKey("acc_ood_level")).toBeUndefined()
-    const r = run({ curriculum: "sec", seed: 1, steps: 20 }, 0.01, (step) =>
-      step % 10 === 0 ? { acc_id_level_1: 0.9, acc_id_level_2: step / 100 } : {})
+    const r = run(
+      { curriculum: "sec", seed: 1, steps: 20 },
+      0.01,
+      (step) => step % 10 === 0 ? { acc_id_level_1: 0.9, acc_id_level_2: step / 100 } : {}
+    )
     const c = Analysis.analyze([r])[0]!.curricula[0]!
     expect(c.levels).toEqual([
       { set: "id", level: 1, step: 10, acc: 0.9 },

@@ -1,5 +1,5 @@
-import * as Command from "@effect/platform/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Command from "@effect/platform/Command"
 import * as Effect from "effect/Effect"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -43,7 +43,11 @@ interface FakeJob extends Bench.Job {
   readonly fail?: boolean
 }
 
-const run = (jobs: ReadonlyArray<FakeJob>, concurrency: number, display?: (l: ReadonlyArray<string>, f: boolean) => void) => {
+const run = (
+  jobs: ReadonlyArray<FakeJob>,
+  concurrency: number,
+  display?: (l: ReadonlyArray<string>, f: boolean) => void
+) => {
   const dir = mkdtempSync(join(tmpdir(), "zpd-worker-"))
   const script = join(dir, "worker.cjs")
   writeFileSync(script, fakeWorker)
@@ -85,7 +89,9 @@ describe("Bench.run", () => {
     expect(second.ran.map((j) => j.label).sort()).toEqual(["b", "d"])
     expect(second.failed).toEqual([])
     expect(readFileSync(join(base, "b", "requests.log"), "utf8")).toBe("fresh\nresume\n")
-    const steps = readFileSync(join(base, "b", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).step)
+    const steps = readFileSync(join(base, "b", "metrics.jsonl"), "utf8").trim().split("\n").map((l) =>
+      JSON.parse(l).step
+    )
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 
     const third = await run(jobs, 2)

@@ -37,7 +37,9 @@ describe("RunData", () => {
     writeFileSync(join(dir, "metrics.jsonl"), `{"step":1}\nnot json\n{"step":3}\n`)
     expect((await fail(RunData.load(dir))).message).toBe(`${dir}/metrics.jsonl:2: expected a JSON object per line`)
     writeFileSync(join(dir, "metrics.jsonl"), `{"step":1}\n{"loss":3}\n`)
-    expect((await fail(RunData.load(dir))).message).toContain(`metrics.jsonl:2: expected an object with an integer "step"`)
+    expect((await fail(RunData.load(dir))).message).toContain(
+      `metrics.jsonl:2: expected an object with an integer "step"`
+    )
     writeFileSync(join(dir, "metrics.jsonl"), `{"step":1}\n`)
     writeFileSync(join(dir, "run.json"), `{"curriculum":"x"}`)
     expect((await fail(RunData.load(dir))).message).toContain("run.json: expected curriculum, label, regime")
@@ -49,7 +51,9 @@ describe("RunData", () => {
     writeRun(join(base, "deep", "b"), rows(2, 0))
     mkdirSync(join(base, "empty"))
     expect(await run(RunData.discover([base]))).toEqual([join(base, "a"), join(base, "deep", "b")])
-    expect((await fail(RunData.discover([join(base, "empty")]))).message).toContain("at least one directory with a metrics.jsonl")
+    expect((await fail(RunData.discover([join(base, "empty")]))).message).toContain(
+      "at least one directory with a metrics.jsonl"
+    )
     expect((await fail(RunData.discover([join(base, "nope")]))).message).toContain("expected an existing run directory")
   })
 })

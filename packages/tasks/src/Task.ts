@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import type { Rng } from "@zpd/core/Rng"
 import type { Problem } from "@zpd/core/Problem"
+import type { Rng } from "@zpd/core/Rng"
 import type { Verdict } from "@zpd/core/Stages"
 
 /**

@@ -18,14 +18,14 @@
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
 import { ConfigError } from "@zpd/core/Errors"
 import { type Dataset, make, type Problem } from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
-import { exactMatch, type RewardOptions, type TaskFamily, verify, type Verdict } from "./Task.ts"
+import * as Either from "effect/Either"
 import * as Arc1d from "./Arc1d.ts"
 import * as Arithmetic from "./Arithmetic.ts"
 import * as Countdown from "./Countdown.ts"
+import { exactMatch, type RewardOptions, type TaskFamily, type Verdict, verify } from "./Task.ts"
 
 /**
  * The built-in families, keyed by name.
@@ -160,5 +160,6 @@ export const splitByLevel = (
  * @since 0.1.0
  * @category verification
  */
-export const verifier = (options: RewardOptions = { formatReward: 0 }) =>
-(problem: Problem, completion: string): Verdict => verify(familyOf(problem) ?? exactMatch, problem, completion, options)
+export const verifier =
+  (options: RewardOptions = { formatReward: 0 }) => (problem: Problem, completion: string): Verdict =>
+    verify(familyOf(problem) ?? exactMatch, problem, completion, options)

@@ -1,11 +1,11 @@
-import * as Either from "effect/Either"
-import { describe, expect, it } from "vitest"
 import { ConfigError } from "@zpd/core/Errors"
 import type { Problem } from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
-import { formatAnswer, verify } from "../src/Task.ts"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
 import * as Arc1d from "../src/Arc1d.ts"
 import * as Countdown from "../src/Countdown.ts"
+import { formatAnswer, verify } from "../src/Task.ts"
 import * as Tasks from "../src/Tasks.ts"
 
 const ALL = ["countdown", "arithmetic", "arc1d"] as const

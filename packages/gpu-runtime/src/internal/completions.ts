@@ -159,14 +159,18 @@ const tokenIdsOf = (choice: Record<string, unknown>, c: number, tokens: unknown)
     const wrong = badTokenId(ids, "token_ids")
     return wrong === undefined ? ids as Array<number> : bad(`choice ${c}: ${wrong}`)
   }
-  if (ids !== undefined && ids !== null) return bad(`choice ${c}: token_ids is ${show(ids)}; expected an array of token ids`)
+  if (ids !== undefined && ids !== null) {
+    return bad(`choice ${c}: token_ids is ${show(ids)}; expected an array of token ids`)
+  }
   if (!Array.isArray(tokens)) {
     return bad(`choice ${c}: expected token_ids; send return_token_ids: true to a server that supports it`)
   }
   const out: Array<number> = new Array(tokens.length)
   for (let t = 0; t < tokens.length; t++) {
     const token = tokens[t]
-    const id = typeof token === "string" && token.startsWith(TOKEN_ID) ? Number(token.slice(TOKEN_ID.length)) : Number.NaN
+    const id = typeof token === "string" && token.startsWith(TOKEN_ID)
+      ? Number(token.slice(TOKEN_ID.length))
+      : Number.NaN
     if (!Number.isInteger(id) || id < 0 || !/^\d+$/.test((token as string).slice(TOKEN_ID.length))) {
       return bad(
         `choice ${c}: expected token_ids (return_token_ids) or logprob tokens rendered as ` +

@@ -8,7 +8,10 @@ import { type ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Either from "effect/Either"
 
 /** The config when every check passes, else the first {@link ConfigError}. @internal */
-export const validated = <A>(config: A, ...checks: ReadonlyArray<ConfigError | undefined>): Either.Either<A, ConfigError> => {
+export const validated = <A>(
+  config: A,
+  ...checks: ReadonlyArray<ConfigError | undefined>
+): Either.Either<A, ConfigError> => {
   const failed = checks.find((c) => c !== undefined)
   return failed === undefined ? Either.right(config) : Either.left(failed)
 }
@@ -28,7 +31,8 @@ export const optionalInt = (x: number | undefined, min: number, field: string) =
 export const oneOf = <A>(x: A, values: ReadonlyArray<A>, field: string) =>
   requireConfig(values.includes(x), field, listed(values.map((v) => JSON.stringify(v))), x)
 
-const listed = (xs: ReadonlyArray<string>) => xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} or ${xs.at(-1)}`
+const listed = (xs: ReadonlyArray<string>) =>
+  xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} or ${xs.at(-1)}`
 
 /** A finite number ≥ `min`. @internal */
 export const finiteAtLeast = (x: number, min: number, field: string) =>
@@ -40,7 +44,12 @@ export const positive = (x: number, field: string) =>
 
 /** An inclusive band `0 ≤ pLow ≤ pHigh ≤ 1` of pass rates, fields `<prefix>.pLow` / `<prefix>.pHigh`. @internal */
 export const passRateBand = (band: { readonly pLow: number; readonly pHigh: number }, prefix: string) =>
-  requireConfig(Number.isFinite(band.pLow) && band.pLow >= 0 && band.pLow <= 1, `${prefix}.pLow`, "a number in [0, 1]", band.pLow) ??
+  requireConfig(
+    Number.isFinite(band.pLow) && band.pLow >= 0 && band.pLow <= 1,
+    `${prefix}.pLow`,
+    "a number in [0, 1]",
+    band.pLow
+  ) ??
     requireConfig(
       Number.isFinite(band.pHigh) && band.pHigh >= band.pLow && band.pHigh <= 1,
       `${prefix}.pHigh`,

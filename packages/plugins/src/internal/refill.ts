@@ -46,8 +46,16 @@ export const refill = (ctx: StepInput, options: RefillOptions) =>
             `${options.kept}; raise maxRounds (0 = unlimited) or genBatchSize`
         })
       }
-      const indices = yield* Stages.selectIndices(ctx, options.perRound, round === 0 ? "select" : `select-round-${round}`)
-      const scored = Stages.score(yield* Stages.generateGroups(runtime, ctx, indices, round), options.verifier, ctx.step)
+      const indices = yield* Stages.selectIndices(
+        ctx,
+        options.perRound,
+        round === 0 ? "select" : `select-round-${round}`
+      )
+      const scored = Stages.score(
+        yield* Stages.generateGroups(runtime, ctx, indices, round),
+        options.verifier,
+        ctx.step
+      )
       if (round === 0) Stages.recordRewardMetrics(ctx.metrics, scored)
       generated += scored.length
       for (const g of scored) if (options.keep(g)) kept.push(g)
