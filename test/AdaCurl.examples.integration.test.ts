@@ -3,15 +3,13 @@
  * summary table, `estimation_rollouts` in every record, an exact resume, and
  * the same bytes under Node and Deno.
  */
-import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { tempDir } from "./helpers.ts"
+import { execFileAsync, spawnAsync, tempDir } from "./helpers.ts"
 
 const bin = (name: string) => join(process.cwd(), "node_modules", ".bin", name)
-const runExample = (file: string, ...argv: Array<string>) =>
-  spawnSync(bin("tsx"), [`examples/${file}`, ...argv], { encoding: "utf8" })
+const runExample = (file: string, ...argv: Array<string>) => spawnAsync(bin("tsx"), [`examples/${file}`, ...argv])
 const read = (dir: string, file = "metrics.jsonl") => readFileSync(join(dir, file), "utf8")
 const lines = (dir: string) => read(dir).trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>)
 
@@ -23,9 +21,9 @@ describe("AdaCuRL examples", () => {
       ["sec-estimated-arms.ts", ["sec_q_1", "sec_q_2", "sec_q_3"]]
     ] as const
   ) {
-    it(`${file} writes metrics with estimation_rollouts, a checkpoint and a summary table`, () => {
+    it(`${file} writes metrics with estimation_rollouts, a checkpoint and a summary table`, async () => {
       const out = tempDir(file.replace(".ts", ""))
-      const result = runExample(file, "--steps", "6", "--seed", "2", "--out", out)
+      const result = await runExample(file, "--steps", "6", "--seed", "2", "--out", out)
       expect(result.status, result.stderr).toBe(0)
       const records = lines(out)
       expect(records.map((r) => r["step"])).toEqual([1, 2, 3, 4, 5, 6])
@@ -39,25 +37,26 @@ describe("AdaCuRL examples", () => {
 
   // k = 10: the examples evaluate every 10 steps and at the last one, so a shorter first leg would add an
   // evaluation the uninterrupted run does not have.
-  it("adacurl.ts resumed from its step-10 checkpoint ends exactly like the uninterrupted 20-step run", () => {
+  it("adacurl.ts resumed from its step-10 checkpoint ends exactly like the uninterrupted 20-step run", async () => {
     const full = tempDir("adacurl-cli-full")
     const part = tempDir("adacurl-cli-part")
-    expect(runExample("adacurl.ts", "--steps", "20", "--seed", "5", "--out", full, "--quiet").status).toBe(0)
-    expect(runExample("adacurl.ts", "--steps", "10", "--seed", "5", "--out", part, "--quiet").status).toBe(0)
-    expect(runExample("adacurl.ts", "--steps", "20", "--resume", part, "--quiet").status).toBe(0)
+    expect((await runExample("adacurl.ts", "--steps", "20", "--seed", "5", "--out", full, "--quiet")).status).toBe(0)
+    expect((await runExample("adacurl.ts", "--steps", "10", "--seed", "5", "--out", part, "--quiet")).status).toBe(0)
+    expect((await runExample("adacurl.ts", "--steps", "20", "--resume", part, "--quiet")).status).toBe(0)
     expect(read(part)).toBe(read(full))
     expect(read(part, "checkpoint/state.json")).toBe(read(full, "checkpoint/state.json"))
   })
 
-  it.runIf(existsSync(bin("deno")))("hybrid-adacurl-sec.ts writes the same metrics.jsonl under Node and Deno", () => {
-    const node = tempDir("hybrid-node")
-    const deno = tempDir("hybrid-deno")
-    const argv = ["--steps", "12", "--seed", "11", "--quiet"]
-    execFileSync(bin("tsx"), ["examples/hybrid-adacurl-sec.ts", ...argv, "--out", node], { stdio: "pipe" })
-    execFileSync(bin("deno"), ["run", "-A", "examples/hybrid-adacurl-sec.ts", ...argv, "--out", deno], {
-      stdio: "pipe"
-    })
-    expect(read(node).split("\n").filter(Boolean)).toHaveLength(12)
-    expect(read(deno)).toBe(read(node))
-  })
+  it.runIf(existsSync(bin("deno")))(
+    "hybrid-adacurl-sec.ts writes the same metrics.jsonl under Node and Deno",
+    async () => {
+      const node = tempDir("hybrid-node")
+      const deno = tempDir("hybrid-deno")
+      const argv = ["--steps", "12", "--seed", "11", "--quiet"]
+      await execFileAsync(bin("tsx"), ["examples/hybrid-adacurl-sec.ts", ...argv, "--out", node])
+      await execFileAsync(bin("deno"), ["run", "-A", "examples/hybrid-adacurl-sec.ts", ...argv, "--out", deno])
+      expect(read(node).split("\n").filter(Boolean)).toHaveLength(12)
+      expect(read(deno)).toBe(read(node))
+    }
+  )
 })

@@ -1,11 +1,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
-import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { contenders, makeRun } from "../bench/lib/contenders.ts"
-import { tempDir } from "./helpers.ts"
+import { execFileAsync, tempDir } from "./helpers.ts"
 import { resolvePython } from "./python.ts"
 
 const runIn = (curriculum: string, steps: number) => {
@@ -48,7 +47,7 @@ describe("bench contenders", () => {
     const script =
       "import sys\nfrom tensorboard.backend.event_processing.event_accumulator import EventAccumulator as A\n" +
       "a = A(sys.argv[1]); a.Reload(); print(len(a.Scalars('reward_mean')), a.Scalars('acc_id_level_2')[-1].value)"
-    const [count, level2] = execFileSync(python!, ["-c", script, dir], { encoding: "utf8" }).trim().split(" ")
+    const [count, level2] = (await execFileAsync(python!, ["-c", script, dir])).trim().split(" ")
     expect(Number(count)).toBe(10)
     expect(Number(level2)).toBeCloseTo(JSON.parse(lines.at(-1)!)["acc_id_level_2"], 6)
     const last = JSON.parse(lines.at(-1)!)

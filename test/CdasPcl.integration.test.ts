@@ -12,12 +12,11 @@ import { type Curriculum, Metrics, Pipeline, Stages } from "@zpd/core"
 import { Regimes, Simulated } from "@zpd/gpu-runtime"
 import { Baselines, Cdas, HashedValueModel, Pcl } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
-import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runOne, verifier } from "../examples/lib/run.ts"
-import { args, mean, run, runRecords as runRecordsFor, suite, tempDir } from "./helpers.ts"
+import { args, execFileAsync, mean, run, runRecords as runRecordsFor, spawnAsync, suite, tempDir } from "./helpers.ts"
 
 const SEEDS = [1, 2, 3]
 const STEPS = 40
@@ -108,11 +107,9 @@ const tsx = join(process.cwd(), "node_modules", ".bin", "tsx")
 
 describe("examples", () => {
   for (const file of ["cdas.ts", "pcl.ts", "hybrid-pcl-cdas.ts"]) {
-    it(`${file} writes metrics, timings, a checkpoint and a summary table`, () => {
+    it(`${file} writes metrics, timings, a checkpoint and a summary table`, async () => {
       const out = tempDir(file.replace(".ts", ""))
-      const result = spawnSync(tsx, [`examples/${file}`, "--steps", "6", "--seed", "2", "--out", out], {
-        encoding: "utf8"
-      })
+      const result = await spawnAsync(tsx, [`examples/${file}`, "--steps", "6", "--seed", "2", "--out", out])
       expect(result.status, result.stderr).toBe(0)
       const lines = read(out).trim().split("\n").map((l) => JSON.parse(l))
       expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6])
@@ -144,7 +141,7 @@ describe("Node and Deno", () => {
       const den = tempDir("deno")
       // Node in-process (the example's own runner), Deno through the example's CLI.
       await run({ name: plugin.name, plugin }, { steps, seed: 11, out: node })
-      execFileSync(deno, [
+      await execFileAsync(deno, [
         "run",
         "-A",
         `examples/${file}`,
@@ -155,9 +152,7 @@ describe("Node and Deno", () => {
         "--quiet",
         "--out",
         den
-      ], {
-        stdio: "pipe"
-      })
+      ])
       expect(read(node).split("\n").filter(Boolean)).toHaveLength(steps)
       expect(read(den)).toBe(read(node))
     }

@@ -4,11 +4,10 @@
  * uninterrupted 40-step run; Node and Deno write the same bytes.
  */
 import { Sec } from "@zpd/plugins"
-import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { run, tempDir } from "./helpers.ts"
+import { execFileAsync, run, tempDir } from "./helpers.ts"
 
 const sec = () => ({ name: "sec", plugin: Sec.plugin({ alpha: 0.5, temperature: 0.2 }) })
 const read = (dir: string, file = "metrics.jsonl") => readFileSync(join(dir, file), "utf8")
@@ -55,12 +54,12 @@ describe("determinism", () => {
 
 describe("Node and Deno", () => {
   const bin = (name: string) => join(process.cwd(), "node_modules", ".bin", name)
-  it.runIf(existsSync(bin("deno")))("write the same metrics.jsonl for the same seed", () => {
+  it.runIf(existsSync(bin("deno")))("write the same metrics.jsonl for the same seed", async () => {
     const node = tempDir("node")
     const deno = tempDir("deno")
     const argv = ["--steps", "15", "--seed", "11", "--quiet"]
-    execFileSync(bin("tsx"), ["examples/sec.ts", ...argv, "--out", node], { stdio: "pipe" })
-    execFileSync(bin("deno"), ["run", "-A", "examples/sec.ts", ...argv, "--out", deno], { stdio: "pipe" })
+    await execFileAsync(bin("tsx"), ["examples/sec.ts", ...argv, "--out", node])
+    await execFileAsync(bin("deno"), ["run", "-A", "examples/sec.ts", ...argv, "--out", deno])
     expect(read(node).split("\n").filter(Boolean)).toHaveLength(15)
     expect(read(deno)).toBe(read(node))
   })

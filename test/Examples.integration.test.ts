@@ -3,21 +3,19 @@
  * `<out>/metrics.jsonl` and `<out>/checkpoint/state.json`, print a summary
  * table, and reject bad input with a message naming the flag, file or field.
  */
-import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { tempDir } from "./helpers.ts"
+import { execFileAsync, spawnAsync, tempDir } from "./helpers.ts"
 
 const tsx = join(process.cwd(), "node_modules", ".bin", "tsx")
-const runExample = (file: string, ...argv: Array<string>) =>
-  spawnSync(tsx, [`examples/${file}`, ...argv], { encoding: "utf8" })
+const runExample = (file: string, ...argv: Array<string>) => spawnAsync(tsx, [`examples/${file}`, ...argv])
 
 describe("examples", () => {
   for (const file of ["sec.ts", "random.ts", "custom-curriculum.ts"]) {
-    it(`${file} writes metrics, a checkpoint and a summary table`, () => {
+    it(`${file} writes metrics, a checkpoint and a summary table`, async () => {
       const out = tempDir(file.replace(".ts", ""))
-      const result = runExample(file, "--steps", "6", "--seed", "2", "--out", out)
+      const result = await runExample(file, "--steps", "6", "--seed", "2", "--out", out)
       expect(result.status, result.stderr).toBe(0)
       const lines = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n")
       expect(lines.map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4, 5, 6])
@@ -28,23 +26,23 @@ describe("examples", () => {
     })
   }
 
-  it("rejects a bad flag value, naming the flag", () => {
-    const result = runExample("sec.ts", "--steps", "ten")
+  it("rejects a bad flag value, naming the flag", async () => {
+    const result = await runExample("sec.ts", "--steps", "ten")
     expect(result.status).toBe(2)
     expect(result.stderr).toMatch(/--steps.*integer.*ten/)
   })
 
-  it("rejects a JSONL line without a prompt, naming file and line", () => {
+  it("rejects a JSONL line without a prompt, naming file and line", async () => {
     const dir = tempDir("jsonl")
     const file = join(dir, "train.jsonl")
     writeFileSync(file, "{\"prompt\":\"1+1\",\"answer\":\"2\",\"level\":1}\n\n{\"answer\":\"3\",\"level\":2}\n")
-    const result = runExample("sec.ts", "--data", file, "--steps", "2")
+    const result = await runExample("sec.ts", "--data", file, "--steps", "2")
     expect(result.status).toBe(1)
     expect(result.stderr).toContain(`${file}:3`)
     expect(result.stderr).toMatch(/"prompt".*non-empty string/)
   })
 
-  it("trains on a JSONL dataset given with --data", () => {
+  it("trains on a JSONL dataset given with --data", async () => {
     const dir = tempDir("jsonl-ok")
     const file = join(dir, "train.jsonl")
     const rows = Array.from(
@@ -54,7 +52,7 @@ describe("examples", () => {
     )
     writeFileSync(file, rows.join("\n") + "\n")
     const out = join(dir, "run")
-    const result = runExample("sec.ts", "--data", file, "--steps", "3", "--batch-size", "8", "--out", out)
+    const result = await runExample("sec.ts", "--data", file, "--steps", "3", "--batch-size", "8", "--out", out)
     expect(result.status, result.stderr).toBe(0)
     const last = JSON.parse(readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").at(-1)!)
     expect(last.step).toBe(3)

@@ -3,16 +3,15 @@
  * sampler: each runs through the CLI, resumes exactly from its step-10
  * checkpoint, and writes the same metrics.jsonl under Deno as under Node.
  */
-import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { tempDir } from "./helpers.ts"
+import { execFileAsync, tempDir } from "./helpers.ts"
 
 const bin = (name: string) => join(process.cwd(), "node_modules", ".bin", name)
 const read = (dir: string, file = "metrics.jsonl") => readFileSync(join(dir, file), "utf8")
 const node = (file: string, ...argv: Array<string>) =>
-  execFileSync(bin("tsx"), [`examples/${file}`, ...argv, "--quiet"], { stdio: "pipe" })
+  execFileAsync(bin("tsx"), [`examples/${file}`, ...argv, "--quiet"])
 
 const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["hybrid-adacurl-sec.ts", ["bucket", "competence", "sec_q_1", "sec_p_1"]],
@@ -29,13 +28,13 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
 
 describe("hybrid examples", () => {
   for (const [file, keys] of hybrids) {
-    it(`${file} resumes exactly and writes the same bytes under Deno`, () => {
+    it(`${file} resumes exactly and writes the same bytes under Deno`, async () => {
       const full = tempDir(`${file}-full`)
       const part = tempDir(`${file}-part`)
       // k = 10: the examples evaluate every 10 steps and at the last one.
-      node(file, "--steps", "20", "--seed", "3", "--out", full)
-      node(file, "--steps", "10", "--seed", "3", "--out", part)
-      node(file, "--steps", "20", "--resume", part)
+      await node(file, "--steps", "20", "--seed", "3", "--out", full)
+      await node(file, "--steps", "10", "--seed", "3", "--out", part)
+      await node(file, "--steps", "20", "--resume", part)
       const records = read(full).trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>)
       expect(records.map((r) => r["step"])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
       for (const key of keys) expect(records[19], key).toHaveProperty(key)
@@ -43,7 +42,7 @@ describe("hybrid examples", () => {
       expect(read(part, "checkpoint/state.json")).toBe(read(full, "checkpoint/state.json"))
       if (existsSync(bin("deno"))) {
         const deno = tempDir(`${file}-deno`)
-        execFileSync(bin("deno"), [
+        await execFileAsync(bin("deno"), [
           "run",
           "-A",
           `examples/${file}`,
@@ -54,19 +53,17 @@ describe("hybrid examples", () => {
           "--quiet",
           "--out",
           deno
-        ], {
-          stdio: "pipe"
-        })
+        ])
         expect(read(deno)).toBe(read(full))
       }
     })
   }
 
-  it("the hybrids differ from the curricula they combine (the composition is live)", () => {
+  it("the hybrids differ from the curricula they combine (the composition is live)", async () => {
     const a = tempDir("hyb-adacurl")
     const b = tempDir("hyb-adacurl-sec")
-    node("adacurl.ts", "--steps", "6", "--seed", "3", "--out", a)
-    node("hybrid-adacurl-sec.ts", "--steps", "6", "--seed", "3", "--out", b)
+    await node("adacurl.ts", "--steps", "6", "--seed", "3", "--out", a)
+    await node("hybrid-adacurl-sec.ts", "--steps", "6", "--seed", "3", "--out", b)
     expect(read(b)).not.toBe(read(a))
   })
 })

@@ -3,6 +3,7 @@ import { Run } from "@zpd/cli"
 import type { Curriculum } from "@zpd/core"
 import type { Regimes } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
+import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -39,3 +40,31 @@ export const runRecords = (plugin: Curriculum.Plugin, seed: number, steps: numbe
   )
 
 export const mean = (xs: ReadonlyArray<number>): number => xs.reduce((a, b) => a + b, 0) / xs.length
+
+/**
+ * `execFileSync`'s contract (resolves to stdout; rejects with stderr on a
+ * non-zero exit) without blocking this test worker's event loop: a long
+ * synchronous child starves vitest's RPC ("Timeout calling onTaskUpdate").
+ */
+export const execFileAsync = (file: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) =>
+    execFile(file, [...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error === null) resolve(stdout)
+      else reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${stderr}`))
+    })
+  )
+
+/** `spawnSync`'s contract (exit status, stdout, stderr) without blocking this test worker's event loop. */
+export const spawnAsync = (
+  file: string,
+  args: ReadonlyArray<string>
+): Promise<{ readonly status: number; readonly stdout: string; readonly stderr: string }> =>
+  new Promise((resolve) =>
+    execFile(
+      file,
+      [...args],
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
+  )
