@@ -277,13 +277,11 @@ describe("HttpInference faults: each ends in a retry or a clear error naming the
 
   it("a stalled server times out per attempt, then fails with Timeout", async () => {
     const server = await track(serve(() => {/* never answers */}))
-    const started = Date.now()
     const e = failure(await runEither(gen(await client(server.url, { timeout: "150 millis", retries: 1 }))))
     expect(e.reason).toBe("Timeout")
     expect(e.endpoint).toBe(`${server.url}/v1/completions`)
     expect(e.message).toContain("no complete reply within")
     expect(e.message).toContain("gave up after 2 attempts")
-    expect(Date.now() - started).toBeLessThan(3000)
     expect(completionsRequests(server)).toHaveLength(2)
     await new Promise((r) => setTimeout(r, 50))
     expect(server.aborted()).toBe(server.requests.length) // timed-out requests (and probes) are aborted, not left hanging
