@@ -23,23 +23,9 @@ import type { AddressInfo } from "node:net"
 import * as HttpInference from "../../packages/gpu-runtime/src/HttpInference.ts"
 import * as HttpTrainer from "../../packages/gpu-runtime/src/HttpTrainer.ts"
 
-export type Outcome = "clean" | "unclear" | "silent" | "hang"
+import type { Context, FaultCase, Outcome, Result } from "./Case.ts"
 
-export interface Result {
-  readonly outcome: Outcome
-  readonly detail: string
-}
-
-export interface Context {
-  readonly dir: string
-  readonly timeoutMs: number
-}
-
-export interface FaultCase {
-  readonly group: string
-  readonly name: string
-  readonly run: (context: Context) => Promise<Result>
-}
+export type { Context, FaultCase, Outcome, Result }
 
 // ---------------------------------------------------------------------------
 // a scriptable server
