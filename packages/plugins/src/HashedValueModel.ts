@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { grown } from "./internal/arrays.ts"
-import { finiteAtLeast, positive } from "./internal/config.ts"
+import { finiteAtLeast, intInRange, isInt, positive } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // the default: hashed features, sigmoid output, AdaGrad on the squared error
@@ -97,14 +97,9 @@ export const hashedDefaults: HashedOptions = {
  * @category config
  */
 export const validateHashed = (o: HashedOptions, prefix = "valueModel"): ConfigError | undefined =>
-  requireConfig(
-    Number.isInteger(o.bits) && o.bits >= 4 && o.bits <= 26,
-    `${prefix}.bits`,
-    "an integer in [4, 26]",
-    o.bits
-  ) ??
+  intInRange(o.bits, 4, 26, `${prefix}.bits`) ??
     requireConfig(
-      o.ngrams.every((k) => Number.isInteger(k) && k >= 1 && k <= 5),
+      o.ngrams.every((k) => isInt(k) && k >= 1 && k <= 5),
       `${prefix}.ngrams`,
       "integers in [1, 5]",
       JSON.stringify(o.ngrams)

@@ -75,19 +75,22 @@ export const generate = (level: number, rng: Rng, index: number): Problem => {
 }
 
 /**
+ * Is `answer` the same integer as `problem.answer` (both read by {@link parseInteger})?
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const check: TaskFamily["check"] = (problem, answer) => {
+  const got = parseInteger(answer)
+  const want = parseInteger(problem.answer)
+  return got !== undefined && want !== undefined && got === want
+}
+
+/**
  * The arithmetic family. `metadata`: `digits` (digits of the larger operand,
  * `level + 1`) and `op` (`+`, `-` or `*`).
  *
  * @since 0.1.0
  * @category families
  */
-export const family: TaskFamily = {
-  name: "arithmetic",
-  levels: [1, 2, 3, 4],
-  generate,
-  check: (problem, answer) => {
-    const got = parseInteger(answer)
-    const want = parseInteger(problem.answer)
-    return got !== undefined && want !== undefined && got === want
-  }
-}
+export const family: TaskFamily = { name: "arithmetic", levels: [1, 2, 3, 4], generate, check }

@@ -287,6 +287,19 @@ export const generate = (level: number, rng: Rng, index: number): Problem => {
 }
 
 /**
+ * Does `answer` reach `metadata.target` with numbers drawn from `metadata.given` (see {@link solves})?
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const check: TaskFamily["check"] = (problem, answer) => {
+  const numbers = givenOf(problem)
+  const target = problem.metadata["target"]
+  if (numbers === undefined || typeof target !== "number") return false
+  return solves(numbers, target, answer)
+}
+
+/**
  * The countdown family (SEC arXiv 2505.14970): levels 1–4 give 3–6 numbers.
  * `metadata`: `numbers` (how many are given), `target`, and `given` (the
  * numbers, space-separated; the checker reads it).
@@ -294,14 +307,4 @@ export const generate = (level: number, rng: Rng, index: number): Problem => {
  * @since 0.1.0
  * @category families
  */
-export const family: TaskFamily = {
-  name: "countdown",
-  levels: [1, 2, 3, 4],
-  generate,
-  check: (problem, answer) => {
-    const numbers = givenOf(problem)
-    const target = problem.metadata["target"]
-    if (numbers === undefined || typeof target !== "number") return false
-    return solves(numbers, target, answer)
-  }
-}
+export const family: TaskFamily = { name: "countdown", levels: [1, 2, 3, 4], generate, check }

@@ -42,17 +42,15 @@ export const finiteAtLeast = (x: number, min: number, field: string) =>
 export const positive = (x: number, field: string) =>
   requireConfig(Number.isFinite(x) && x > 0, field, "a finite number > 0", x)
 
+/** A finite number in `[lo, hi]`. @internal */
+export const inRange = (x: number, lo: number, hi: number, field: string, expected = `a number in [${lo}, ${hi}]`) =>
+  requireConfig(Number.isFinite(x) && x >= lo && x <= hi, field, expected, x)
+
+/** An integer in `[lo, hi]`. @internal */
+export const intInRange = (x: number, lo: number, hi: number, field: string) =>
+  requireConfig(isInt(x) && x >= lo && x <= hi, field, `an integer in [${lo}, ${hi}]`, x)
+
 /** An inclusive band `0 ≤ pLow ≤ pHigh ≤ 1` of pass rates, fields `<prefix>.pLow` / `<prefix>.pHigh`. @internal */
 export const passRateBand = (band: { readonly pLow: number; readonly pHigh: number }, prefix: string) =>
-  requireConfig(
-    Number.isFinite(band.pLow) && band.pLow >= 0 && band.pLow <= 1,
-    `${prefix}.pLow`,
-    "a number in [0, 1]",
-    band.pLow
-  ) ??
-    requireConfig(
-      Number.isFinite(band.pHigh) && band.pHigh >= band.pLow && band.pHigh <= 1,
-      `${prefix}.pHigh`,
-      `a number in [pLow = ${band.pLow}, 1]`,
-      band.pHigh
-    )
+  inRange(band.pLow, 0, 1, `${prefix}.pLow`) ??
+    inRange(band.pHigh, band.pLow, 1, `${prefix}.pHigh`, `a number in [pLow = ${band.pLow}, 1]`)
