@@ -7,61 +7,18 @@ import * as Part from "@zpd/core/Part"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Runtime from "@zpd/core/Runtime"
-import * as Stages from "@zpd/core/Stages"
-import { exactMatch, verify } from "@zpd/tasks/Task"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as AdaCurl from "../src/AdaCurl.ts"
 import * as Sec from "../src/Sec.ts"
+import { problem, scriptedRuntime, verifier } from "./support/scripted.ts"
 
 // ---------------------------------------------------------------------------
 // fixtures
 
-const problem = (id: string, p: number, family = "a"): Problem.Problem => ({
-  id,
-  prompt: `prompt ${id}`,
-  answer: "42",
-  level: 1,
-  family,
-  metadata: { p }
-})
-
 /** Problem i solves with pass fraction ps[i]; ids q0, q1, … */
 const datasetOf = (ps: ReadonlyArray<number>) => Problem.make("test", ps.map((p, i) => problem(`q${i}`, p)))
-
-const verifier: Stages.Verifier = (problem, completion) => verify(exactMatch, problem, completion)
-
-/**
- * An inference runtime in which a problem solves exactly round(p · n) of n
- * samples, p = `passOf(problem)` (default: its `metadata.p`); counts requests.
- */
-const fakeRuntime = (passOf: (p: Problem.Problem) => number = (p) => p.metadata["p"] as number) => {
-  const log = { requests: 0, rollouts: 0 }
-  const layer = Layer.succeed(Runtime.InferenceRuntime, {
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 },
-    health: Effect.succeed({ ready: true, policyVersion: 0 }),
-    generate: (request) =>
-      Effect.sync(() => {
-        log.requests++
-        log.rollouts += request.prompts.length * request.n
-        return request.prompts.flatMap((prompt) => {
-          const solved = Math.round(passOf(prompt.problem!) * request.n)
-          return Array.from({ length: request.n }, (_, s): Runtime.Completion => ({
-            promptId: prompt.promptId,
-            sampleIndex: s,
-            text: s < solved ? "<answer>42</answer>" : "<answer></answer>",
-            promptTokenIds: [1],
-            tokenIds: [1],
-            logprobs: [0],
-            finishReason: "stop",
-            policyVersion: 0
-          }))
-        })
-      })
-  })
-  return { layer, log }
-}
 
 const context = (dataset: Problem.Dataset, extra: Partial<Curriculum.BuildContext> = {}): Curriculum.BuildContext => ({
   dataset,
@@ -84,7 +41,7 @@ const noTrainer = Layer.succeed(Runtime.TrainerRuntime, {
 const buildPlugin = <E, R>(
   plugin: Curriculum.Plugin<E, R>,
   dataset: Problem.Dataset,
-  runtime = fakeRuntime(),
+  runtime = scriptedRuntime(),
   extra = {}
 ) =>
   plugin.build(context(dataset, extra)).pipe(
@@ -92,7 +49,7 @@ const buildPlugin = <E, R>(
     Effect.provide(noTrainer)
   ) as Effect.Effect<Curriculum.Curriculum, E | ConfigError>
 
-const build = (options: Partial<AdaCurl.Config>, dataset: Problem.Dataset, runtime = fakeRuntime(), extra = {}) =>
+const build = (options: Partial<AdaCurl.Config>, dataset: Problem.Dataset, runtime = scriptedRuntime(), extra = {}) =>
   buildPlugin(AdaCurl.plugin({ verifier, fine: { samples: 10 }, ...options }), dataset, runtime, extra)
 
 /** A group for problem `index` with `correct` of `g` responses correct (rewards = accuracy). */
@@ -249,15 +206,15 @@ describe("AdaCurl curriculum", () => {
 
   it.effect("checkpoint: a curriculum built for resuming skips estimation and continues exactly after restore", () =>
     Effect.gen(function*() {
-      const runtime = fakeRuntime()
+      const runtime = scriptedRuntime()
       const a = yield* build({ window: 10 }, nine, runtime)
-      expect(runtime.log.requests).toBe(1)
+      expect(runtime.requests.length).toBe(1)
       yield* select(a, 1)
       yield* a.observe({ step: 1, groups: [outcome(nine, 0, 7), outcome(nine, 1, 9)] })
       yield* select(a, 2)
       const snapshot = JSON.parse(JSON.stringify(a.snapshot()))
       const b = yield* build({ window: 10 }, nine, runtime, { resuming: true })
-      expect(runtime.log.requests).toBe(1) // no estimation
+      expect(runtime.requests.length).toBe(1) // no estimation
       const notRestored = yield* Effect.exit(select(b, 3))
       expect(Exit.isFailure(notRestored)).toBe(true)
       yield* b.restore(snapshot)
@@ -289,7 +246,7 @@ describe("Re-AdaCuRL", () => {
       const dataset = datasetOf(ps)
       let learned = false
       // After round 1 the policy got better: everything gains 0.5 (capped at 1).
-      const runtime = fakeRuntime((p) => {
+      const runtime = scriptedRuntime((p) => {
         const base = p.metadata["p"] as number
         return learned ? Math.min(1, base + 0.5) : base
       })
@@ -342,7 +299,7 @@ describe("Re-AdaCuRL", () => {
       const ps = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0, 0, 0]
       const dataset = datasetOf(ps)
       let learned = false
-      const runtime = fakeRuntime((p) => (learned ? 0.5 : (p.metadata["p"] as number)))
+      const runtime = scriptedRuntime((p) => (learned ? 0.5 : (p.metadata["p"] as number)))
       const c = yield* build(
         { window: 1000, rounds: 2, roundSteps: 1, reestimate: { keep: [0.2, 0.95], exclude: "training-set" } },
         dataset,
@@ -356,7 +313,7 @@ describe("Re-AdaCuRL", () => {
 
   it.effect("stepsAfterLastMerge ends a round early once every bucket is merged; an empty D' skips the round", () =>
     Effect.gen(function*() {
-      const runtime = fakeRuntime((p) => (p.id === "q8" ? 1 : (p.metadata["p"] as number)))
+      const runtime = scriptedRuntime((p) => (p.id === "q8" ? 1 : (p.metadata["p"] as number)))
       const c = yield* build(
         { window: 10, rounds: 2, roundSteps: 50, stepsAfterLastMerge: 1, maxStepsPerStage: 1 },
         nine,
@@ -371,7 +328,7 @@ describe("Re-AdaCuRL", () => {
       expect(c.metrics()["d_size"]).toBe(7)
 
       let solvedAll = false
-      const none = fakeRuntime((p) => (solvedAll ? 1 : (p.metadata["p"] as number)))
+      const none = scriptedRuntime((p) => (solvedAll ? 1 : (p.metadata["p"] as number)))
       const d = yield* build({ window: 1000, rounds: 2, roundSteps: 1 }, nine, none)
       solvedAll = true
       const skipped = yield* d.observe({ step: 1, groups: [outcome(nine, 0, 5)] })
@@ -449,24 +406,24 @@ describe("AdaCurl config errors name the field", () => {
   for (const [field, options, message] of cases) {
     it.effect(`${field}: ${JSON.stringify(options)}`, () =>
       Effect.gen(function*() {
-        const runtime = fakeRuntime()
+        const runtime = scriptedRuntime()
         const e = yield* Effect.flip(build(options, nine, runtime))
         expect(e).toBeInstanceOf(ConfigError)
         expect((e as ConfigError).field).toBe(field)
         expect(e.message).toMatch(message)
-        expect(runtime.log.requests).toBe(0) // nothing ran
+        expect(runtime.requests.length).toBe(0) // nothing ran
       }))
   }
 
   it.effect("a bad option of a later part fails the build before the gate estimates anything", () =>
     Effect.gen(function*() {
-      const runtime = fakeRuntime()
+      const runtime = scriptedRuntime()
       const hybrid = AdaCurl.gate({ verifier, fine: { samples: 10 } }).pipe(
         Part.andThen(Sec.sampler({ temperature: 0 }))
       )
       const e = yield* Effect.flip(buildPlugin(hybrid, nine, runtime))
       expect((e as ConfigError).field).toBe("sec.temperature")
-      expect(runtime.log.requests).toBe(0)
+      expect(runtime.requests.length).toBe(0)
     }))
 
   it.effect("γ = 1 is allowed", () => Effect.map(build({ gamma: 1 }, nine), (c) => expect(c.name).toBe("adacurl")))

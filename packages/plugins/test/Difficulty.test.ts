@@ -2,51 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigError } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
-import * as Runtime from "@zpd/core/Runtime"
-import { exactMatch, verify } from "@zpd/tasks/Task"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Difficulty from "../src/Difficulty.ts"
+import { problem, scriptedRuntime, verifier } from "./support/scripted.ts"
 
 // ---------------------------------------------------------------------------
 // fixtures: a runtime whose problem i solves exactly round(p_i · n) of n samples
-
-const problem = (id: string, p: number, family = "a"): Problem.Problem => ({
-  id,
-  prompt: `prompt ${id}`,
-  answer: "42",
-  level: 1,
-  family,
-  metadata: { p }
-})
-
-const verifier = (problem: Problem.Problem, completion: string) => verify(exactMatch, problem, completion)
-
-const fakeRuntime = () => {
-  const requests: Array<Runtime.GenerateRequest> = []
-  const layer = Layer.succeed(Runtime.InferenceRuntime, {
-    capabilities: { logprobSemantics: "processed", maxConcurrency: 1 },
-    health: Effect.succeed({ ready: true, policyVersion: 0 }),
-    generate: (request) =>
-      Effect.sync(() => {
-        requests.push(request)
-        return request.prompts.flatMap((prompt) => {
-          const solved = Math.round((prompt.problem!.metadata["p"] as number) * request.n)
-          return Array.from({ length: request.n }, (_, s): Runtime.Completion => ({
-            promptId: prompt.promptId,
-            sampleIndex: s,
-            text: s < solved ? "<answer>42</answer>" : "<answer></answer>",
-            promptTokenIds: [1],
-            tokenIds: [1],
-            logprobs: [0],
-            finishReason: "stop",
-            policyVersion: 0
-          }))
-        })
-      })
-  })
-  return { layer, requests }
-}
 
 const shared = { verifier, seed: 3 }
 
@@ -55,7 +16,7 @@ const shared = { verifier, seed: 3 }
 describe("Difficulty.fine", () => {
   it.effect("difficulty = 1 − c/N, keeps 0.05 ≤ d ≤ 0.95 with the bounds included, sorts easy → hard stably", () =>
     Effect.gen(function*() {
-      const { layer, requests } = fakeRuntime()
+      const { layer, requests } = scriptedRuntime()
       // p: 1 → d 0 (dropped); 0.95 → d 0.05 (kept); 0.5; 0.05 → d 0.95 (kept); 0 → d 1 (dropped); 0.5 tie
       const ps = [1, 0.95, 0.5, 0.05, 0, 0.5, 0.8]
       const problems = ps.map((p, i) => problem(`q${i}`, p))
@@ -77,7 +38,7 @@ describe("Difficulty.fine", () => {
 
   it.effect("N < 1 and a bad keep range fail with a ConfigError naming the field", () =>
     Effect.gen(function*() {
-      const { layer } = fakeRuntime()
+      const { layer } = scriptedRuntime()
       for (const samples of [0, -3, 2.5]) {
         const e = yield* Difficulty.fine([problem("a", 0.5)], { ...shared, field: "adacurl", fine: { samples } }).pipe(
           Effect.provide(layer),
@@ -115,7 +76,7 @@ describe("Difficulty.buckets", () => {
 
   it.effect("estimate + buckets + tagBuckets: every kept item is in exactly one bucket, buckets ordered by difficulty", () =>
     Effect.gen(function*() {
-      const { layer } = fakeRuntime()
+      const { layer } = scriptedRuntime()
       const rng = new Rng.Rng(9)
       const problems = Array.from({ length: 60 }, (_, i) => problem(`q${i}`, Math.round(rng.next() * 20) / 20))
       const estimate = yield* Difficulty.estimate(problems, { ...shared, fine: { samples: 20 } }).pipe(
@@ -149,7 +110,7 @@ describe("Difficulty.coarse", () => {
 
   it.effect("5 samples per item, bins {0,1}/{2,3}/{4,5}, fractional quotas n_k = ⌊ρ_k |G_k|⌋", () =>
     Effect.gen(function*() {
-      const { layer, requests } = fakeRuntime()
+      const { layer, requests } = scriptedRuntime()
       const problems = pool({ a: [0, 1, 2, 3, 4, 5, 0, 1, 5, 5] })
       const result = yield* Difficulty.coarse(problems, {
         ...shared,
@@ -228,7 +189,7 @@ describe("Difficulty.coarse", () => {
 
   it.effect("estimate with a coarse stage runs the fine stage only on the selection and reports both stages' rollouts", () =>
     Effect.gen(function*() {
-      const { layer, requests } = fakeRuntime()
+      const { layer, requests } = scriptedRuntime()
       const problems = pool({ a: [0, 1, 2, 3, 4, 5], b: [2, 3, 2, 3, 4, 1] })
       const estimate = yield* Difficulty.estimate(problems, {
         ...shared,
