@@ -7,6 +7,7 @@
  *   zpd bench [--quick] --jobs N --out DIR --seeds 1,2,3 --budgets 100,200
  *             --regimes default,hard --curricula a,b --target X
  *   zpd report RUN_DIR... --out DIR --target X --title TEXT
+ *   zpd serve --curriculum NAME --data FILE.jsonl --seed S --state DIR [--port P] … (see `Serve.ts`)
  *
  * `zpd bench` and `zpd report` run the repository's benchmark
  * (`bench/lib/bench.ts`), so they work from a checkout of zpd.
@@ -35,6 +36,7 @@ import * as Option from "effect/Option"
 import process from "node:process"
 import * as Curricula from "./Curricula.ts"
 import { type RunArgs, runOne, type RunSpec, summaryTable } from "./Run.ts"
+import * as Serve from "./Serve.ts"
 
 /** The version `zpd --version` prints. */
 const version = "0.1.0"
@@ -313,12 +315,12 @@ export const report = Command.make(
 )
 
 /**
- * The subcommands of `zpd`; `serve` joins here.
+ * The subcommands of `zpd` (`serve`: `Serve.ts`).
  *
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [run, bench, report] as const
+export const subcommands = [run, bench, report, Serve.command] as const
 
 /**
  * The `zpd` command.

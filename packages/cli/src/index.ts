@@ -12,5 +12,7 @@ export * as Command from "./Command.ts"
 export * as Curricula from "./Curricula.ts"
 /** @since 0.1.0 */
 export * as Run from "./Run.ts"
+/** @since 0.3.0 */
+export * as Serve from "./Serve.ts"
 /** @since 0.1.0 */
 export * as Suite from "./Suite.ts"

@@ -1,0 +1,196 @@
+/**
+ * The server's durable state in its `--state DIR`: `checkpoint.json` (the
+ * whole session, written temp + fsync + rename) and `journal.jsonl` (one JSON
+ * line per accepted select, observe and attach since that checkpoint,
+ * fsynced before the reply leaves). Recovery reads the checkpoint and
+ * replays the journal; a torn last line (the process died mid-write, so no
+ * reply was sent for it) is cut off, a bad line before it is an error naming
+ * the file and line. A checkpoint compacts: once it is renamed into place
+ * the journal is truncated.
+ *
+ * @since 0.3.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { sha256 } from "@zpd/core/Checkpoint"
+import { CheckpointError } from "@zpd/core/Errors"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+/**
+ * The checkpoint file of a state directory.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const checkpointFile = (dir: string): string => `${dir}/checkpoint.json`
+
+/**
+ * The journal file of a state directory.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const journalFile = (dir: string): string => `${dir}/journal.jsonl`
+
+/**
+ * One journal line and its 1-based line number.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Line {
+  readonly line: number
+  readonly entry: Record<string, unknown>
+}
+
+/**
+ * An open journal: appends are durable (fsynced) when their effect completes.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Journal {
+  readonly path: string
+  /** Appends one entry as a JSON line and fsyncs. */
+  readonly append: (entry: unknown) => Effect.Effect<void, CheckpointError>
+  /** Empties the journal (after a checkpoint took its content) and fsyncs. */
+  readonly truncate: Effect.Effect<void, CheckpointError>
+}
+
+const encoder = new TextEncoder()
+
+const failed = (path: string, what: string) => (e: { readonly message: string }) =>
+  new CheckpointError({ path, reason: `${what} failed: ${e.message}` })
+
+/**
+ * Reads the journal's entries, cutting off a torn last line (bytes after the
+ * final newline). A missing journal has no entries.
+ *
+ * @since 0.3.0
+ * @category io
+ */
+export const readLines = (dir: string): Effect.Effect<Array<Line>, CheckpointError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = journalFile(dir)
+    if (!(yield* fs.exists(path).pipe(Effect.mapError(failed(path, "stat"))))) return []
+    const bytes = yield* fs.readFile(path).pipe(Effect.mapError(failed(path, "read")))
+    const end = bytes.lastIndexOf(0x0a) + 1
+    if (end < bytes.length) {
+      yield* fs.truncate(path, end).pipe(Effect.mapError(failed(path, "cutting the torn last line")))
+    }
+    const text = new TextDecoder().decode(bytes.subarray(0, end))
+    const out: Array<Line> = []
+    const lines = text.split("\n")
+    for (let i = 0; i < lines.length - 1; i++) {
+      const line = lines[i]!
+      if (line.length === 0) continue
+      let entry: unknown
+      try {
+        entry = JSON.parse(line)
+      } catch (e) {
+        return yield* new CheckpointError({ path, reason: `line ${i + 1}: not JSON (${String(e)})` })
+      }
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        return yield* new CheckpointError({ path, reason: `line ${i + 1}: expected a JSON object` })
+      }
+      out.push({ line: i + 1, entry: entry as Record<string, unknown> })
+    }
+    return out
+  })
+
+/**
+ * Opens the journal for appending (created if missing) for the life of the
+ * scope.
+ *
+ * @since 0.3.0
+ * @category io
+ */
+export const open = (dir: string): Effect.Effect<Journal, CheckpointError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = journalFile(dir)
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(failed(dir, "creating the state directory")))
+    const file = yield* fs.open(path, { flag: "a" }).pipe(Effect.mapError(failed(path, "open")))
+    return {
+      path,
+      append: (entry) =>
+        Effect.zipRight(file.writeAll(encoder.encode(JSON.stringify(entry) + "\n")), file.sync).pipe(
+          Effect.mapError(failed(path, "append"))
+        ),
+      truncate: Effect.zipRight(file.truncate(0), file.sync).pipe(Effect.mapError(failed(path, "truncate")))
+    }
+  })
+
+/**
+ * Writes `text` to `path` so that readers see the old file or the whole new
+ * one: a sibling temp file, fsynced, then renamed over `path`.
+ *
+ * @since 0.3.0
+ * @category io
+ */
+export const writeDurably = (
+  path: string,
+  text: string
+): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const tmp = `${path}.tmp`
+    yield* Effect.scoped(Effect.gen(function*() {
+      const file = yield* fs.open(tmp, { flag: "w" })
+      yield* file.writeAll(encoder.encode(text))
+      yield* file.sync
+    })).pipe(Effect.zipRight(fs.rename(tmp, path)), Effect.mapError(failed(path, "write")))
+  })
+
+/**
+ * Writes the checkpoint (a JSON object) with a SHA-256 checksum of its text.
+ *
+ * @since 0.3.0
+ * @category io
+ */
+export const writeCheckpoint = (
+  dir: string,
+  checkpoint: Readonly<Record<string, unknown>>
+): Effect.Effect<string, CheckpointError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const text = JSON.stringify(checkpoint)
+    const checksum = yield* sha256(text)
+    const path = checkpointFile(dir)
+    yield* writeDurably(path, JSON.stringify({ checksum, body: text }))
+    return path
+  })
+
+/**
+ * Reads the checkpoint, or `undefined` when the directory has none; a file
+ * that is not JSON or whose checksum does not match is an error naming it.
+ *
+ * @since 0.3.0
+ * @category io
+ */
+export const readCheckpoint = (
+  dir: string
+): Effect.Effect<Record<string, unknown> | undefined, CheckpointError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = checkpointFile(dir)
+    if (!(yield* fs.exists(path).pipe(Effect.mapError(failed(path, "stat"))))) return undefined
+    const text = yield* fs.readFileString(path).pipe(Effect.mapError(failed(path, "read")))
+    let outer: { checksum?: unknown; body?: unknown }
+    try {
+      outer = JSON.parse(text) as typeof outer
+    } catch (e) {
+      return yield* new CheckpointError({ path, reason: `not JSON (${String(e)})` })
+    }
+    if (typeof outer.body !== "string" || typeof outer.checksum !== "string") {
+      return yield* new CheckpointError({ path, reason: `expected {"checksum", "body"} (a zpd serve checkpoint)` })
+    }
+    const actual = yield* sha256(outer.body)
+    if (actual !== outer.checksum) {
+      return yield* new CheckpointError({
+        path,
+        reason: `checksum mismatch: recorded ${outer.checksum}, the content hashes to ${actual} (modified or corrupted)`
+      })
+    }
+    return JSON.parse(outer.body) as Record<string, unknown>
+  })

@@ -1,0 +1,269 @@
+/**
+ * The curriculum server's state machine: a {@link Session.Session} made
+ * durable by a {@link Journal} in the state directory, one request at a time.
+ *
+ * - A mutating request (select, observe, attach, restore, checkpoint) takes
+ *   the lock, computes its change, appends its journal line and fsyncs, and
+ *   only then makes the change visible and replies. A retry of a cursor
+ *   already selected or observed is answered from committed state without the
+ *   lock, so re-selects never wait behind the advancing step.
+ * - Start-up recovers: the checkpoint (if any) is restored, then the
+ *   journal is replayed through the same code, each entry checked against
+ *   its journaled batch or reply.
+ * - A curriculum built fresh (at start-up with `batchSize`, else at the first
+ *   select) is checkpointed before anything is journaled, so a restart never
+ *   repeats a costly build (AdaCuRL's difficulty estimation).
+ * - Every `checkpointEvery` observed cursors, and on `POST /v1/checkpoint`,
+ *   the session is written to `checkpoint.json` (temp + fsync + rename) and
+ *   the journal truncated.
+ * - If a change fails half-way (the disk refuses the journal line, the
+ *   curriculum fails while observing), the in-memory curriculum may be ahead
+ *   of the journal: the server then refuses every mutating request with 500
+ *   until it is restarted from its state directory, which recovers the last
+ *   durable state.
+ *
+ * @since 0.3.0
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Advantage from "@zpd/core/Advantage"
+import type * as Curriculum from "@zpd/core/Curriculum"
+import type { Dataset } from "@zpd/core/Problem"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { ApiError, internal } from "./ApiError.ts"
+import * as Journal from "./Journal.ts"
+import { idsHash, type Pending, Session } from "./Session.ts"
+import type * as Wire from "./Wire.ts"
+
+/**
+ * How to serve a curriculum.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options<E, R> {
+  readonly plugin: Curriculum.Plugin<E, R>
+  readonly dataset: Dataset
+  readonly seed: number
+  /** The run's step budget as the curriculum is told at build (the ordered baseline spans it). */
+  readonly steps: number
+  /** B; when absent, fixed by the first select's `batch_size`. */
+  readonly batchSize: number | undefined
+  /** G: completions per prompt (every group's `rewards` has this length). */
+  readonly groupSize: number
+  /** The state directory: checkpoint.json and journal.jsonl. */
+  readonly stateDir: string
+  /** Cursors kept below the last observed one for retries after a compaction. Default {@link defaultRetain}. */
+  readonly retain?: number
+  /** Checkpoint (and compact the journal) every N observed cursors; 0 = only on request. Default {@link defaultCheckpointEvery}. */
+  readonly checkpointEvery?: number
+  /** The estimator for groups sent without advantages. Default GRPO with verl's conventions (core `Advantage.defaults`). */
+  readonly advantage?: Partial<Advantage.AdvantageOptions>
+}
+
+/**
+ * Observed cursors kept for retries after a compaction: 16 [R].
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const defaultRetain = 16
+
+/**
+ * Observed cursors between automatic checkpoints: 100 [R].
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const defaultCheckpointEvery = 100
+
+/**
+ * A running server (transport-independent: {@link Routes} maps HTTP onto it).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Server {
+  readonly session: Session
+  readonly stateDir: string
+  readonly health: () => Record<string, unknown>
+  readonly select: (route: string, body: Wire.SelectBody) => Effect.Effect<string, ApiError>
+  readonly observe: (route: string, body: Wire.ObserveBody) => Effect.Effect<string, ApiError>
+  readonly attach: (route: string, body: Wire.AttachBody) => Effect.Effect<string, ApiError>
+  readonly metrics: () => Record<string, unknown>
+  readonly state: () => Effect.Effect<string, ApiError>
+  readonly restore: (route: string, state: Record<string, unknown>) => Effect.Effect<string, ApiError>
+  readonly checkpoint: (route: string) => Effect.Effect<string, ApiError>
+}
+
+const describe = (e: unknown): string =>
+  typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e)
+
+/**
+ * Starts a server on `options.stateDir`, recovering whatever it holds. Fails
+ * with an {@link ApiError} naming the state file and field when the state
+ * belongs to another curriculum, dataset or seed.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = <E, R>(
+  options: Options<E, R>
+): Effect.Effect<Server, ApiError, R | FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<R | FileSystem.FileSystem>()
+    const dir = options.stateDir
+    const disk = (where: string) => (e: { readonly message: string }) => internal(where, e.message)
+    const datasetHash = yield* idsHash(options.dataset.problems.map((p) => p.id))
+    const session = new Session({
+      name: options.plugin.name,
+      identity: options.plugin.identity,
+      dataset: options.dataset,
+      datasetHash,
+      seed: options.seed,
+      groupSize: options.groupSize,
+      retain: options.retain ?? defaultRetain,
+      advantage: { ...Advantage.defaults, ...options.advantage },
+      build: (batchSize, resuming) =>
+        options.plugin.build({
+          dataset: options.dataset,
+          seed: options.seed,
+          steps: options.steps,
+          batchSize,
+          groupSize: options.groupSize,
+          resuming
+        }).pipe(
+          Effect.provide(context),
+          Effect.mapError((e) => internal(`building curriculum "${options.plugin.name}"`, describe(e)))
+        )
+    })
+    const every = options.checkpointEvery ?? defaultCheckpointEvery
+    const lock = yield* Effect.makeSemaphore(1)
+    let broken: string | undefined
+    let sinceCheckpoint = 0
+
+    // Recovery: checkpoint, then journal.
+    const saved = yield* Journal.readCheckpoint(dir).pipe(Effect.mapError(disk("--state")))
+    if (saved !== undefined) yield* session.restore(Journal.checkpointFile(dir), saved)
+    const lines = yield* Journal.readLines(dir).pipe(Effect.mapError(disk("--state")))
+    let builtDuringReplay = false
+    for (const { entry, line } of lines) {
+      const before = session.curriculum
+      yield* session.replay(`${Journal.journalFile(dir)}:${line}`, entry)
+      if (before === undefined && session.curriculum !== undefined) builtDuringReplay = true
+    }
+    const journal = yield* Journal.open(dir).pipe(Effect.mapError(disk("--state")))
+
+    const writeCheckpoint = Effect.gen(function*() {
+      const start = performance.now()
+      const path = yield* Journal.writeCheckpoint(dir, session.state(true))
+      yield* journal.truncate
+      sinceCheckpoint = 0
+      session.lastTimings["checkpoint_ms"] = performance.now() - start
+      return path
+    }).pipe(Effect.provide(context), Effect.mapError(disk("checkpoint")))
+
+    let builtNow = false
+    if (options.batchSize !== undefined) {
+      if (session.batchSize !== undefined && session.batchSize !== options.batchSize) {
+        return yield* internal(
+          "--batch-size",
+          `${options.batchSize} differs from the batch size ${session.batchSize} of the session in ${dir} ` +
+            `(give --batch-size ${session.batchSize}, or a fresh --state)`
+        )
+      }
+      builtNow = yield* session.ensureBuilt(options.batchSize)
+    }
+    if (builtNow || builtDuringReplay || saved === undefined) yield* writeCheckpoint
+
+    /** Runs a change under the lock: compute, journal (fsync), commit; a failure after the curriculum moved breaks the server. */
+    const change = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        if (broken !== undefined) {
+          return yield* internal(
+            route,
+            `the server stopped accepting changes after a failure (${broken}); restart zpd serve with the same --state to recover`
+          )
+        }
+        const pending = yield* compute
+        if (pending.entry !== undefined) {
+          const start = performance.now()
+          yield* journal.append(pending.entry).pipe(
+            Effect.mapError((e) => {
+              broken = e.message
+              return internal(route, e.message)
+            })
+          )
+          session.lastTimings["journal_ms"] = performance.now() - start
+        }
+        pending.commit()
+        return pending
+      }))
+
+    const breakOn = (route: string) => (e: ApiError) =>
+      Effect.sync(() => {
+        if (e.status === 500 && broken === undefined) broken = `${route}: ${e.message}`
+      })
+
+    const autoCheckpoint = lock.withPermits(1)(writeCheckpoint).pipe(
+      Effect.catchAll((e) => Effect.sync(() => (broken = e.message)))
+    )
+
+    return {
+      session,
+      stateDir: dir,
+      health: () => ({
+        ok: broken === undefined,
+        curriculum: options.plugin.name,
+        identity: options.plugin.identity,
+        dataset_size: options.dataset.problems.length,
+        dataset_hash: datasetHash,
+        observed: session.observed,
+        selected: session.selected,
+        attached: session.attachment !== undefined,
+        batch_size: session.batchSize ?? null,
+        ...(broken === undefined ? {} : { broken })
+      }),
+      select: (route, body) => {
+        const done = session.selectedReply(route, body)
+        if (done instanceof ApiError) return Effect.fail(done)
+        if (done !== undefined) return Effect.succeed(done)
+        return change(
+          route,
+          Effect.gen(function*() {
+            const batchSize = session.batchSizeFor(route, body.batchSize)
+            if (batchSize instanceof ApiError) return yield* batchSize
+            if (yield* session.ensureBuilt(batchSize)) yield* writeCheckpoint
+            return yield* session.select(route, body)
+          }).pipe(Effect.tapError(breakOn(route)))
+        ).pipe(Effect.map((p) => p.reply))
+      },
+      observe: (route, body) =>
+        Effect.gen(function*() {
+          const fresh = body.cursor === session.observed + 1
+          const pending = yield* (body.cursor <= session.observed
+            ? session.observe(route, body)
+            : change(route, session.observe(route, body).pipe(Effect.tapError(breakOn(route)))))
+          if (fresh && pending.entry !== undefined && every > 0 && ++sinceCheckpoint >= every) {
+            yield* Effect.forkDaemon(autoCheckpoint)
+          }
+          return pending.reply
+        }),
+      attach: (route, body) => Effect.map(change(route, session.attach(route, body)), (p) => p.reply),
+      metrics: () => ({ observed: session.observed, metrics: session.lastMetrics, timings: session.lastTimings }),
+      state: () => lock.withPermits(1)(Effect.sync(() => JSON.stringify(session.state(false)))),
+      restore: (route, state) =>
+        lock.withPermits(1)(Effect.gen(function*() {
+          yield* session.restore(route, state)
+          broken = undefined
+          yield* writeCheckpoint
+          return JSON.stringify({ observed: session.observed })
+        })),
+      checkpoint: (route) =>
+        lock.withPermits(1)(Effect.gen(function*() {
+          if (broken !== undefined) return yield* internal(route, `the server is broken (${broken}); restart it`)
+          const path = yield* writeCheckpoint
+          return JSON.stringify({ observed: session.observed, path })
+        }))
+    } satisfies Server
+  })
