@@ -1,0 +1,297 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Problem, Runtime } from "@zpd/core"
+import { AdaCurl, Cdas, Sec } from "@zpd/plugins"
+import { Difficulties, Journal, Routes, Server } from "@zpd/server"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { type Call, dataset, trainer, verifier } from "./driver.ts"
+
+const TOKEN = "test-token"
+const data = dataset(20)
+const tempDir = () => mkdtempSync(join(tmpdir(), "zpd-serve-"))
+const sec = () => Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 })
+
+const refusedTrainer = Layer.succeed(Runtime.TrainerRuntime, {
+  update: () => Effect.die("no trainer"),
+  resetReference: Effect.die("no trainer"),
+  publishWeights: Effect.die("no trainer"),
+  checkpoint: () => Effect.die("no trainer"),
+  restore: () => Effect.die("no trainer")
+})
+
+interface Started {
+  readonly server: Server.Server
+  readonly call: Call
+  /** `authorization`: the header (default the right token; `null` = no header). */
+  readonly raw: (method: string, path: string, body: string, authorization?: string | null) => Promise<Routes.Response>
+  readonly close: () => Promise<void>
+}
+
+const start = async <E, R>(
+  dir: string,
+  options: Partial<Server.Options<E, R>> & { readonly layer?: Layer.Layer<R> } = {}
+): Promise<Started> => {
+  const scope = await Effect.runPromise(Scope.make())
+  const { layer, ...rest } = options
+  const server = await Effect.runPromise(
+    Server.make({
+      plugin: sec() as never,
+      dataset: Problem.make("train", data.problems),
+      seed: 3,
+      steps: 100,
+      batchSize: 8,
+      groupSize: 4,
+      stateDir: dir,
+      ...rest
+    }).pipe(
+      Effect.provideService(Scope.Scope, scope),
+      Effect.provide(NodeFileSystem.layer),
+      Effect.provide((layer ?? Layer.empty) as Layer.Layer<never>)
+    ) as Effect.Effect<Server.Server, unknown, never>
+  )
+  const raw = (method: string, path: string, body: string, authorization: string | null = `Bearer ${TOKEN}`) =>
+    Effect.runPromise(Routes.handle(server, TOKEN, { method, path, authorization: authorization ?? undefined, body }))
+  const call: Call = async (method, path, body) => {
+    const r = await raw(method, path, body === undefined ? "" : JSON.stringify(body))
+    return { status: r.status, json: JSON.parse(r.body) }
+  }
+  return { server, call, raw, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+/** Selections of an uninterrupted run of `steps` cursors. */
+const uninterrupted = async (steps: number) => {
+  const s = await start(tempDir())
+  const t = trainer(data.suite.all, data.problems)
+  for (let c = 0; c < steps; c++) await t.step(s.call, c)
+  await s.close()
+  return t.selections
+}
+
+describe("zpd serve routes", () => {
+  it("refuses a missing or wrong token on every route, health and unknown routes included", async () => {
+    const s = await start(tempDir())
+    const targets = [...Object.keys(Routes.routes), "GET /v1/nope"]
+    for (const target of targets) {
+      const [method, path] = target.split(" ") as [string, string]
+      for (const authorization of [null, "Bearer wrong", `Basic ${TOKEN}`, "Bearer test-token-longer"]) {
+        const r = await s.raw(method, path, "{}", authorization)
+        expect(r.status, `${target} with ${authorization}`).toBe(401)
+        const body = JSON.parse(r.body)
+        expect(body.error.code).toBe("unauthorized")
+        expect(body.error.message).toContain(target)
+      }
+    }
+    expect((await s.raw("GET", "/v1/health", "")).status).toBe(200)
+    expect(s.server.session.selected).toBe(-1)
+    await s.close()
+  })
+
+  it("gives the same batch for the same cursor, also after a restart from the state directory", async () => {
+    const dir = tempDir()
+    const s = await start(dir)
+    const t = trainer(data.suite.all, data.problems)
+    for (let c = 0; c < 5; c++) await t.step(s.call, c)
+    const ahead = await s.call("POST", "/v1/select", { cursor: 5 })
+    const again = await s.raw("POST", "/v1/select", JSON.stringify({ cursor: 5 }))
+    expect(JSON.parse(again.body)).toEqual(ahead.json)
+    const before = await s.raw("POST", "/v1/select", JSON.stringify({ cursor: 3 }))
+    await s.close()
+    const r = await start(dir)
+    expect((await r.raw("POST", "/v1/select", JSON.stringify({ cursor: 5 }))).body).toBe(again.body)
+    expect((await r.raw("POST", "/v1/select", JSON.stringify({ cursor: 3 }))).body).toBe(before.body)
+    expect(JSON.parse(before.body).indices).toEqual(t.selections[3])
+    const health = (await r.call("GET", "/v1/health")).json
+    expect([health.observed, health.selected, health.dataset_size]).toEqual([4, 5, data.problems.length])
+    await r.close()
+  })
+
+  it("answers a repeated observe with the journaled reply and refuses a different body", async () => {
+    const s = await start(tempDir())
+    const t = trainer(data.suite.all, data.problems)
+    await t.step(s.call, 0)
+    const indices = (await s.call("POST", "/v1/select", { cursor: 1 })).json.indices as Array<number>
+    const groups = indices.map((index, k) => ({ index, rewards: [k % 2, 0, 1, 0] }))
+    const first = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups }))
+    expect(first.status).toBe(200)
+    const shuffled = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups: [...groups].reverse() }))
+    expect(shuffled.body).toBe(first.body)
+    const changed = groups.map((g, k) => (k === 2 ? { ...g, rewards: [1, 1, 1, 1] } : g))
+    const conflict = await s.call("POST", "/v1/observe", { cursor: 1, groups: changed })
+    expect(conflict.status).toBe(409)
+    expect(conflict.json.error.code).toBe("observe_conflict")
+    expect(s.server.session.observed).toBe(1)
+    await s.close()
+  })
+
+  it("refuses cursors out of order, too far ahead, with a gap, unselected, and bad groups, naming them", async () => {
+    const s = await start(tempDir())
+    const code = async (path: string, body: unknown) => {
+      const r = await s.call("POST", path, body)
+      return [r.status, r.json.error?.code, r.json.error?.message] as const
+    }
+    expect(await code("/v1/select", { cursor: 3 })).toEqual([409, "too_far_ahead", expect.stringContaining("cursor 3")])
+    expect(await code("/v1/select", { cursor: 1 })).toEqual([409, "cursor_gap", expect.stringContaining("cursor 0")])
+    expect(await code("/v1/observe", { cursor: 0, groups: [{ index: 0, rewards: [1, 0, 0, 0] }] })).toEqual([
+      409,
+      "not_selected",
+      expect.stringContaining("cursor 0")
+    ])
+    const indices = (await s.call("POST", "/v1/select", { cursor: 0 })).json.indices as Array<number>
+    await s.call("POST", "/v1/select", { cursor: 1 })
+    await s.call("POST", "/v1/select", { cursor: 2 })
+    expect((await code("/v1/select", { cursor: 3 }))[1]).toBe("too_far_ahead")
+    expect(await code("/v1/observe", { cursor: 1, groups: [{ index: 0, rewards: [1, 0, 0, 0] }] })).toEqual([
+      409,
+      "out_of_order",
+      expect.stringContaining("cursor 0")
+    ])
+    const groups = indices.map((index) => ({ index, rewards: [1, 0, 0, 0] }))
+    expect(await code("/v1/observe", { cursor: 0, groups: groups.slice(1) })).toEqual([
+      400,
+      "bad_request",
+      expect.stringContaining(`index ${indices[0]}`)
+    ])
+    const stranger = data.problems.findIndex((_, i) => !indices.includes(i))
+    expect(await code("/v1/observe", { cursor: 0, groups: [...groups, { index: stranger, rewards: [1, 0, 0, 0] }] }))
+      .toEqual([400, "bad_request", expect.stringContaining(`groups[${groups.length}].index`)])
+    const short = groups.map((g, k) => (k === 3 ? { ...g, rewards: [1, 0] } : g))
+    expect(await code("/v1/observe", { cursor: 0, groups: short })).toEqual([
+      400,
+      "bad_request",
+      expect.stringContaining("groups[3].rewards")
+    ])
+    const badCorrect = groups.map((g, k) => (k === 5 ? { ...g, correct: [1, 2, 0, 0] } : g))
+    expect((await code("/v1/observe", { cursor: 0, groups: badCorrect }))[2]).toContain("groups[5].correct[1]")
+    expect((await code("/v1/select", { cursor: 3, batch_size: 9 }))[2]).toContain("batch_size")
+    expect((await code("/v1/select", { cursor: -1 }))[2]).toContain("cursor")
+    expect((await s.raw("POST", "/v1/select", "not json")).status).toBe(400)
+    expect(s.server.session.observed).toBe(-1)
+    expect((await s.call("POST", "/v1/observe", { cursor: 0, groups })).status).toBe(200)
+    expect(s.server.session.observed).toBe(0)
+    await s.close()
+  })
+
+  it("GET state then POST restore on a fresh server continues like an uninterrupted run", async () => {
+    const expected = await uninterrupted(12)
+    const a = await start(tempDir())
+    const t = trainer(data.suite.all, data.problems)
+    for (let c = 0; c < 6; c++) await t.step(a.call, c)
+    await a.call("POST", "/v1/select", { cursor: 6 })
+    const state = (await a.call("GET", "/v1/state")).json
+    expect(Object.keys(state.selections)).toEqual(["6"])
+    await a.close()
+    const b = await start(tempDir())
+    expect((await b.call("POST", "/v1/restore", state)).json).toEqual({ observed: 5 })
+    for (let c = 6; c < 12; c++) await t.step(b.call, c)
+    expect(t.selections).toEqual(expected)
+    const other = await start(tempDir(), { seed: 4 })
+    const refused = await other.call("POST", "/v1/restore", state)
+    expect([refused.status, refused.json.error.code]).toEqual([409, "state_mismatch"])
+    expect(refused.json.error.message).toContain(`"seed"`)
+    const cdas = await start(tempDir(), { plugin: Cdas.plugin({ priorCount: 1 }) as never })
+    const wrong = await cdas.call("POST", "/v1/restore", state)
+    expect(wrong.json.error.message).toContain(`"identity"`)
+    await Promise.all([b.close(), other.close(), cdas.close()])
+  })
+
+  it("recovers from a torn last journal line and a checkpoint, and names a corrupt line", async () => {
+    const expected = await uninterrupted(10)
+    const dir = tempDir()
+    const s = await start(dir, { checkpointEvery: 0 })
+    const t = trainer(data.suite.all, data.problems)
+    for (let c = 0; c < 4; c++) await t.step(s.call, c)
+    const checkpoint = await s.call("POST", "/v1/checkpoint")
+    expect(checkpoint.json).toEqual({ observed: 3, path: Journal.checkpointFile(dir) })
+    expect(readFileSync(Journal.journalFile(dir), "utf8")).toBe("")
+    for (let c = 4; c < 7; c++) await t.step(s.call, c)
+    await s.close()
+    appendFileSync(Journal.journalFile(dir), `{"op":"select","cursor":7,"batch_si`)
+    const r = await start(dir)
+    expect(r.server.session.observed).toBe(6)
+    for (let c = 7; c < 10; c++) await t.step(r.call, c)
+    expect(t.selections).toEqual(expected)
+    await r.close()
+    const lines = readFileSync(Journal.journalFile(dir), "utf8").split("\n")
+    writeFileSync(Journal.journalFile(dir), ["{oops", ...lines].join("\n"))
+    await expect(start(dir)).rejects.toThrow(/journal\.jsonl.*line 1/)
+  })
+
+  it("maps the trainer's positions after attach and names the id that does not match", async () => {
+    const s = await start(tempDir())
+    const ids = data.problems.map((p) => p.id)
+    const reversed = [...ids].reverse()
+    const n = ids.length
+    const missing = await s.call("POST", "/v1/attach", { ids: reversed.slice(1) })
+    expect([missing.status, missing.json.error.code]).toEqual([409, "dataset_mismatch"])
+    expect(missing.json.error.message).toContain(JSON.stringify(ids[n - 1]))
+    const extra = await s.call("POST", "/v1/attach", { ids: [...reversed.slice(1), "not-a-problem"] })
+    expect(extra.json.error.message).toContain(`ids[${n - 1}] = "not-a-problem"`)
+    const dup = await s.call("POST", "/v1/attach", { ids: [...reversed.slice(0, -1), reversed[0]] })
+    expect(dup.json.error.message).toContain("duplicated")
+    const hashes = await Promise.all(
+      [...data.problems].reverse().map(async (p) =>
+        Array.from(
+          new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(p.prompt))),
+          (b) => b.toString(16).padStart(2, "0")
+        ).join("")
+      )
+    )
+    const badHash = [...hashes]
+    badHash[4] = "0".repeat(64)
+    const content = await s.call("POST", "/v1/attach", { ids: reversed, prompt_sha256: badHash })
+    expect(content.json.error.message).toContain(`prompt_sha256[4] (id ${JSON.stringify(reversed[4])})`)
+    const ok = await s.call("POST", "/v1/attach", { ids: reversed, prompt_sha256: hashes })
+    expect(ok.json.dataset_size).toBe(n)
+    expect((await s.call("POST", "/v1/attach", { ids: reversed })).json).toEqual(ok.json)
+    const selected = (await s.call("POST", "/v1/select", { cursor: 0 })).json
+    expect(selected.ids).toEqual(selected.indices.map((j: number) => reversed[j]))
+    const groups = selected.indices.map((index: number) => ({ index, rewards: [1, 0, 0, 1] }))
+    expect((await s.call("POST", "/v1/observe", { cursor: 0, groups })).status).toBe(200)
+    const changed = await s.call("POST", "/v1/attach", { ids })
+    expect(changed.json.error.code).toBe("dataset_mismatch")
+    await s.close()
+  })
+
+  it("serves AdaCuRL with precomputed difficulties: buckets from the table, BucketMerged in observe's reply", async () => {
+    const n = data.problems.length
+    const table = new Map(data.problems.map((p, i) => [p.id, 0.1 + (0.8 * i) / n]))
+    const plugin = AdaCurl.plugin({ verifier, fine: { samples: 64 }, window: 16, buckets: 3 })
+    const s = await start(tempDir(), {
+      plugin: plugin as never,
+      layer: Layer.merge(Difficulties.layer(table, verifier), refusedTrainer) as never
+    })
+    const firstBucket = new Set(data.problems.slice(0, Math.ceil(n / 3) + 1).map((_, i) => i))
+    const merges: Array<unknown> = []
+    for (let c = 0; c < 30 && merges.length === 0; c++) {
+      const indices = (await s.call("POST", "/v1/select", { cursor: c })).json.indices as Array<number>
+      for (const i of indices) expect(firstBucket.has(i), `cursor ${c} index ${i}`).toBe(true)
+      const groups = indices.map((index) => ({ index, rewards: [1, 1, 1, 0] }))
+      const reply = (await s.call("POST", "/v1/observe", { cursor: c, groups })).json
+      merges.push(...reply.events.filter((e: { _tag: string }) => e._tag === "BucketMerged"))
+      expect(reply.metrics.competence).toBeGreaterThanOrEqual(0)
+    }
+    expect(merges).toEqual([expect.objectContaining({ _tag: "BucketMerged", bucket: 2 })])
+    await s.close()
+  })
+
+  it("refuses AdaCuRL without an estimation source, naming the flags, and a table without the problem's id", async () => {
+    const plugin = AdaCurl.plugin({ verifier, fine: { samples: 8 } })
+    const none = start(tempDir(), {
+      plugin: plugin as never,
+      layer: Layer.merge(Difficulties.missing("adacurl"), refusedTrainer) as never
+    })
+    await expect(none).rejects.toThrow(/--inference URL.*--difficulties/)
+    const partial = new Map([[data.problems[0]!.id, 0.5]])
+    const missing = start(tempDir(), {
+      plugin: plugin as never,
+      layer: Layer.merge(Difficulties.layer(partial, verifier), refusedTrainer) as never
+    })
+    await expect(missing).rejects.toThrow(new RegExp(`no difficulty for problem id "${data.problems[1]!.id}"`))
+  })
+})
