@@ -59,6 +59,8 @@ export const trainer = (
     learner,
     selections,
     events,
+    /** Generates, scores and trains on the groups of a selection (once per cursor: it updates the learner). */
+    groupsFor,
     /** Selects and observes `cursor`; returns the selection. */
     step: async (call: Call, cursor: number) => {
       const selected = await call("POST", "/v1/select", { cursor })
