@@ -6,7 +6,7 @@
  *   zpd serve --curriculum sec --data train.jsonl --seed 1 --state DIR
  *             [--port 0] [--host 127.0.0.1] [--token T] [--batch-size B] [--group-size G]
  *             [--steps N] [--inference URL | --difficulties FILE.jsonl]
- *             [--retain N] [--checkpoint-every N] [--allow-unknown-fields] [--max-prompt-chars N]
+ *             [--retain N] [--checkpoint-every N] [--sync fsync|write] [--allow-unknown-fields] [--max-prompt-chars N]
  *
  * It prints one line to stdout, `zpd serve: listening on http://HOST:PORT
  * token=TOKEN`, then progress on stderr, and runs until SIGINT/SIGTERM.
@@ -95,6 +95,13 @@ export const serveOptions = {
     0,
     `Checkpoint and compact the journal every N observed cursors; 0 = on request only (default ${Server.defaultCheckpointEvery}).`
   ).pipe(Options.withDefault(Server.defaultCheckpointEvery)),
+  sync: Options.choice("sync", ["fsync", "write"]).pipe(
+    Options.withDescription(
+      "fsync: every journal line reaches the disk before the reply (survives power loss); write: the OS has it " +
+        "(survives kill -9, not a machine crash; the trainer's checkpoint holds GET /v1/state). Default fsync."
+    ),
+    Options.withDefault("fsync" as const)
+  ),
   allowUnknownFields: Options.boolean("allow-unknown-fields").pipe(
     Options.withDescription("Ignore dataset fields zpd does not know instead of failing.")
   ),
@@ -238,7 +245,8 @@ export const serve = (flags: Parsed) =>
       groupSize: flags.groupSize,
       stateDir: flags.state,
       retain: flags.retain,
-      checkpointEvery: flags.checkpointEvery
+      checkpointEvery: flags.checkpointEvery,
+      sync: flags.sync
     }).pipe(Effect.provide(services))
     const { close, port } = yield* listen(server, token, flags.host, flags.port)
     process.stdout.write(`zpd serve: listening on http://${flags.host}:${port} token=${token}\n`)

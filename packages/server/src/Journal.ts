@@ -2,7 +2,7 @@
  * The server's durable state in its `--state DIR`: `checkpoint.json` (the
  * whole session, written temp + fsync + rename) and `journal.jsonl` (one JSON
  * line per accepted select, observe and attach since that checkpoint,
- * fsynced before the reply leaves). Recovery reads the checkpoint and
+ * written — and by default fsynced — before the reply leaves). Recovery reads the checkpoint and
  * replays the journal; a torn last line (the process died mid-write, so no
  * reply was sent for it) is cut off, a bad line before it is an error naming
  * the file and line. A checkpoint compacts: once it is renamed into place
@@ -44,7 +44,20 @@ export interface Line {
 }
 
 /**
- * An open journal: appends are durable (fsynced) when their effect completes.
+ * When a journal line counts as written: `fsync` (default) waits for the
+ * disk, so an acknowledged step survives power loss; `write` hands the line
+ * to the operating system only, which survives the server process dying
+ * (kill -9) but not the machine — enough when the trainer keeps the server's
+ * state in its own checkpoint (`GET /v1/state`) and restores it after a
+ * machine failure [R].
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Sync = "fsync" | "write"
+
+/**
+ * An open journal: appends are durable (per {@link Sync}) when their effect completes.
  *
  * @since 0.3.0
  * @category models
@@ -106,7 +119,10 @@ export const readLines = (dir: string): Effect.Effect<Array<Line>, CheckpointErr
  * @since 0.3.0
  * @category io
  */
-export const open = (dir: string): Effect.Effect<Journal, CheckpointError, FileSystem.FileSystem | Scope.Scope> =>
+export const open = (
+  dir: string,
+  sync: Sync = "fsync"
+): Effect.Effect<Journal, CheckpointError, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = journalFile(dir)
@@ -115,7 +131,10 @@ export const open = (dir: string): Effect.Effect<Journal, CheckpointError, FileS
     return {
       path,
       append: (entry) =>
-        Effect.zipRight(file.writeAll(encoder.encode(JSON.stringify(entry) + "\n")), file.sync).pipe(
+        Effect.zipRight(
+          file.writeAll(encoder.encode(JSON.stringify(entry) + "\n")),
+          sync === "fsync" ? file.sync : Effect.void
+        ).pipe(
           Effect.mapError(failed(path, "append"))
         ),
       truncate: Effect.zipRight(file.truncate(0), file.sync).pipe(Effect.mapError(failed(path, "truncate")))
@@ -144,7 +163,8 @@ export const writeDurably = (
   })
 
 /**
- * Writes the checkpoint (a JSON object) with a SHA-256 checksum of its text.
+ * Writes the checkpoint (a JSON object): a first line `{"checksum":
+ * "<sha256 of the rest>"}`, then the object's JSON.
  *
  * @since 0.3.0
  * @category io
@@ -157,7 +177,7 @@ export const writeCheckpoint = (
     const text = JSON.stringify(checkpoint)
     const checksum = yield* sha256(text)
     const path = checkpointFile(dir)
-    yield* writeDurably(path, JSON.stringify({ checksum, body: text }))
+    yield* writeDurably(path, `${JSON.stringify({ checksum })}\n${text}`)
     return path
   })
 
@@ -176,21 +196,26 @@ export const readCheckpoint = (
     const path = checkpointFile(dir)
     if (!(yield* fs.exists(path).pipe(Effect.mapError(failed(path, "stat"))))) return undefined
     const text = yield* fs.readFileString(path).pipe(Effect.mapError(failed(path, "read")))
-    let outer: { checksum?: unknown; body?: unknown }
+    const newline = text.indexOf("\n")
+    let checksum: unknown
     try {
-      outer = JSON.parse(text) as typeof outer
-    } catch (e) {
-      return yield* new CheckpointError({ path, reason: `not JSON (${String(e)})` })
+      checksum = (JSON.parse(text.slice(0, Math.max(0, newline))) as { checksum?: unknown }).checksum
+    } catch {
+      checksum = undefined
     }
-    if (typeof outer.body !== "string" || typeof outer.checksum !== "string") {
-      return yield* new CheckpointError({ path, reason: `expected {"checksum", "body"} (a zpd serve checkpoint)` })
-    }
-    const actual = yield* sha256(outer.body)
-    if (actual !== outer.checksum) {
+    if (newline < 0 || typeof checksum !== "string") {
       return yield* new CheckpointError({
         path,
-        reason: `checksum mismatch: recorded ${outer.checksum}, the content hashes to ${actual} (modified or corrupted)`
+        reason: `line 1: expected {"checksum": "<sha256>"} (a zpd serve checkpoint)`
       })
     }
-    return JSON.parse(outer.body) as Record<string, unknown>
+    const body = text.slice(newline + 1)
+    const actual = yield* sha256(body)
+    if (actual !== checksum) {
+      return yield* new CheckpointError({
+        path,
+        reason: `checksum mismatch: recorded ${checksum}, the content hashes to ${actual} (modified or corrupted)`
+      })
+    }
+    return JSON.parse(body) as Record<string, unknown>
   })

@@ -68,15 +68,18 @@ export const routes: Readonly<Record<string, Handler>> = {
       object(route, text),
       (o) => Effect.flatMap(decoded(Wire.select(route, o)), (b) => server.select(route, b))
     ),
-  "POST /v1/observe": (server, route, text) =>
-    Effect.flatMap(
+  "POST /v1/observe": (server, route, text) => {
+    const retry = server.observeRetry(text)
+    if (retry !== undefined) return Effect.succeed(retry)
+    return Effect.flatMap(
       object(route, text),
       (o) =>
         Effect.flatMap(
           decoded(Wire.observe(route, o, server.session.settings.groupSize)),
-          (b) => server.observe(route, b)
+          (b) => server.observe(route, b, text)
         )
-    ),
+    )
+  },
   "GET /v1/metrics": (server) => Effect.sync(() => JSON.stringify(server.metrics())),
   "GET /v1/state": (server) => server.state(),
   "POST /v1/restore": (server, route, text) => Effect.flatMap(object(route, text), (o) => server.restore(route, o)),

@@ -81,7 +81,8 @@ interface Selection {
 }
 
 interface ObservedReply {
-  readonly sha256: string
+  /** The normalised groups (JSON) the cursor was observed with: a retry must normalise to the same text. */
+  readonly groups: string
   readonly reply: string
 }
 
@@ -92,12 +93,16 @@ interface Attachment {
   readonly servedToTrainer: Int32Array
 }
 
-/** One normalised group as journaled: served index, rewards, correct flags, advantages, extras. */
+/**
+ * One group as journaled, in selection order: served index, rewards, and the
+ * correct flags, advantages and extras when the trainer sent them (defaults
+ * are recomputed on replay).
+ */
 interface NormalGroup {
   readonly i: number
   readonly r: ReadonlyArray<number>
-  readonly c: ReadonlyArray<number>
-  readonly a: ReadonlyArray<number>
+  readonly c?: ReadonlyArray<number>
+  readonly a?: ReadonlyArray<number>
   readonly x?: Readonly<Record<string, ReadonlyArray<number>>>
 }
 
@@ -129,6 +134,8 @@ export class Session {
   selected = -1
   readonly selections = new Map<number, Selection>()
   readonly replies = new Map<number, ObservedReply>()
+  /** Request texts of accepted observes → cursor: a byte-identical retry is answered without decoding (not persisted). */
+  readonly observedTexts = new Map<string, number>()
   attachment: Attachment | undefined = undefined
   lastMetrics: Record<string, number> = {}
   readonly lastTimings: Record<string, number> = {}
@@ -301,14 +308,11 @@ export class Session {
         )
       }
       const group = body.groups[g]!
-      const correct = group.correct ?? group.rewards.map((r) => (r > 0 ? 1 : 0))
-      const advantages = group.advantages ??
-        Array.from(Advantage.groupAdvantages(group.rewards, this.settings.advantage))
       out.push({
         i,
         r: group.rewards,
-        c: correct,
-        a: advantages,
+        ...(group.correct === undefined ? {} : { c: group.correct }),
+        ...(group.advantages === undefined ? {} : { a: group.advantages }),
         ...(group.extra === undefined ? {} : { x: group.extra })
       })
     }
@@ -351,15 +355,14 @@ export class Session {
       }
       const groups = this.normalise(route, body, selection)
       if (groups instanceof ApiError) return Effect.fail(groups)
-      return Effect.flatMap(sha256(json(groups)), (hash) =>
-        hash === done.sha256
-          ? Effect.succeed({ reply: done.reply, entry: undefined, commit: () => {} })
-          : Effect.fail(conflict(
-            "observe_conflict",
-            route,
-            `cursor ${t} was already observed with a different body (journaled sha256 ${done.sha256}, ` +
-              `this body ${hash}); a retry must repeat the same groups`
-          )))
+      return json(groups) === done.groups
+        ? Effect.succeed({ reply: done.reply, entry: undefined, commit: () => {} })
+        : Effect.fail(conflict(
+          "observe_conflict",
+          route,
+          `cursor ${t} was already observed with different groups (${differs(done.groups, groups)}); ` +
+            `a retry must repeat the same body`
+        ))
     }
     const groups = this.normalise(route, body, selection!)
     if (groups instanceof ApiError) return Effect.fail(groups)
@@ -372,20 +375,23 @@ export class Session {
     if (curriculum === undefined) return Effect.fail(internal(route, "the curriculum is not built"))
     const problems = this.settings.dataset.problems
     const outcomes: Array<Curriculum.GroupOutcome> = groups.map((g) => {
+      const rewards = Float64Array.from(g.r)
+      const correct = g.c === undefined ? Uint8Array.from(g.r, (r) => (r > 0 ? 1 : 0)) : Uint8Array.from(g.c)
       let solved = 0
-      for (const c of g.c) solved += c
+      for (const c of correct) solved += c
       return {
         index: g.i,
         problem: problems[g.i]!,
-        rewards: Float64Array.from(g.r),
-        passRate: g.c.length === 0 ? 0 : solved / g.c.length,
-        advantages: Float64Array.from(g.a),
-        correct: Uint8Array.from(g.c)
+        rewards,
+        passRate: correct.length === 0 ? 0 : solved / correct.length,
+        advantages: g.a === undefined
+          ? Advantage.groupAdvantages(rewards, this.settings.advantage)
+          : Float64Array.from(g.a),
+        correct
       }
     })
     return Effect.gen(this, function*() {
       const text = json(groups)
-      const hash = yield* sha256(text)
       const start = performance.now()
       const events = yield* curriculum.observe({ step: t + 1, groups: outcomes }).pipe(
         Effect.mapError((e) =>
@@ -397,9 +403,9 @@ export class Session {
       const reply = json({ cursor: t, events, metrics })
       return {
         reply,
-        entry: { op: "observe", cursor: t, sha256: hash, groups, reply: JSON.parse(reply) as unknown },
+        entry: { op: "observe", cursor: t, groups, reply: JSON.parse(reply) as unknown },
         commit: () => {
-          this.replies.set(t, { sha256: hash, reply })
+          this.replies.set(t, { groups: text, reply })
           this.observed = t
           this.lastMetrics = metrics
           this.forget()
@@ -413,6 +419,7 @@ export class Session {
     const floor = this.observed - this.settings.retain
     for (const t of this.selections.keys()) if (t < floor) this.selections.delete(t)
     for (const t of this.replies.keys()) if (t < floor) this.replies.delete(t)
+    for (const [text, t] of this.observedTexts) if (t < floor) this.observedTexts.delete(text)
   }
 
   // -------------------------------------------------------------------------
@@ -627,7 +634,7 @@ export class Session {
       if (typeof rawReplies === "object" && rawReplies !== null) {
         for (const [key, value] of Object.entries(rawReplies)) {
           const r = value as Partial<ObservedReply>
-          if (typeof r.sha256 === "string" && typeof r.reply === "string") replies.set(Number(key), r as ObservedReply)
+          if (typeof r.groups === "string" && typeof r.reply === "string") replies.set(Number(key), r as ObservedReply)
         }
       }
       this.curriculum = curriculum
@@ -638,6 +645,7 @@ export class Session {
       for (const [t, indices] of selections) this.selections.set(t, { indices, reply: this.selectReply(t, indices) })
       this.selected = Math.max(observed, ...selections.keys())
       this.replies.clear()
+      this.observedTexts.clear()
       for (const [t, r] of replies) this.replies.set(t, r)
     })
   }
@@ -686,6 +694,13 @@ export class Session {
       }
     })
   }
+}
+
+/** Where two normalised group lists first differ, for the conflict message. */
+const differs = (journaled: string, groups: ReadonlyArray<NormalGroup>): string => {
+  const before = JSON.parse(journaled) as Array<NormalGroup>
+  const k = groups.findIndex((g, j) => json(g) !== json(before[j]))
+  return k < 0 ? "same groups" : `the group at position ${k} of the selection differs`
 }
 
 /**

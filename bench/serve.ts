@@ -1,0 +1,238 @@
+/**
+ * `npm run bench:serve`: the curriculum server under load (issue 13's
+ * target: p99 ≤ 20 ms for select and for observe at batch 256 with 64
+ * clients on 1e6 problems).
+ *
+ * A generated dataset of `--problems` (default 1e6) problems is written to a
+ * temp directory and `zpd serve` runs it in its own process, once per
+ * curriculum (`--curricula`, default sec,cdas), with B = 256, G = 8 and its
+ * default checkpointing (every 100 observed cursors, a full snapshot of the
+ * 1e6-problem state). Rewards are Bernoulli draws with pass probability
+ * 1 − level/6, seeded per (cursor, index), so the curricula's state moves.
+ * Two phases, from this client process:
+ *
+ * - **(b) single trainer**: one client advances the cursor (select t,
+ *   observe t) for `--steps` cursors: the step latency a trainer sees.
+ * - **(a) 64 clients**: `--clients` clients share the session like the ranks
+ *   of one trainer that each call the server: each selects and observes
+ *   every cursor with the same bytes, so per cursor one select and one
+ *   observe advance the curriculum and 63 of each are retries answered from
+ *   the journal; the clients run unsynchronised, so the advancing calls
+ *   interleave with the retries.
+ *
+ * Printed: requests, throughput, p50/p99 latency of select and observe per
+ * phase, and the server's own last-step timings (`GET /v1/metrics`).
+ */
+import { Rng } from "@zpd/core"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createWriteStream, mkdtempSync, rmSync } from "node:fs"
+import * as http from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import process from "node:process"
+
+const flag = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback
+}
+
+const N = Number(flag("problems", "1000000"))
+const STEPS = Number(flag("steps", "100"))
+const SHARED_STEPS = Number(flag("shared-steps", "30"))
+const CLIENTS = Number(flag("clients", "64"))
+const B = 256
+const G = 8
+const CURRICULA = flag("curricula", "sec,cdas").split(",")
+const TOKEN = "bench-token"
+
+const writeDataset = async (file: string) => {
+  const out = createWriteStream(file)
+  for (let i = 0; i < N; i++) {
+    const line = `{"id":"p${i}","prompt":"Compute ${i} + ${i % 97}.","answer":"${i + (i % 97)}","level":${
+      1 + (i % 5)
+    },"family":"arith"}\n`
+    if (!out.write(line)) await new Promise<void>((r) => out.once("drain", () => r()))
+  }
+  await new Promise((r) => out.end(r))
+}
+
+const startServer = (curriculum: string, data: string, state: string) =>
+  new Promise<{ child: ChildProcess; port: number; readyMs: number }>((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(process.execPath, [
+      "--import",
+      "tsx",
+      "packages/cli/src/main.ts",
+      "serve",
+      "--curriculum",
+      curriculum,
+      "--data",
+      data,
+      "--seed",
+      "1",
+      "--state",
+      state,
+      "--batch-size",
+      String(B),
+      "--group-size",
+      String(G),
+      "--token",
+      TOKEN
+    ], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout!.on("data", (d) => {
+      out += d
+      const m = /listening on http:\/\/[^:]+:(\d+) /.exec(out)
+      if (m !== null) resolve({ child, port: Number(m[1]), readyMs: performance.now() - t0 })
+    })
+    child.on("exit", (code) => reject(new Error(`zpd serve exited with ${code}`)))
+  })
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+
+const request = (port: number, method: string, path: string, body?: string) =>
+  new Promise<{ status: number; text: string; ms: number }>((resolve, reject) => {
+    const t0 = performance.now()
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      method,
+      path,
+      agent,
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        "content-type": "application/json",
+        ...(body === undefined ? {} : { "content-length": Buffer.byteLength(body) })
+      }
+    }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on(
+        "end",
+        () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+            ms: performance.now() - t0
+          })
+      )
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
+/** The observe body of `cursor` for `indices`: Bernoulli(1 − level/6) rewards, the same bytes on every call. */
+const observeBody = (cursor: number, indices: ReadonlyArray<number>): string => {
+  const rng = Rng.make(7, cursor, "bench-rewards")
+  const groups = indices.map((index) => {
+    const p = 1 - (1 + (index % 5)) / 6
+    return { index, rewards: Array.from({ length: G }, () => (rng.next() < p ? 1 : 0)) }
+  })
+  return JSON.stringify({ cursor, groups })
+}
+
+const percentile = (xs: Array<number>, q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] ?? Number.NaN
+}
+
+interface Phase {
+  readonly name: string
+  readonly select: Array<number>
+  readonly observe: Array<number>
+  wallMs: number
+}
+
+const ok = <A extends { status: number; text: string }>(r: A, what: string): A => {
+  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.text}`)
+  return r
+}
+
+const single = async (port: number, from: number, steps: number): Promise<Phase> => {
+  const phase: Phase = { name: "(b) 1 trainer, advancing", select: [], observe: [], wallMs: 0 }
+  const t0 = performance.now()
+  for (let t = from; t < from + steps; t++) {
+    const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
+    phase.select.push(s.ms)
+    const indices = (JSON.parse(s.text) as { indices: Array<number> }).indices
+    const o = ok(await request(port, "POST", "/v1/observe", observeBody(t, indices)), `observe ${t}`)
+    phase.observe.push(o.ms)
+  }
+  phase.wallMs = performance.now() - t0
+  return phase
+}
+
+const shared = async (port: number, from: number, steps: number, clients: number): Promise<Phase> => {
+  const phase: Phase = { name: `(a) ${clients} clients, one session`, select: [], observe: [], wallMs: 0 }
+  const bodies = new Map<number, string>()
+  const client = async () => {
+    for (let t = from; t < from + steps; t++) {
+      const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
+      phase.select.push(s.ms)
+      let body = bodies.get(t)
+      if (body === undefined) {
+        body = observeBody(t, (JSON.parse(s.text) as { indices: Array<number> }).indices)
+        bodies.set(t, body)
+      }
+      const o = ok(await request(port, "POST", "/v1/observe", body), `observe ${t}`)
+      phase.observe.push(o.ms)
+    }
+  }
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: clients }, client))
+  phase.wallMs = performance.now() - t0
+  return phase
+}
+
+const fmt = (x: number) => x.toFixed(2)
+
+const main = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "zpd-bench-serve-"))
+  const data = join(dir, "data.jsonl")
+  const w0 = performance.now()
+  await writeDataset(data)
+  process.stdout.write(`dataset: ${N} problems (${((performance.now() - w0) / 1000).toFixed(1)} s to write)\n`)
+  const rows: Array<string> = []
+  try {
+    for (const curriculum of CURRICULA) {
+      const { child, port, readyMs } = await startServer(curriculum, data, join(dir, `state-${curriculum}`))
+      try {
+        process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
+        const phases = [await single(port, 0, STEPS), await shared(port, STEPS, SHARED_STEPS, CLIENTS)]
+        const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).text) as {
+          timings: Record<string, number>
+        }
+        for (const p of phases) {
+          const requests = p.select.length + p.observe.length
+          rows.push(
+            `| ${curriculum} | ${p.name} | ${requests} | ${(requests / (p.wallMs / 1000)).toFixed(0)} | ${
+              fmt(percentile(p.select, 0.5))
+            } | ${fmt(percentile(p.select, 0.99))} | ${fmt(percentile(p.observe, 0.5))} | ${
+              fmt(percentile(p.observe, 0.99))
+            } |`
+          )
+        }
+        process.stdout.write(
+          `${curriculum}: server timings of the last step (ms): ${
+            Object.entries(metrics.timings).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")
+          }\n`
+        )
+      } finally {
+        child.kill("SIGTERM")
+      }
+    }
+  } finally {
+    agent.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.stdout.write(
+    `\nB = ${B}, G = ${G}, ${N} problems; latency in ms, measured by the client (target: p99 ≤ 20 ms)\n\n` +
+      `| curriculum | phase | requests | req/s | select p50 | select p99 | observe p50 | observe p99 |\n` +
+      `|---|---|---|---|---|---|---|---|\n${rows.join("\n")}\n`
+  )
+}
+
+main().catch((e) => {
+  process.stderr.write(`${String(e)}\n`)
+  process.exitCode = 1
+})
