@@ -119,12 +119,18 @@ describe("zpd serve routes", () => {
     const groups = indices.map((index, k) => ({ index, rewards: [k % 2, 0, 1, 0] }))
     const first = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups }))
     expect(first.status).toBe(200)
+    expect((await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups }))).body).toBe(first.body)
     const shuffled = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups: [...groups].reverse() }))
     expect(shuffled.body).toBe(first.body)
     const changed = groups.map((g, k) => (k === 2 ? { ...g, rewards: [1, 1, 1, 1] } : g))
     const conflict = await s.call("POST", "/v1/observe", { cursor: 1, groups: changed })
     expect(conflict.status).toBe(409)
     expect(conflict.json.error.code).toBe("observe_conflict")
+    expect(conflict.json.error.message).toContain("position 2")
+    const explicit = groups.map((g) => ({ ...g, advantages: [0, 0, 0, 0] }))
+    expect((await s.call("POST", "/v1/observe", { cursor: 1, groups: explicit })).json.error.code).toBe(
+      "observe_conflict"
+    )
     expect(s.server.session.observed).toBe(1)
     await s.close()
   })
@@ -220,6 +226,15 @@ describe("zpd serve routes", () => {
     const lines = readFileSync(Journal.journalFile(dir), "utf8").split("\n")
     writeFileSync(Journal.journalFile(dir), ["{oops", ...lines].join("\n"))
     await expect(start(dir)).rejects.toThrow(/journal\.jsonl.*line 1/)
+    writeFileSync(Journal.journalFile(dir), lines.join("\n"))
+    const saved = readFileSync(Journal.checkpointFile(dir), "utf8")
+    const tampered = saved.replace(/"observed":\d+/, `"observed":0`)
+    expect(tampered).not.toBe(saved)
+    writeFileSync(Journal.checkpointFile(dir), tampered)
+    await expect(start(dir)).rejects.toThrow(/checkpoint\.json.*checksum mismatch/)
+    writeFileSync(Journal.checkpointFile(dir), saved)
+    await expect(start(dir, { seed: 4 })).rejects.toThrow(/field "seed"/)
+    await expect(start(dir, { batchSize: 16 })).rejects.toThrow(/--batch-size/)
   })
 
   it("maps the trainer's positions after attach and names the id that does not match", async () => {
@@ -255,7 +270,14 @@ describe("zpd serve routes", () => {
     expect((await s.call("POST", "/v1/observe", { cursor: 0, groups })).status).toBe(200)
     const changed = await s.call("POST", "/v1/attach", { ids })
     expect(changed.json.error.code).toBe("dataset_mismatch")
-    await s.close()
+    await s.call("POST", "/v1/select", { cursor: 1 })
+    const state = (await s.call("GET", "/v1/state")).json
+    const restored = await start(tempDir())
+    await restored.call("POST", "/v1/restore", state)
+    const again = await restored.call("POST", "/v1/select", { cursor: 1 })
+    expect(again.json).toEqual((await s.call("POST", "/v1/select", { cursor: 1 })).json)
+    expect(again.json.ids).toEqual(again.json.indices.map((j: number) => reversed[j]))
+    await Promise.all([s.close(), restored.close()])
   })
 
   it("serves AdaCuRL with precomputed difficulties: buckets from the table, BucketMerged in observe's reply", async () => {
