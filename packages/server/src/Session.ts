@@ -194,6 +194,11 @@ export class Session {
 
   /** Selects cursor `body.cursor` (after {@link ensureBuilt}); `replaying` skips nothing but is named in errors. */
   select(route: string, body: Wire.SelectBody): Effect.Effect<Pending, ApiError> {
+    // Lazy: the checks must see the state as it is when the server's lock runs this, not when it was queued.
+    return Effect.suspend(() => this.selectNow(route, body))
+  }
+
+  private selectNow(route: string, body: Wire.SelectBody): Effect.Effect<Pending, ApiError> {
     const done = this.selectedReply(route, body)
     if (done instanceof ApiError) return Effect.fail(done)
     if (done !== undefined) return Effect.succeed({ reply: done, entry: undefined, commit: () => {} })
@@ -332,6 +337,11 @@ export class Session {
 
   /** Observes cursor `body.cursor`. */
   observe(route: string, body: Wire.ObserveBody): Effect.Effect<Pending, ApiError> {
+    // Lazy, as select: two concurrent observes of one cursor must apply it once.
+    return Effect.suspend(() => this.observeNow(route, body))
+  }
+
+  private observeNow(route: string, body: Wire.ObserveBody): Effect.Effect<Pending, ApiError> {
     const t = body.cursor
     const selection = this.selections.get(t)
     if (t > this.observed + 1) {

@@ -135,6 +135,26 @@ describe("zpd serve routes", () => {
     await s.close()
   })
 
+  it("applies concurrent selects and observes of one cursor once", async () => {
+    const dir = tempDir()
+    const s = await start(dir, { checkpointEvery: 0 })
+    const selects = await Promise.all(Array.from({ length: 8 }, () => s.raw("POST", "/v1/select", `{"cursor":0}`)))
+    expect(new Set(selects.map((r) => r.body)).size).toBe(1)
+    const indices = JSON.parse(selects[0]!.body).indices as Array<number>
+    const body = JSON.stringify({ cursor: 0, groups: indices.map((index) => ({ index, rewards: [1, 0, 0, 1] })) })
+    const observes = await Promise.all(Array.from({ length: 8 }, () => s.raw("POST", "/v1/observe", body)))
+    expect(observes.map((r) => r.status)).toEqual(Array(8).fill(200))
+    expect(new Set(observes.map((r) => r.body)).size).toBe(1)
+    const ops = readFileSync(Journal.journalFile(dir), "utf8").trim().split("\n").map((l) => JSON.parse(l).op)
+    expect(ops).toEqual(["select", "observe"])
+    await s.close()
+    const r = await start(dir)
+    expect((await r.raw("POST", "/v1/select", `{"cursor":1}`)).body).toBe(
+      (await s.raw("POST", "/v1/select", `{"cursor":1}`)).body
+    )
+    await r.close()
+  })
+
   it("refuses cursors out of order, too far ahead, with a gap, unselected, and bad groups, naming them", async () => {
     const s = await start(tempDir())
     const code = async (path: string, body: unknown) => {
