@@ -25,9 +25,9 @@
  */
 import { Rng } from "@zpd/core"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs"
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import * as http from "node:http"
-import { tmpdir } from "node:os"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import process from "node:process"
 
@@ -43,6 +43,9 @@ const CLIENTS = Number(flag("clients", "64"))
 const B = 256
 const G = 8
 const CURRICULA = flag("curricula", "sec,cdas").split(",")
+const SYNC = flag("sync", "fsync")
+/** `--profile DIR`: write the server's V8 CPU profile there. */
+const PROFILE = flag("profile", "")
 const TOKEN = "bench-token"
 
 const writeDataset = async (file: string) => {
@@ -60,6 +63,7 @@ const startServer = (curriculum: string, data: string, state: string) =>
   new Promise<{ child: ChildProcess; port: number; readyMs: number }>((resolve, reject) => {
     const t0 = performance.now()
     const child = spawn(process.execPath, [
+      ...(PROFILE === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", PROFILE]),
       "--import",
       "tsx",
       "packages/cli/src/main.ts",
@@ -77,7 +81,9 @@ const startServer = (curriculum: string, data: string, state: string) =>
       "--group-size",
       String(G),
       "--token",
-      TOKEN
+      TOKEN,
+      "--sync",
+      SYNC
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
     child.stdout!.on("data", (d) => {
@@ -131,6 +137,16 @@ const observeBody = (cursor: number, indices: ReadonlyArray<number>): string => 
   return JSON.stringify({ cursor, groups })
 }
 
+/** CPU seconds (user + system) of process `pid` so far, from /proc (Linux); NaN elsewhere. */
+const cpuSeconds = (pid: number | undefined): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
 const percentile = (xs: Array<number>, q: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] ?? Number.NaN
@@ -141,6 +157,8 @@ interface Phase {
   readonly select: Array<number>
   readonly observe: Array<number>
   wallMs: number
+  /** Server CPU ms per request over the phase. */
+  serverCpuMs: number
 }
 
 const ok = <A extends { status: number; text: string }>(r: A, what: string): A => {
@@ -149,7 +167,7 @@ const ok = <A extends { status: number; text: string }>(r: A, what: string): A =
 }
 
 const single = async (port: number, from: number, steps: number): Promise<Phase> => {
-  const phase: Phase = { name: "(b) 1 trainer, advancing", select: [], observe: [], wallMs: 0 }
+  const phase: Phase = { name: "(b) 1 trainer, advancing", select: [], observe: [], wallMs: 0, serverCpuMs: 0 }
   const t0 = performance.now()
   for (let t = from; t < from + steps; t++) {
     const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
@@ -163,7 +181,13 @@ const single = async (port: number, from: number, steps: number): Promise<Phase>
 }
 
 const shared = async (port: number, from: number, steps: number, clients: number): Promise<Phase> => {
-  const phase: Phase = { name: `(a) ${clients} clients, one session`, select: [], observe: [], wallMs: 0 }
+  const phase: Phase = {
+    name: `(a) ${clients} clients, one session`,
+    select: [],
+    observe: [],
+    wallMs: 0,
+    serverCpuMs: 0
+  }
   const bodies = new Map<number, string>()
   const client = async () => {
     for (let t = from; t < from + steps; t++) {
@@ -198,7 +222,16 @@ const main = async () => {
       const { child, port, readyMs } = await startServer(curriculum, data, join(dir, `state-${curriculum}`))
       try {
         process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
-        const phases = [await single(port, 0, STEPS), await shared(port, STEPS, SHARED_STEPS, CLIENTS)]
+        const measured = async (run: () => Promise<Phase>) => {
+          const cpu0 = cpuSeconds(child.pid)
+          const phase = await run()
+          phase.serverCpuMs = ((cpuSeconds(child.pid) - cpu0) * 1000) / (phase.select.length + phase.observe.length)
+          return phase
+        }
+        const phases = [
+          await measured(() => single(port, 0, STEPS)),
+          await measured(() => shared(port, STEPS, SHARED_STEPS, CLIENTS))
+        ]
         const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).text) as {
           timings: Record<string, number>
         }
@@ -209,7 +242,7 @@ const main = async () => {
               fmt(percentile(p.select, 0.5))
             } | ${fmt(percentile(p.select, 0.99))} | ${fmt(percentile(p.observe, 0.5))} | ${
               fmt(percentile(p.observe, 0.99))
-            } |`
+            } | ${fmt(p.serverCpuMs)} |`
           )
         }
         process.stdout.write(
@@ -226,9 +259,12 @@ const main = async () => {
     rmSync(dir, { recursive: true, force: true })
   }
   process.stdout.write(
-    `\nB = ${B}, G = ${G}, ${N} problems; latency in ms, measured by the client (target: p99 ≤ 20 ms)\n\n` +
-      `| curriculum | phase | requests | req/s | select p50 | select p99 | observe p50 | observe p99 |\n` +
-      `|---|---|---|---|---|---|---|---|\n${rows.join("\n")}\n`
+    `\nB = ${B}, G = ${G}, ${N} problems, --sync ${SYNC}; latency in ms, measured by the client ` +
+      `(target: p99 ≤ 20 ms); server CPU per request from /proc; load average ${
+        loadavg().map((x) => x.toFixed(1)).join(" ")
+      } on ${cpus().length} cores\n\n` +
+      `| curriculum | phase | requests | req/s | select p50 | select p99 | observe p50 | observe p99 | server CPU ms/req |\n` +
+      `|---|---|---|---|---|---|---|---|---|\n${rows.join("\n")}\n`
   )
 }
 

@@ -155,14 +155,15 @@ export const listen = (
     const runtime = yield* Effect.runtime<never>()
     const run = Runtime_.runPromise(runtime)
     const http = createServer((request: IncomingMessage, response: ServerResponse) => {
-      readBody(request).then((body) =>
-        run(Routes.handle(server, token, {
+      readBody(request).then((body) => {
+        const req = {
           method: request.method ?? "GET",
           path: request.url ?? "/",
           authorization: request.headers.authorization,
           body
-        }))
-      ).then(
+        }
+        return Routes.handleSync(server, token, req) ?? run(Routes.handleEffect(server, token, req))
+      }).then(
         (reply) => {
           response.writeHead(reply.status, { "content-type": "application/json" })
           response.end(reply.body)

@@ -68,18 +68,7 @@ export const routes: Readonly<Record<string, Handler>> = {
       object(route, text),
       (o) => Effect.flatMap(decoded(Wire.select(route, o)), (b) => server.select(route, b))
     ),
-  "POST /v1/observe": (server, route, text) => {
-    const retry = server.observeRetry(text)
-    if (retry !== undefined) return Effect.succeed(retry)
-    return Effect.flatMap(
-      object(route, text),
-      (o) =>
-        Effect.flatMap(
-          decoded(Wire.observe(route, o, server.session.settings.groupSize)),
-          (b) => server.observe(route, b, text)
-        )
-    )
-  },
+  "POST /v1/observe": (server, route, text) => server.observe(route, text),
   "GET /v1/metrics": (server) => Effect.sync(() => JSON.stringify(server.metrics())),
   "GET /v1/state": (server) => server.state(),
   "POST /v1/restore": (server, route, text) => Effect.flatMap(object(route, text), (o) => server.restore(route, o)),
@@ -97,17 +86,58 @@ const notFound = (method: string, path: string): ApiError => {
   })
 }
 
+const split = (request: Request) => {
+  const query = request.path.indexOf("?")
+  const path = query < 0 ? request.path : request.path.slice(0, query)
+  return { path, route: `${request.method} ${path}` }
+}
+
+const errorResponse = (error: ApiError): Response => ({ status: error.status, body: JSON.stringify(toBody(error)) })
+
 /**
- * Answers one request: token, route, body, and the error envelope for any
- * failure (an unexpected defect becomes 500 `internal`).
+ * Answers, synchronously, what needs no waiting: a refused token, health, and
+ * retries of a cursor already selected or observed (the calls every rank of
+ * a trainer repeats). `undefined` means: use {@link handleEffect}.
  *
  * @since 0.3.0
  * @category routes
  */
-export const handle = (server: Server, token: string, request: Request): Effect.Effect<Response> => {
-  const query = request.path.indexOf("?")
-  const path = query < 0 ? request.path : request.path.slice(0, query)
-  const route = `${request.method} ${path}`
+export const handleSync = (server: Server, token: string, request: Request): Response | undefined => {
+  const { route } = split(request)
+  const refused = Auth.check(route, request.authorization, token)
+  if (refused !== undefined) return errorResponse(refused)
+  switch (route) {
+    case "GET /v1/health":
+      return { status: 200, body: JSON.stringify(server.health()) }
+    case "POST /v1/observe": {
+      const reply = server.observeRetry(request.body)
+      return reply === undefined ? undefined : { status: 200, body: reply }
+    }
+    case "POST /v1/select": {
+      const object = Wire.parseObject(route, request.body)
+      if (object instanceof ApiError) return errorResponse(object)
+      const body = Wire.select(route, object)
+      if (body instanceof ApiError) return errorResponse(body)
+      const reply = server.session.selectedReply(route, body)
+      return reply === undefined
+        ? undefined
+        : reply instanceof ApiError
+        ? errorResponse(reply)
+        : { status: 200, body: reply }
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Answers one request through its route's effect (no synchronous shortcut).
+ *
+ * @since 0.3.0
+ * @category routes
+ */
+export const handleEffect = (server: Server, token: string, request: Request): Effect.Effect<Response> => {
+  const { path, route } = split(request)
   const refused = Auth.check(route, request.authorization, token)
   const handler = routes[route]
   const run: Effect.Effect<string, ApiError> = refused !== undefined
@@ -119,8 +149,23 @@ export const handle = (server: Server, token: string, request: Request): Effect.
     Effect.map((body): Response => ({ status: 200, body })),
     Effect.catchAllCause((cause) => {
       const failure = Cause.failureOption(cause)
-      const error = failure._tag === "Some" ? failure.value : internal(route, Cause.pretty(cause).split("\n")[0]!)
-      return Effect.succeed({ status: error.status, body: JSON.stringify(toBody(error)) })
+      return Effect.succeed(
+        errorResponse(failure._tag === "Some" ? failure.value : internal(route, Cause.pretty(cause).split("\n")[0]!))
+      )
     })
   )
 }
+
+/**
+ * Answers one request: token, route, body, and the error envelope for any
+ * failure (an unexpected defect becomes 500 `internal`); retries and health
+ * take the synchronous path ({@link handleSync}).
+ *
+ * @since 0.3.0
+ * @category routes
+ */
+export const handle = (server: Server, token: string, request: Request): Effect.Effect<Response> =>
+  Effect.suspend(() => {
+    const fast = handleSync(server, token, request)
+    return fast === undefined ? handleEffect(server, token, request) : Effect.succeed(fast)
+  })

@@ -33,7 +33,7 @@ import type * as Scope from "effect/Scope"
 import { ApiError, internal } from "./ApiError.ts"
 import * as Journal from "./Journal.ts"
 import { idsHash, type Pending, Session } from "./Session.ts"
-import type * as Wire from "./Wire.ts"
+import * as Wire from "./Wire.ts"
 
 /**
  * How to serve a curriculum.
@@ -93,8 +93,8 @@ export interface Server {
   readonly stateDir: string
   readonly health: () => Record<string, unknown>
   readonly select: (route: string, body: Wire.SelectBody) => Effect.Effect<string, ApiError>
-  /** `text`, when given, is the request body: a byte-identical retry of an accepted observe is answered from it. */
-  readonly observe: (route: string, body: Wire.ObserveBody, text?: string) => Effect.Effect<string, ApiError>
+  /** Observes the body `text` (decoded here, under the lock); a byte-identical retry is answered from memory. */
+  readonly observe: (route: string, text: string) => Effect.Effect<string, ApiError>
   /** The reply to a byte-identical retry of an accepted observe, if `text` is one. */
   readonly observeRetry: (text: string) => string | undefined
   readonly attach: (route: string, body: Wire.AttachBody) => Effect.Effect<string, ApiError>
@@ -185,8 +185,9 @@ export const make = <E, R>(
     if (builtNow || builtDuringReplay || saved === undefined) yield* writeCheckpoint
 
     /** Runs a change under the lock: compute, journal (fsync), commit; a failure after the curriculum moved breaks the server. */
-    const change = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
-      lock.withPermits(1)(Effect.gen(function*() {
+    /** Runs a change while holding the lock. */
+    const locked = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
+      Effect.gen(function*() {
         if (broken !== undefined) {
           return yield* internal(
             route,
@@ -206,7 +207,13 @@ export const make = <E, R>(
         }
         pending.commit()
         return pending
-      }))
+      })
+    const change = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
+      lock.withPermits(1)(locked(route, compute))
+    const observeRetry = (text: string) => {
+      const t = session.observedTexts.get(text)
+      return t === undefined ? undefined : session.replies.get(t)?.reply
+    }
 
     const breakOn = (route: string) => (e: ApiError) =>
       Effect.sync(() => {
@@ -246,22 +253,30 @@ export const make = <E, R>(
           }).pipe(Effect.tapError(breakOn(route)))
         ).pipe(Effect.map((p) => p.reply))
       },
-      observeRetry: (text) => {
-        const t = session.observedTexts.get(text)
-        return t === undefined ? undefined : session.replies.get(t)?.reply
-      },
-      observe: (route, body, text) =>
-        Effect.gen(function*() {
+      observeRetry,
+      observe: (route, text) => {
+        const hit = observeRetry(text)
+        if (hit !== undefined) return Effect.succeed(hit)
+        // Decoded under the lock: the many ranks that send one cursor's body at once then wait for the first,
+        // and find their bytes among the accepted ones.
+        return lock.withPermits(1)(Effect.suspend(() => {
+          const again = observeRetry(text)
+          if (again !== undefined) return Effect.succeed(again)
+          const object = Wire.parseObject(route, text)
+          if (object instanceof ApiError) return Effect.fail(object)
+          const body = Wire.observe(route, object, options.groupSize)
+          if (body instanceof ApiError) return Effect.fail(body)
           const fresh = body.cursor === session.observed + 1
-          const pending = yield* (body.cursor <= session.observed
+          const run = body.cursor <= session.observed
             ? session.observe(route, body)
-            : change(route, session.observe(route, body).pipe(Effect.tapError(breakOn(route)))))
-          if (text !== undefined && session.replies.has(body.cursor)) session.observedTexts.set(text, body.cursor)
-          if (fresh && pending.entry !== undefined && every > 0 && ++sinceCheckpoint >= every) {
-            yield* Effect.forkDaemon(autoCheckpoint)
-          }
-          return pending.reply
-        }),
+            : locked(route, session.observe(route, body).pipe(Effect.tapError(breakOn(route))))
+          return Effect.flatMap(run, (pending) => {
+            if (session.replies.has(body.cursor)) session.observedTexts.set(text, body.cursor)
+            const due = fresh && pending.entry !== undefined && every > 0 && ++sinceCheckpoint >= every
+            return Effect.as(due ? Effect.forkDaemon(autoCheckpoint) : Effect.void, pending.reply)
+          })
+        }))
+      },
       attach: (route, body) => Effect.map(change(route, session.attach(route, body)), (p) => p.reply),
       metrics: () => ({ observed: session.observed, metrics: session.lastMetrics, timings: session.lastTimings }),
       state: () => lock.withPermits(1)(Effect.sync(() => JSON.stringify(session.state(false)))),
