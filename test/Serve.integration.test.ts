@@ -15,6 +15,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { fakeCompletions, serve } from "../packages/gpu-runtime/test/servers.ts"
 import { type Call, dataset, trainer } from "../packages/server/test/driver.ts"
 import { spawnAsync, tempDir } from "./helpers.ts"
 
@@ -64,7 +65,7 @@ const startServe = (argv: ReadonlyArray<string>) =>
       }
       resolve({ child, call, url })
     })
-    child.on("exit", (code) => reject(new Error(`zpd serve exited (${code}) before listening:\n${err}`)))
+    child.on("close", (code) => reject(new Error(`zpd serve exited (${code}) before listening:\n${err}`)))
   })
 
 const killed = (child: ChildProcess) =>
@@ -147,6 +148,44 @@ describe("zpd serve (process)", () => {
       expect(anonymous.status).toBe(401)
     } finally {
       await killed(second.child)
+    }
+  })
+
+  it("estimates AdaCuRL's difficulties through --inference and selects from the easiest bucket first", async () => {
+    const n = data.problems.length
+    const byPrompt = new Map(
+      data.problems.map((p, i) => [p.prompt, { answer: p.answer, difficulty: 0.1 + (0.8 * i) / n }])
+    )
+    const endpoint = await serve((req, body, res) => {
+      if (req.url === "/health") return void res.writeHead(200, { "content-length": "0" }).end()
+      if (req.url !== "/v1/completions") return void res.writeHead(404).end()
+      const reply = fakeCompletions(body) as { choices: Array<{ index: number; text: string }> }
+      const samples = body.n as number
+      for (const choice of reply.choices) {
+        const prompt = body.prompt[Math.floor(choice.index / samples)] as string
+        const known = byPrompt.get(prompt)!
+        const correct = Math.round((1 - known.difficulty) * samples)
+        choice.text = choice.index % samples < correct ? `<answer>${known.answer}</answer>` : "no answer"
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply))
+    })
+    const dir = tempDir("serve-adacurl")
+    const file = join(dir, "train.jsonl")
+    writeFileSync(file, data.jsonl)
+    const argv = flags(file, join(dir, "state")).map((a) => (a === "sec" ? "adacurl" : a))
+    const server = await startServe([...argv, "--inference", endpoint.url])
+    try {
+      expect(endpoint.requests.filter((r) => r.path === "/v1/completions").length).toBeGreaterThan(0)
+      for (let c = 0; c < 3; c++) {
+        const indices = (await server.call("POST", "/v1/select", { cursor: c })).json.indices as Array<number>
+        expect(indices.every((i) => i < Math.ceil(n / 3)), `cursor ${c}: ${indices}`).toBe(true)
+        const groups = indices.map((index) => ({ index, rewards: [1, 0, 1, 1] }))
+        const reply = (await server.call("POST", "/v1/observe", { cursor: c, groups })).json
+        expect(reply.metrics.estimation_rollouts).toBe(n * 32)
+      }
+    } finally {
+      await killed(server.child)
+      await endpoint.close()
     }
   })
 
