@@ -251,6 +251,12 @@ export const serve = (flags: Parsed) =>
     }).pipe(Effect.provide(services))
     const { close, port } = yield* listen(server, token, flags.host, flags.port)
     process.stdout.write(`zpd serve: listening on http://${flags.host}:${port} token=${token}\n`)
+    if (!["127.0.0.1", "::1", "localhost"].includes(flags.host)) {
+      process.stderr.write(
+        `zpd serve: warning: --host ${flags.host} accepts connections from other machines; the bearer token is the ` +
+          `only protection and travels in clear text (put a TLS proxy in front)\n`
+      )
+    }
     process.stderr.write(
       `zpd serve: ${entry.name} on ${dataset.problems.length} problems (${dataset.name}), seed ${flags.seed}, ` +
         `state ${flags.state}: observed ${server.session.observed}, selected ${server.session.selected} ` +
