@@ -159,6 +159,8 @@ interface Phase {
   wallMs: number
   /** Server CPU ms per request over the phase. */
   serverCpuMs: number
+  /** This client process's CPU ms per request over the phase. */
+  clientCpuMs: number
 }
 
 const ok = <A extends { status: number; text: string }>(r: A, what: string): A => {
@@ -167,7 +169,14 @@ const ok = <A extends { status: number; text: string }>(r: A, what: string): A =
 }
 
 const single = async (port: number, from: number, steps: number): Promise<Phase> => {
-  const phase: Phase = { name: "(b) 1 trainer, advancing", select: [], observe: [], wallMs: 0, serverCpuMs: 0 }
+  const phase: Phase = {
+    name: "(b) 1 trainer, advancing",
+    select: [],
+    observe: [],
+    wallMs: 0,
+    serverCpuMs: 0,
+    clientCpuMs: 0
+  }
   const t0 = performance.now()
   for (let t = from; t < from + steps; t++) {
     const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
@@ -186,7 +195,8 @@ const shared = async (port: number, from: number, steps: number, clients: number
     select: [],
     observe: [],
     wallMs: 0,
-    serverCpuMs: 0
+    serverCpuMs: 0,
+    clientCpuMs: 0
   }
   const bodies = new Map<number, string>()
   const client = async () => {
@@ -224,8 +234,12 @@ const main = async () => {
         process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
         const measured = async (run: () => Promise<Phase>) => {
           const cpu0 = cpuSeconds(child.pid)
+          const client0 = process.cpuUsage()
           const phase = await run()
-          phase.serverCpuMs = ((cpuSeconds(child.pid) - cpu0) * 1000) / (phase.select.length + phase.observe.length)
+          const requests = phase.select.length + phase.observe.length
+          phase.serverCpuMs = ((cpuSeconds(child.pid) - cpu0) * 1000) / requests
+          const client = process.cpuUsage(client0)
+          phase.clientCpuMs = (client.user + client.system) / 1000 / requests
           return phase
         }
         const phases = [
@@ -242,7 +256,7 @@ const main = async () => {
               fmt(percentile(p.select, 0.5))
             } | ${fmt(percentile(p.select, 0.99))} | ${fmt(percentile(p.observe, 0.5))} | ${
               fmt(percentile(p.observe, 0.99))
-            } | ${fmt(p.serverCpuMs)} |`
+            } | ${fmt(p.serverCpuMs)} | ${fmt(p.clientCpuMs)} |`
           )
         }
         process.stdout.write(
@@ -263,8 +277,8 @@ const main = async () => {
       `(target: p99 ≤ 20 ms); server CPU per request from /proc; load average ${
         loadavg().map((x) => x.toFixed(1)).join(" ")
       } on ${cpus().length} cores\n\n` +
-      `| curriculum | phase | requests | req/s | select p50 | select p99 | observe p50 | observe p99 | server CPU ms/req |\n` +
-      `|---|---|---|---|---|---|---|---|---|\n${rows.join("\n")}\n`
+      `| curriculum | phase | requests | req/s | select p50 | select p99 | observe p50 | observe p99 | server CPU ms/req | client CPU ms/req |\n` +
+      `|---|---|---|---|---|---|---|---|---|---|\n${rows.join("\n")}\n`
   )
 }
 

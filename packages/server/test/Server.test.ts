@@ -238,7 +238,7 @@ describe("zpd serve routes", () => {
     for (let c = 4; c < 7; c++) await t.step(s.call, c)
     await s.close()
     appendFileSync(Journal.journalFile(dir), `{"op":"select","cursor":7,"batch_si`)
-    const r = await start(dir)
+    const r = await start(dir, { sync: "write" })
     expect(r.server.session.observed).toBe(6)
     for (let c = 7; c < 10; c++) await t.step(r.call, c)
     expect(t.selections).toEqual(expected)
