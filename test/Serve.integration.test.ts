@@ -196,22 +196,19 @@ describe("zpd serve (process)", () => {
       file,
       `${JSON.stringify({ prompt: "a", level: 1 })}\n${JSON.stringify({ prompt: "b", level: "x" })}\n`
     )
-    const bad = await spawnAsync(process.execPath, [...zpd, ...flags(file, join(dir, "s"))])
+    const good = join(dir, "good.jsonl")
+    writeFileSync(good, data.jsonl)
+    const zpdServe = (argv: ReadonlyArray<string>) => spawnAsync(process.execPath, [...zpd, ...argv])
+    const [bad, curriculum, difficulties] = await Promise.all([
+      zpdServe(flags(file, join(dir, "s"))),
+      zpdServe(flags(good, join(dir, "s2")).map((a) => (a === "sec" ? "sec > nonsense" : a))),
+      zpdServe([...flags(good, join(dir, "s3")).map((a) => (a === "sec" ? "adacurl" : a)), "--difficulties", file])
+    ])
     expect(bad.status).not.toBe(0)
     expect(bad.stderr).toContain(`${file}:2`)
     expect(bad.stderr).toContain(`"level"`)
-    const good = join(dir, "good.jsonl")
-    writeFileSync(good, data.jsonl)
-    const argv = flags(good, join(dir, "s2")).map((a) => (a === "sec" ? "sec > nonsense" : a))
-    const curriculum = await spawnAsync(process.execPath, [...zpd, ...argv])
     expect(curriculum.stderr).toContain("--curriculum")
     expect(curriculum.stderr).toContain("nonsense")
-    const difficulties = await spawnAsync(process.execPath, [
-      ...zpd,
-      ...flags(good, join(dir, "s3")).map((a) => (a === "sec" ? "adacurl" : a)),
-      "--difficulties",
-      file
-    ])
     expect(difficulties.stderr).toContain(`--difficulties: ${file}:1: field "id"`)
   })
 })
