@@ -248,9 +248,10 @@ export const make = <E, R>(
           Effect.gen(function*() {
             const batchSize = session.batchSizeFor(route, body.batchSize)
             if (batchSize instanceof ApiError) return yield* batchSize
+            // A failed build changes nothing (a retry builds again); a failed select may have moved the curriculum.
             if (yield* session.ensureBuilt(batchSize)) yield* writeCheckpoint
-            return yield* session.select(route, body)
-          }).pipe(Effect.tapError(breakOn(route)))
+            return yield* session.select(route, body).pipe(Effect.tapError(breakOn(route)))
+          })
         ).pipe(Effect.map((p) => p.reply))
       },
       observeRetry,
