@@ -316,7 +316,10 @@ export const score = (groups: ReadonlyArray<Group>, verifier: Verifier, step: nu
  * @since 0.1.0
  * @category math
  */
-export const recordRewardMetrics = (metrics: Metrics.Sink, scored: ReadonlyArray<ScoredGroup>): void => {
+export const recordRewardMetrics = (
+  metrics: Metrics.Sink,
+  scored: ReadonlyArray<Pick<ScoredGroup, "rewards" | "passRate">>
+): void => {
   let sum = 0
   let count = 0
   let zero = 0
@@ -352,6 +355,28 @@ export const reward = (verifier: Verifier) =>
   )
 
 /**
+ * Writes the advantage metrics `adv_abs_mean` (mean |Â|) and
+ * `effective_ratio` (share of completions with a non-zero advantage).
+ *
+ * @since 0.3.0
+ * @category math
+ */
+export const recordAdvantageMetrics = (metrics: Metrics.Sink, advantages: ReadonlyArray<ArrayLike<number>>): void => {
+  let abs = 0
+  let nonzero = 0
+  let count = 0
+  for (const a of advantages) {
+    for (let i = 0; i < a.length; i++) {
+      abs += Math.abs(a[i]!)
+      if (a[i] !== 0) nonzero++
+    }
+    count += a.length
+  }
+  metrics.set("adv_abs_mean", count === 0 ? Number.NaN : abs / count)
+  metrics.set("effective_ratio", count === 0 ? Number.NaN : nonzero / count)
+}
+
+/**
  * Group-relative advantages (GRPO by default). Adds `advantages[g][i]`;
  * metrics `adv_abs_mean` and `effective_ratio` (share of completions with a
  * non-zero advantage).
@@ -366,18 +391,7 @@ export const advantages = (options: Partial<Advantage.AdvantageOptions> = {}) =>
     (ctx: { readonly scored: ReadonlyArray<ScoredGroup>; readonly metrics: Metrics.Sink }) =>
       Effect.sync(() => {
         const advantages = ctx.scored.map((g) => Advantage.groupAdvantages(g.rewards, resolved))
-        let abs = 0
-        let nonzero = 0
-        let count = 0
-        for (const a of advantages) {
-          for (const x of a) {
-            abs += Math.abs(x)
-            if (x !== 0) nonzero++
-          }
-          count += a.length
-        }
-        ctx.metrics.set("adv_abs_mean", count === 0 ? Number.NaN : abs / count)
-        ctx.metrics.set("effective_ratio", count === 0 ? Number.NaN : nonzero / count)
+        recordAdvantageMetrics(ctx.metrics, advantages)
         return { advantages: advantages as ReadonlyArray<Float64Array> }
       })
   )

@@ -24,6 +24,7 @@ import type * as Curriculum from "@zpd/core/Curriculum"
 import * as Metrics from "@zpd/core/Metrics"
 import type { Dataset } from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
+import * as Stages from "@zpd/core/Stages"
 import * as Effect from "effect/Effect"
 import { ApiError, badRequest, conflict, internal, preview } from "./ApiError.ts"
 import type * as Wire from "./Wire.ts"
@@ -730,30 +731,11 @@ export const stepMetrics = (
   curriculum: Readonly<Record<string, number>>
 ): Record<string, number> => {
   const sink = new Metrics.Sink()
-  let rewards = 0
-  let count = 0
-  let pass = 0
-  let zero = 0
-  let abs = 0
-  let nonzero = 0
+  Stages.recordRewardMetrics(sink, outcomes)
+  Stages.recordAdvantageMetrics(sink, outcomes.map((g) => g.advantages))
   let levels = 0
-  for (const g of outcomes) {
-    for (const r of g.rewards) rewards += r
-    for (const a of g.advantages) {
-      abs += Math.abs(a)
-      if (a !== 0) nonzero++
-    }
-    count += g.rewards.length
-    pass += g.passRate
-    if (Advantage.isZeroVariance(g.rewards)) zero++
-    levels += problems[g.index]!.level
-  }
+  for (const g of outcomes) levels += problems[g.index]!.level
   const per = (x: number, n: number) => (n === 0 ? Number.NaN : x / n)
-  sink.set("reward_mean", per(rewards, count))
-  sink.set("pass_rate_mean", per(pass, outcomes.length))
-  sink.set("frac_reward_zero_std", per(zero, outcomes.length))
-  sink.set("adv_abs_mean", per(abs, count))
-  sink.set("effective_ratio", per(nonzero, count))
   sink.set("sampled_difficulty_mean", per(levels, outcomes.length))
   sink.set("batch_size", outcomes.length)
   const extras = new Map<string, { sum: number; n: number }>()
