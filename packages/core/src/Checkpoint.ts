@@ -109,14 +109,17 @@ export const fileIn = (dir: string): string => `${dir}/checkpoint/state.json`
 
 /**
  * Writes `contents` to `path` atomically: a sibling temp file, then rename.
- * Readers never see a half-written file.
+ * Readers never see a half-written file. With `sync`, the temp file is
+ * fsynced before the rename, so the new content also survives a machine
+ * crash (the curriculum server's checkpoint).
  *
  * @since 0.1.0
  * @category io
  */
 export const writeAtomic = (
   path: string,
-  contents: string
+  contents: string,
+  options: { readonly sync?: boolean } = {}
 ): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -124,9 +127,14 @@ export const writeAtomic = (
     const tmp = `${path}.tmp`
     yield* Effect.gen(function*() {
       if (dir.length > 0) yield* fs.makeDirectory(dir, { recursive: true })
-      yield* fs.writeFileString(tmp, contents)
+      if (options.sync === true) {
+        yield* Effect.scoped(Effect.flatMap(fs.open(tmp, { flag: "w" }), (file) =>
+          Effect.zipRight(file.writeAll(new TextEncoder().encode(contents)), file.sync)))
+      } else yield* fs.writeFileString(tmp, contents)
       yield* fs.rename(tmp, path)
-    }).pipe(Effect.mapError((e) => new CheckpointError({ path, reason: `write failed: ${e.message}` })))
+    }).pipe(Effect.mapError((e) =>
+      new CheckpointError({ path, reason: `write failed: ${e.message}` })
+    ))
   })
 
 const body = (checkpoint: Checkpoint): string => JSON.stringify(Schema.encodeSync(Checkpoint)(checkpoint))

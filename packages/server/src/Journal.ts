@@ -11,7 +11,7 @@
  * @since 0.3.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { sha256 } from "@zpd/core/Checkpoint"
+import { sha256, writeAtomic } from "@zpd/core/Checkpoint"
 import { CheckpointError } from "@zpd/core/Errors"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -142,27 +142,6 @@ export const open = (
   })
 
 /**
- * Writes `text` to `path` so that readers see the old file or the whole new
- * one: a sibling temp file, fsynced, then renamed over `path`.
- *
- * @since 0.3.0
- * @category io
- */
-export const writeDurably = (
-  path: string,
-  text: string
-): Effect.Effect<void, CheckpointError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const tmp = `${path}.tmp`
-    yield* Effect.scoped(Effect.gen(function*() {
-      const file = yield* fs.open(tmp, { flag: "w" })
-      yield* file.writeAll(encoder.encode(text))
-      yield* file.sync
-    })).pipe(Effect.zipRight(fs.rename(tmp, path)), Effect.mapError(failed(path, "write")))
-  })
-
-/**
  * Writes the checkpoint (a JSON object): a first line `{"checksum":
  * "<sha256 of the rest>"}`, then the object's JSON.
  *
@@ -177,7 +156,7 @@ export const writeCheckpoint = (
     const text = JSON.stringify(checkpoint)
     const checksum = yield* sha256(text)
     const path = checkpointFile(dir)
-    yield* writeDurably(path, `${JSON.stringify({ checksum })}\n${text}`)
+    yield* writeAtomic(path, `${JSON.stringify({ checksum })}\n${text}`, { sync: true })
     return path
   })
 
