@@ -147,6 +147,16 @@ const cpuSeconds = (pid: number | undefined): number => {
   }
 }
 
+/** Resident memory of process `pid` in MiB, from /proc (Linux); NaN elsewhere. */
+const rssMiB = (pid: number | undefined): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m === null ? Number.NaN : Number(m[1]) / 1024
+  } catch {
+    return Number.NaN
+  }
+}
+
 const percentile = (xs: Array<number>, q: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] ?? Number.NaN
@@ -260,7 +270,7 @@ const main = async () => {
           )
         }
         process.stdout.write(
-          `${curriculum}: server timings of the last step (ms): ${
+          `${curriculum}: server RSS ${rssMiB(child.pid).toFixed(0)} MiB; timings of the last step (ms): ${
             Object.entries(metrics.timings).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")
           }\n`
         )
