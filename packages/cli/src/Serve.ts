@@ -165,7 +165,10 @@ export const listen = (
         return Routes.handleSync(server, token, req) ?? run(Routes.handleEffect(server, token, req))
       }).then(
         (reply) => {
-          response.writeHead(reply.status, { "content-type": "application/json" })
+          response.writeHead(reply.status, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(reply.body)
+          })
           response.end(reply.body)
         },
         (e: unknown) => {
