@@ -172,6 +172,12 @@ export const make = <E, R>(
     }).pipe(Effect.provide(context), Effect.mapError(disk("checkpoint")))
 
     let builtNow = false
+    if (options.batchSize !== undefined && options.batchSize > options.dataset.problems.length) {
+      return yield* internal(
+        "--batch-size",
+        `${options.batchSize} is larger than the dataset (${options.dataset.problems.length} problems)`
+      )
+    }
     if (options.batchSize !== undefined) {
       if (session.batchSize !== undefined && session.batchSize !== options.batchSize) {
         return yield* internal(

@@ -193,7 +193,7 @@ export class Session {
     return b
   }
 
-  /** Selects cursor `body.cursor` (after {@link ensureBuilt}); `replaying` skips nothing but is named in errors. */
+  /** Selects cursor `body.cursor` (after {@link ensureBuilt}): the journaled batch for a cursor selected before. */
   select(route: string, body: Wire.SelectBody): Effect.Effect<Pending, ApiError> {
     // Lazy: the checks must see the state as it is when the server's lock runs this, not when it was queued.
     return Effect.suspend(() => this.selectNow(route, body))
