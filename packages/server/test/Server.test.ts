@@ -257,6 +257,23 @@ describe("zpd serve routes", () => {
     await expect(start(dir, { batchSize: 16 })).rejects.toThrow(/--batch-size/)
   })
 
+  it("checkpoints every N observed cursors by itself, truncating the journal, and resumes from that", async () => {
+    const expected = await uninterrupted(9)
+    const dir = tempDir()
+    const s = await start(dir, { checkpointEvery: 3 })
+    const t = trainer(data.suite.all, data.problems)
+    for (let c = 0; c < 6; c++) await t.step(s.call, c)
+    const checkpointed = () => JSON.parse(readFileSync(Journal.checkpointFile(dir), "utf8").split("\n")[1]!).observed
+    for (let wait = 0; wait < 500 && checkpointed() < 5; wait++) await new Promise((r) => setTimeout(r, 10))
+    expect(checkpointed()).toBe(5)
+    expect(readFileSync(Journal.journalFile(dir), "utf8")).toBe("")
+    await s.close()
+    const r = await start(dir)
+    for (let c = 6; c < 9; c++) await t.step(r.call, c)
+    expect(t.selections).toEqual(expected)
+    await r.close()
+  })
+
   it("maps the trainer's positions after attach and names the id that does not match", async () => {
     const s = await start(tempDir())
     const ids = data.problems.map((p) => p.id)
