@@ -58,7 +58,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Baselines from "./Baselines.ts"
 import * as Difficulty from "./Difficulty.ts"
-import { finiteAtLeast, intAtLeast, oneOf, optionalInt, validated } from "./internal/config.ts"
+import { declared, finiteAtLeast, intAtLeast, oneOf, optionalInt, validated } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // config
@@ -624,9 +624,7 @@ const BucketsState = Schema.Struct({
 export const buckets = (options: Options) => {
   const config = resolve(options)
   return Part.gate({
-    name: "buckets",
-    options: validate(config),
-    state: BucketsState,
+    ...declared("buckets", BucketsState, validate(config)),
     derive: (s): Buckets => ({
       bucketOf: bucketIndex(s.order.length === 0 ? 0 : Math.max(...s.order) + 1, s.order, s.bounds)
     }),

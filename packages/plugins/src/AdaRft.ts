@@ -38,7 +38,7 @@ import type * as Problem from "@zpd/core/Problem"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { oneOf, positive, validated } from "./internal/config.ts"
+import { declared, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.2.0
@@ -192,9 +192,7 @@ export const State = Schema.mutable(Schema.Struct({ target: Schema.Number, rewar
 export const sampler = (options: Partial<Config> = {}) => {
   const config: Config = { ...defaults, ...options }
   return Part.sampler({
-    name: "adarft",
-    options: validate(config),
-    state: State,
+    ...declared("adarft", State, validate(config)),
     build: ({ dataset }) => {
       const d = scores(dataset.problems, config)
       if (typeof d === "string") {

@@ -49,7 +49,7 @@ import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { intAtLeast, oneOf, validated } from "./internal/config.ts"
+import { declared, intAtLeast, oneOf, validated } from "./internal/config.ts"
 import { OrderedIndex } from "./OrderedIndex.ts"
 
 // ---------------------------------------------------------------------------
@@ -504,9 +504,7 @@ const rate = (live: Part.Live<State, Derived>, observation: Curriculum.Observati
 export const sampler = (options: Partial<Config> = {}) => {
   const config: Config = { ...defaults, ...options }
   return Part.sampler({
-    name: "cdas",
-    options: validate(config),
-    state: State,
+    ...declared("cdas", State, validate(config)),
     derive: (state): Derived => ({
       index: OrderedIndex.build(state.difficulty, config.indexBlockSize),
       last: {},

@@ -31,7 +31,7 @@ import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Baselines from "./Baselines.ts"
 import * as Difficulty from "./Difficulty.ts"
-import { intAtLeast, passRateBand, validated } from "./internal/config.ts"
+import { declared, intAtLeast, passRateBand, validated } from "./internal/config.ts"
 import * as OnlineFilter from "./OnlineFilter.ts"
 
 /**
@@ -105,9 +105,7 @@ export const gate = (options: Options) => {
   const { verifier, ...rest } = options
   const config: Config = { ...defaults, ...rest }
   return Part.gate({
-    name: "offline-filter",
-    options: validate(config),
-    state: State,
+    ...declared("offline-filter", State, validate(config)),
     build: (build) =>
       Effect.gen(function*() {
         const n = build.dataset.problems.length

@@ -30,7 +30,7 @@ import * as Part from "@zpd/core/Part"
 import type * as Rng from "@zpd/core/Rng"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { validated } from "./internal/config.ts"
+import { declared, validated } from "./internal/config.ts"
 import * as SumTree from "./internal/sumTree.ts"
 
 /**
@@ -186,9 +186,7 @@ export const draw = (tree: Float64Array, count: number, replacement: boolean, rn
 export const sampler = (options: Partial<Config> = {}) => {
   const config: Config = { ...defaults, ...options }
   return Part.sampler({
-    name: "prioritized",
-    options: validate(config),
-    state: State,
+    ...declared("prioritized", State, validate(config)),
     derive: unbuilt,
     build: ({ dataset }) => ({
       initial: { passRate: new Float64Array(dataset.problems.length).fill(config.initialPassRate) },

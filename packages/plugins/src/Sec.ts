@@ -40,7 +40,7 @@ import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { oneOf, positive, validated } from "./internal/config.ts"
+import { declared, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.1.0
@@ -238,9 +238,7 @@ const membership = (names: ReadonlyArray<string>, labels: ReadonlyArray<string>,
 export const sampler = (options: Partial<Config> = {}) => {
   const config: Config = { ...defaults, ...options }
   return Part.sampler({
-    name: "sec",
-    options: validate(config),
-    state: State,
+    ...declared("sec", State, validate(config)),
     derive: (): Arms => ({ since: -1, armOf: new Int32Array(0), members: [] }),
     build: ({ dataset, seed }, initialPool) => {
       const n = dataset.problems.length

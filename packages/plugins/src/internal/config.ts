@@ -6,6 +6,7 @@
  */
 import { type ConfigError, requireConfig } from "@zpd/core/Errors"
 import * as Either from "effect/Either"
+import type * as Schema from "effect/Schema"
 
 /** The config when every check passes, else the first {@link ConfigError}. @internal */
 export const validated = <A>(
@@ -54,3 +55,18 @@ export const intInRange = (x: number, lo: number, hi: number, field: string) =>
 export const passRateBand = (band: { readonly pLow: number; readonly pHigh: number }, prefix: string) =>
   inRange(band.pLow, 0, 1, `${prefix}.pLow`) ??
     inRange(band.pHigh, band.pLow, 1, `${prefix}.pHigh`, `a number in [pLow = ${band.pLow}, 1]`)
+
+/**
+ * The fields every plugin part opens with: its name (state key and metric
+ * namespace), its checkpointed state's Schema and its validated options.
+ * Spread into `Part.sampler({ ...declared(…), build })`. @internal
+ */
+export const declared = <S, I, C>(
+  name: string,
+  state: Schema.Schema<S, I>,
+  options: Either.Either<C, ConfigError>
+): { readonly name: string; readonly state: Schema.Schema<S, I>; readonly options: Either.Either<C, ConfigError> } => ({
+  name,
+  state,
+  options
+})
