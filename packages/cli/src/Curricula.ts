@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { type Curriculum, type Errors, Part, Pipeline, type Runtime, Stages } from "@zpd/core"
-import { AdaCurl, Baselines, Cdas, Dapo, Pcl, Registry, Sec } from "@zpd/plugins"
+import { AdaCurl, Baselines, Cdas, Dapo, Dump, Greso, OnlineFilter, Pcl, Registry, Sec, Speed } from "@zpd/plugins"
 import { Tasks } from "@zpd/tasks"
 import * as Either from "effect/Either"
 
@@ -69,7 +69,21 @@ const table: Record<string, () => Entry> = {
       AdaCurl.loss
     ),
   dapo: () =>
-    entry("dapo", Baselines.random(), Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" }))
+    entry("dapo", Baselines.random(), Dapo.pipeline({ verifier, genBatchSize: 192, maxRounds: 10, kl: "sparse" })),
+  "greso+sec": () =>
+    entry("greso+sec", Greso.prefilter().pipe(Part.andThen(Sec.sampler(secOptions)), Part.named("greso+sec"))),
+  "dump+filter": () =>
+    entry(
+      "dump+filter",
+      Dump.sampler({ arms: ["family"] }).pipe(Part.named("dump+filter")),
+      OnlineFilter.pipeline({ verifier, pLow: 0.2, pHigh: 0.8, maxRounds: 0, kl: "sparse" }, "dump+filter")
+    ),
+  "cdas+speed": () =>
+    entry(
+      "cdas+speed",
+      Cdas.sampler({ priorCount: 1 }).pipe(Part.named("cdas+speed")),
+      Speed.pipeline({ verifier, screen: 4, maxRounds: 0, kl: "sparse" }, "cdas+speed")
+    )
 }
 
 /**

@@ -218,7 +218,8 @@ export const rollout = Stage.make(
 
 /**
  * One generation round for `indices`: builds the request (seeded per step and
- * round), checks capabilities and regroups completions by prompt.
+ * round: a number, or a label such as SPEED's `"0-cont"` for a second request
+ * in a round), checks capabilities and regroups completions by prompt.
  *
  * @since 0.1.0
  * @category stages
@@ -227,7 +228,7 @@ export const generateGroups = (
   runtime: InferenceRuntime.Service,
   ctx: StepInput,
   indices: ReadonlyArray<number>,
-  round: number
+  round: number | string
 ): Effect.Effect<ReadonlyArray<Group>, RuntimeError> =>
   Effect.gen(function*() {
     if (runtime.capabilities.logprobSemantics !== "processed") {

@@ -21,7 +21,7 @@ import * as Part from "@zpd/core/Part"
 import * as Rng from "@zpd/core/Rng"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { oneOf, validated } from "./internal/config.ts"
+import { declared, oneOf, validated } from "./internal/config.ts"
 
 // ---------------------------------------------------------------------------
 // uniform
@@ -92,9 +92,7 @@ export const uniform = (options: Partial<UniformConfig> = {}) => {
   const shuffled = (seed: number, step: number, label: string, pool: Part.Pool) =>
     Rng.make(seed, step, label).shuffle(Int32Array.from(pool.indices))
   return Part.sampler({
-    name: "uniform",
-    options: validateUniform(config),
-    state: UniformState,
+    ...declared("uniform", UniformState, validateUniform(config)),
     build: ({ dataset, seed }, pool) => ({
       initial: {
         queue: { items: shuffled(seed, pool.since, config.streams.init, pool), cursor: 0 },

@@ -35,11 +35,14 @@ import * as AdaRft from "./AdaRft.ts"
 import * as Baselines from "./Baselines.ts"
 import * as Cdas from "./Cdas.ts"
 import * as Dapo from "./Dapo.ts"
+import * as Dump from "./Dump.ts"
+import * as Greso from "./Greso.ts"
 import * as OfflineFilter from "./OfflineFilter.ts"
 import * as OnlineFilter from "./OnlineFilter.ts"
 import * as Pcl from "./Pcl.ts"
 import * as Prioritized from "./Prioritized.ts"
 import * as Sec from "./Sec.ts"
+import * as Speed from "./Speed.ts"
 
 /**
  * What every parse needs: the verifier (AdaCuRL's estimation and every
@@ -100,6 +103,11 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "PCL's value model: keep the B of k·B proposals closest to τ",
     make: (o) => Pcl.prefilter(o)
   },
+  greso: {
+    kinds: ["prefilter"],
+    doc: "GRESO: skip proposals whose streak of all-correct or none-correct groups predicts zero variance",
+    make: (o) => Greso.prefilter(o)
+  },
   uniform: { kinds: ["sampler"], doc: "uniform draws from the pool", make: (o) => Baselines.uniform(o) },
   random: { kinds: ["sampler"], doc: "the random baseline", make: () => Baselines.random() },
   ordered: { kinds: ["sampler"], doc: "easy to hard by level", make: () => Baselines.ordered() },
@@ -114,6 +122,11 @@ const entries: Readonly<Record<string, Entry>> = {
     kinds: ["sampler"],
     doc: "Kimi k1.5's prioritized sampling: weight 1 − latest pass rate",
     make: (o) => Prioritized.sampler(o)
+  },
+  dump: {
+    kinds: ["sampler"],
+    doc: "DUMP: a UCB bandit over data sources (default family) valued by windowed mean |advantage|",
+    make: (o) => Dump.sampler(o)
   },
   adacurl: {
     kinds: ["gate", "sampler"],
@@ -148,6 +161,12 @@ const postFilters: Readonly<Record<string, PostFilter>> = {
         onRight: () => undefined
       }),
     pipeline: (o, verifier, name) => OnlineFilter.pipeline({ verifier, kl: "sparse", ...o }, name)
+  },
+  speed: {
+    doc: "SPEED's screening: screen rollouts (default 4) per prompt, finish the group for 0 < pass < 1, refill",
+    check: (o) =>
+      Either.match(Speed.validate({ ...Speed.defaults, ...o }), { onLeft: (e) => e, onRight: () => undefined }),
+    pipeline: (o, verifier, name) => Speed.pipeline({ verifier, kl: "sparse", ...o }, name)
   }
 }
 

@@ -160,8 +160,8 @@ export const armRewards = (
 /**
  * Arms of a pool: the sorted arm names and, per dense index, its arm (−1
  * outside the pool). A key is read from the pool's labels first, then from
- * the problem (level, family, id, metadata). Fails naming the key and the
- * first problem that lacks it.
+ * the problem (level, family, id, metadata). Fails naming the key, the first
+ * problem that lacks it and the option `field`.
  *
  * @since 0.1.0
  * @category math
@@ -169,7 +169,8 @@ export const armRewards = (
 export const armsOf = (
   dataset: Problem.Dataset,
   keys: ReadonlyArray<string>,
-  pool: Part.Pool = Part.everything(dataset.problems.length)
+  pool: Part.Pool = Part.everything(dataset.problems.length),
+  field = "sec.arms"
 ): Either.Either<{ readonly names: ReadonlyArray<string>; readonly labels: ReadonlyArray<string> }, ConfigError> => {
   const labels: Array<string> = []
   for (const i of pool.indices) {
@@ -181,7 +182,7 @@ export const armsOf = (
       if (v === undefined) {
         return Either.left(
           new ConfigError({
-            field: "sec.arms",
+            field,
             expected: `metadata key "${key}" on every problem (level, family, id, a metadata field, or a gate's label)`,
             actual: `problem "${p.id}" has no "${key}"`
           })

@@ -23,8 +23,12 @@ export * as Baselines from "./Baselines.ts"
 export * as Cdas from "./Cdas.ts"
 /** @since 0.2.0 */
 export * as Dapo from "./Dapo.ts"
+/** @since 0.2.0 */
+export * as Dump from "./Dump.ts"
 /** @since 0.1.0 */
 export * as Difficulty from "./Difficulty.ts"
+/** @since 0.2.0 */
+export * as Greso from "./Greso.ts"
 /** @since 0.1.0 */
 export * as HashedValueModel from "./HashedValueModel.ts"
 /** @since 0.2.0 */
@@ -41,3 +45,5 @@ export * as Prioritized from "./Prioritized.ts"
 export * as Registry from "./Registry.ts"
 /** @since 0.1.0 */
 export * as Sec from "./Sec.ts"
+/** @since 0.2.0 */
+export * as Speed from "./Speed.ts"

@@ -6,6 +6,11 @@
  * Every generated rollout is counted in `rollouts_generated`; the dropped ones
  * (filtered out or truncated) in `rollouts_discarded`.
  *
+ * With `screen` (SPEED), a round first generates `screen` rollouts per prompt,
+ * `keep` judges those, and only the prompts still needed get the remaining
+ * `G − screen` rollouts (their own request and seed stream); the trained group
+ * is the screening rollouts followed by the continuation, re-scored.
+ *
  * @internal
  */
 import { RuntimeError } from "@zpd/core/Errors"
@@ -27,6 +32,8 @@ export interface RefillOptions {
   /** What a kept group is, for the error ("non-zero reward variance"). */
   readonly kept: string
   readonly keep: (group: ScoredGroup) => boolean
+  /** Rollouts per prompt before `keep` judges it (SPEED's screening); default: the whole group. */
+  readonly screen?: number
 }
 
 /** @internal */
@@ -34,6 +41,9 @@ export const refill = (ctx: StepInput, options: RefillOptions) =>
   Effect.gen(function*() {
     const runtime = yield* InferenceRuntime
     const { batchSize, groupSize } = ctx.settings
+    const first = options.screen ?? groupSize
+    const screening = { ...ctx, settings: { ...ctx.settings, groupSize: first } }
+    const continuation = { ...ctx, settings: { ...ctx.settings, groupSize: groupSize - first } }
     const kept: Array<ScoredGroup> = []
     let generated = 0
     let round = 0
@@ -52,20 +62,26 @@ export const refill = (ctx: StepInput, options: RefillOptions) =>
         round === 0 ? "select" : `select-round-${round}`
       )
       const scored = Stages.score(
-        yield* Stages.generateGroups(runtime, ctx, indices, round),
+        yield* Stages.generateGroups(runtime, screening, indices, round),
         options.verifier,
         ctx.step
       )
       if (round === 0) Stages.recordRewardMetrics(ctx.metrics, scored)
-      generated += scored.length
-      for (const g of scored) if (options.keep(g)) kept.push(g)
+      generated += scored.length * first
+      const accepted = scored.filter(options.keep).slice(0, batchSize - kept.length)
+      if (first < groupSize && accepted.length > 0) {
+        const rest = yield* Stages.generateGroups(runtime, continuation, accepted.map((g) => g.index), `${round}-cont`)
+        generated += accepted.length * (groupSize - first)
+        const whole = accepted.map((g, k) => ({ ...g, completions: [...g.completions, ...rest[k]!.completions] }))
+        kept.push(...Stages.score(whole, options.verifier, ctx.step))
+      } else kept.push(...accepted)
       round++
     }
-    const scored = kept.slice(0, batchSize)
+    const scored = kept
     const batch = scored.map((g) => g.index)
     Stages.recordBatchMetrics(ctx, batch)
-    ctx.metrics.set("rollouts_generated", generated * groupSize)
-    ctx.metrics.set("rollouts_discarded", (generated - scored.length) * groupSize)
+    ctx.metrics.set("rollouts_generated", generated)
+    ctx.metrics.set("rollouts_discarded", generated - scored.length * groupSize)
     ctx.metrics.set("gen_rounds", round)
     return { batch, groups: scored as ReadonlyArray<Group>, scored }
   })
