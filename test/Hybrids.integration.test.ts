@@ -23,7 +23,10 @@ const hybrids: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["hybrid-pcl-prioritized.ts", ["value_loss", "pcl_pool_size", "prioritized_weight_mean"]],
   ["filter-sec.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "sec_q_1"]],
   ["offline-filter-cdas.ts", ["estimation_rollouts", "offline_filter_kept", "competence", "cdas_warmup"]],
-  ["hybrid-adacurl-adarft.ts", ["bucket", "competence", "adarft_target", "adarft_reward_mean"]]
+  ["hybrid-adacurl-adarft.ts", ["bucket", "competence", "adarft_target", "adarft_reward_mean"]],
+  ["greso-sec.ts", ["greso_p_easy", "greso_skipped_easy", "greso_forced", "sec_q_1"]],
+  ["dump-filter.ts", ["dump_w_arithmetic", "dump_mu_countdown", "rollouts_generated", "rollouts_discarded"]],
+  ["speed-cdas.ts", ["rollouts_generated", "rollouts_discarded", "gen_rounds", "competence"]]
 ]
 
 describe("hybrid examples", () => {
