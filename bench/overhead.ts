@@ -21,15 +21,21 @@
  * steps after it, i.e. the symmetric selection around the competence. The
  * other curricula get 10 untimed steps (JIT warm-up), then 100 timed ones.
  *
- * AdaCuRL is not measured: its build estimates every problem's difficulty
- * with rollouts, which no synthetic bench at 1e7 can afford.
+ * AdaCuRL and the pre-filter baseline (`offline-filter.gate`) are not
+ * measured: their build estimates every problem's difficulty with rollouts,
+ * which no synthetic bench at 1e7 can afford (the pre-filter's per-step work
+ * is one `Part.restrict` of its kept set: O(1) over a full pool; 4 bytes per
+ * kept problem). GRESO is measured as `greso+random` (its 4B proposals come
+ * from the random sampler; subtract `random`'s row for GRESO alone). SPEED is
+ * a post-filter stage, no curriculum state: its cost is rollouts, charged in
+ * `rollouts_generated`.
  *
  *   npm run bench:overhead              # all sizes (about 1 minute on 2 cores)
  *   npm run bench:overhead -- 1e4 1e5   # chosen sizes
  *   npm run bench:overhead -- 1e4 1e5 --only=random,prioritized   # chosen curricula
  */
 import { Advantage, type Curriculum, Metrics, Part, Problem, Rng } from "@zpd/core"
-import { AdaRft, Baselines, Cdas, Pcl, Prioritized, Sec } from "@zpd/plugins"
+import { AdaRft, Baselines, Cdas, Dump, Greso, Pcl, Prioritized, Sec } from "@zpd/plugins"
 import * as Effect from "effect/Effect"
 import process from "node:process"
 import { setFlagsFromString } from "node:v8"
@@ -122,7 +128,9 @@ const contenders: ReadonlyArray<{ readonly name: string; readonly plugin: () => 
   { name: "cdas", plugin: () => Cdas.plugin() },
   { name: "pcl", plugin: () => Pcl.plugin() },
   { name: "prioritized", plugin: () => Prioritized.plugin() },
-  { name: "adarft", plugin: () => AdaRft.plugin() }
+  { name: "adarft", plugin: () => AdaRft.plugin() },
+  { name: "dump", plugin: () => Dump.plugin() },
+  { name: "greso+random", plugin: () => Greso.prefilter().pipe(Part.andThen(Baselines.random())) }
 ].filter((c) => only === undefined || only.includes(c.name))
 
 const arrayBuffers = () => {
@@ -220,6 +228,7 @@ process.stdout.write(
         "total ms/step",
         "median",
         "growth ×",
+        "median growth ×",
         "B/problem",
         "B/problem (heap)",
         "value model ms",
@@ -237,6 +246,7 @@ process.stdout.write(
             fmt(r.totalMs),
             fmt(r.medianMs),
             p === undefined ? "-" : fmt(r.totalMs / p.totalMs, 2),
+            p === undefined ? "-" : fmt(r.medianMs / p.medianMs, 2),
             fmt(r.declaredBytes, 1),
             fmt(r.measuredBytes, 1),
             fmt(r.valueModelMs),
@@ -246,7 +256,7 @@ process.stdout.write(
         })
       )
     ) +
-    `\n\ngrowth × = total ms/step at N over total ms/step at N/10. B/problem = curriculum.stateBytes() / N ` +
+    `\n\ngrowth × = total ms/step at N over total ms/step at N/10 (median growth: the same for the medians). B/problem = curriculum.stateBytes() / N ` +
     `(typed arrays held: columns, indices, value-model weights); heap = growth of ArrayBuffer memory after GC / N.\n` +
     `done in ${((performance.now() - started) / 1000).toFixed(0)} s\n`
 )
@@ -264,6 +274,21 @@ if (at1e6 !== undefined) {
 if (at1e6 !== undefined && at1e7 !== undefined) {
   const growth = at1e7.totalMs / at1e6.totalMs
   checks.push(`CDAS growth 1e6 → 1e7: ${growth.toFixed(2)}× (target < 2×: ${growth < 2 ? "met" : "NOT met"})`)
+}
+// Issue 11: every sampler, gate and pre-filter at 1e6 problems costs ≤ 1 ms per step (median), grows ≤ 2× per 10×
+// problems (medians, N/10 → N), and holds ≤ 32 bytes per problem. PCL (a value model) and CDAS have their own targets.
+for (const c of contenders.filter((c) => c.name !== "pcl" && c.name !== "cdas")) {
+  const at = rows.find((r) => r.name === c.name && r.n === 1e6)
+  if (at === undefined) continue
+  const p = previous(at)
+  const growth = p === undefined ? undefined : at.medianMs / p.medianMs
+  const bytes = Math.max(at.declaredBytes, at.measuredBytes)
+  checks.push(
+    `${c.name} at 1e6: median ${at.medianMs.toFixed(3)} ms/step (≤ 1 ms: ${at.medianMs <= 1 ? "met" : "NOT met"}), ` +
+      `median growth 1e5 → 1e6 ${growth === undefined ? "-" : `${growth.toFixed(2)}×`} (≤ 2×: ${
+        growth === undefined ? "not measured" : growth <= 2 ? "met" : "NOT met"
+      }), ${bytes.toFixed(1)} B/problem (≤ 32 B: ${bytes <= 32 ? "met" : "NOT met"})`
+  )
 }
 const worst = rows.reduce((
   w,

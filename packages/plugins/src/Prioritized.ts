@@ -17,7 +17,8 @@
  * or `√(p(1 − p))` are not Kimi's rule (spec §5.4) and are not this part; see
  * `examples/prioritized.ts` for one written by hand.
  *
- * Cost: a sum tree over the pool (O(log n) per draw and per observed group),
+ * Cost: a 16-ary sum tree over the pool (O(log n) per draw and per observed group,
+ * about one cache line per level),
  * rebuilt when a gate changes the pool or after a restore.
  *
  * @see https://arxiv.org/abs/2501.12599
@@ -102,12 +103,12 @@ export type State = Schema.Schema.Type<typeof State>
  * @category models
  */
 export interface Derived {
-  tree: Float64Array
+  tree: SumTree.Tree
   since: number
   position: Int32Array
 }
 
-const unbuilt = (): Derived => ({ tree: new Float64Array(2), since: -1, position: new Int32Array(0) })
+const unbuilt = (): Derived => ({ tree: SumTree.build(new Float64Array(0)), since: -1, position: new Int32Array(0) })
 
 const ensureTree = (live: Part.Live<State, Derived>, pool: Part.Pool): Derived => {
   const d = live.derived
@@ -127,50 +128,78 @@ const ensureTree = (live: Part.Live<State, Derived>, pool: Part.Pool): Derived =
 
 const positionOf = (d: Derived, index: number): number => d.position.length === 0 ? index : d.position[index]!
 
+/** Draws from the whole tree before a batch's drawn leaves are taken out of it. */
+const rejectionTries = 16
+
 /**
- * Draws `count` positions of the tree ∝ weight; distinct unless `replacement`
- * (a drawn leaf is zeroed until the batch ends, then restored exactly). When
- * the undrawn weight is 0 a slot is drawn uniformly among the undrawn
- * positions; when none is left the batch starts over.
+ * Draws `count` positions of the tree ∝ weight; distinct unless `replacement`.
+ * A distinct draw is drawn ∝ weight among the positions not yet drawn in the
+ * batch: first by drawing from the whole tree and rejecting a repeat (at most
+ * 16 tries), then, once 16 tries in a row were repeats, by zeroing the drawn
+ * leaves until the batch ends (restored exactly). Both give exactly the
+ * conditional distribution; the rejection path leaves the tree untouched, so
+ * a batch of B from a large pool costs B lookups and no updates. When the
+ * undrawn weight is 0 a slot is drawn uniformly among the undrawn positions;
+ * when none is left the batch starts over.
  *
  * @since 0.2.0
  * @category math
  */
-export const draw = (tree: Float64Array, count: number, replacement: boolean, rng: Rng.Rng): Array<number> => {
+export const draw = (tree: SumTree.Tree, count: number, replacement: boolean, rng: Rng.Rng): Array<number> => {
   const m = SumTree.size(tree)
   const out: Array<number> = []
+  if (replacement) {
+    for (let slot = 0; slot < count; slot++) {
+      const total = SumTree.total(tree)
+      out.push(total > 0 ? SumTree.find(tree, rng.next() * total) : rng.int(m))
+    }
+    return out
+  }
+  const taken = new Set<number>()
   const zeroed: Array<number> = []
-  // positions drawn since the last restore; a set only once the weight runs out
-  let round = 0
-  let taken: Set<number> | undefined
-  const restore = () => {
-    for (let k = zeroed.length - 2; k >= 0; k -= 2) SumTree.set(tree, zeroed[k]!, zeroed[k + 1]!)
+  const weights: Array<number> = []
+  let exclusive = false
+  const take = (j: number) => {
+    const w = SumTree.weight(tree, j)
+    if (w <= 0) return
+    zeroed.push(j)
+    weights.push(w)
+  }
+  const endRound = () => {
+    SumTree.setMany(tree, zeroed, weights)
     zeroed.length = 0
-    round = out.length
-    taken = undefined
+    weights.length = 0
+    taken.clear()
+    exclusive = false
   }
   for (let slot = 0; slot < count; slot++) {
-    if (!replacement && out.length - round === m) restore()
-    let j: number
-    const total = SumTree.total(tree)
-    if (total > 0) {
-      j = SumTree.find(tree, rng.next() * total)
-    } else {
-      taken ??= new Set(out.slice(round))
-      j = rng.int(m)
-      while (taken.has(j)) j = (j + 1) % m
-      taken.add(j)
-    }
-    out.push(j)
-    if (!replacement) {
-      const w = SumTree.weight(tree, j)
-      if (w > 0) {
-        zeroed.push(j, w)
-        SumTree.set(tree, j, 0)
+    if (taken.size === m) endRound()
+    let j = -1
+    if (!exclusive && SumTree.total(tree) > 0) {
+      const total = SumTree.total(tree)
+      for (let t = 0; t < rejectionTries && j < 0; t++) {
+        const c = SumTree.find(tree, rng.next() * total)
+        if (!taken.has(c)) j = c
+      }
+      if (j < 0) {
+        exclusive = true
+        for (const c of taken) take(c)
+        SumTree.setMany(tree, zeroed, zeroed.map(() => 0))
       }
     }
+    if (j < 0 && SumTree.total(tree) > 0) j = SumTree.find(tree, rng.next() * SumTree.total(tree))
+    if (j < 0) {
+      j = rng.int(m)
+      while (taken.has(j)) j = (j + 1) % m
+    }
+    taken.add(j)
+    out.push(j)
+    if (exclusive) {
+      take(j)
+      if (SumTree.weight(tree, j) > 0) SumTree.set(tree, j, 0)
+    }
   }
-  restore()
+  endRound()
   return out
 }
 
@@ -200,16 +229,22 @@ export const sampler = (options: Partial<Config> = {}) => {
       },
       observe: (live, { groups }, pool) => {
         const d = ensureTree(live, pool)
+        const positions: Array<number> = []
+        const weights: Array<number> = []
         for (const g of groups) {
           live.state.passRate[g.index] = g.passRate
           const j = positionOf(d, g.index)
-          if (j >= 0) SumTree.set(d.tree, j, weightOf(g.passRate))
+          if (j < 0) continue
+          positions.push(j)
+          weights.push(weightOf(g.passRate))
         }
+        SumTree.setMany(d.tree, positions, weights)
       },
       metrics: ({ derived }) => ({
         prioritized_weight_mean: derived.since < 0 ? 0 : SumTree.total(derived.tree) / SumTree.size(derived.tree)
       }),
-      stateBytes: ({ derived, state }) => Columns.byteSize([state.passRate, derived.tree, derived.position])
+      stateBytes: ({ derived, state }) =>
+        Columns.byteSize([state.passRate, derived.position]) + SumTree.bytes(derived.tree)
     })
   })
 }

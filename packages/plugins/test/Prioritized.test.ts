@@ -67,24 +67,71 @@ describe("SumTree", () => {
     expect([0, 0.49, 0.5, 1.99, 2, 3.99].map((u) => SumTree.find(tree, u))).toEqual([0, 0, 2, 2, 3, 3])
   })
 
-  it("covers every leaf once when the count is not a power of two (3 leaves)", () => {
-    // heap layout: leaves at nodes 3, 4, 5 = weights [1, 2, 3]; node 2 = 2 + 3, root = 5 + 1.
-    // Node 2 (leaves 1, 2) comes first: u ∈ [0, 2) → 1, [2, 5) → 2, [5, 6) → 0.
-    const tree = SumTree.build(Float64Array.from([1, 2, 3]))
-    expect(Array.from(tree)).toEqual([0, 6, 5, 1, 2, 3])
-    expect([0, 1.99, 2, 4.99, 5, 5.99].map((u) => SumTree.find(tree, u))).toEqual([1, 1, 2, 2, 0, 0])
+  it("keeps the leaves in index order, also past one node of 16 (40 leaves, 3 levels)", () => {
+    const weights = Float64Array.from({ length: 40 }, (_, j) => (j % 3 === 0 ? 0 : j))
+    const tree = SumTree.build(weights)
+    expect(tree.levels.map((l) => l.length)).toEqual([40, 3, 1])
+    let before = 0
+    for (let j = 0; j < 40; j++) {
+      if (weights[j] === 0) continue
+      expect(SumTree.find(tree, before), `start of leaf ${j}`).toBe(j)
+      expect(SumTree.find(tree, before + weights[j]! - 0.5), `inside leaf ${j}`).toBe(j)
+      before += weights[j]!
+    }
+    expect(SumTree.total(tree)).toBe(before)
+  })
+
+  it("setMany gives the tree that as many set calls give (a repeated leaf keeps its last weight)", () => {
+    const weights = Float64Array.from({ length: 300 }, (_, j) => ((j * 37) % 11) / 7)
+    const one = SumTree.build(weights)
+    const many = SumTree.build(weights)
+    const js = [5, 299, 17, 5, 256, 0, 18]
+    const ws = [0.3, 1.1, 0, 2.5, 0.7, 0.01, 4]
+    js.forEach((j, k) => SumTree.set(one, j, ws[k]!))
+    SumTree.setMany(many, js, ws)
+    expect(many.levels.map((l) => Array.from(l))).toEqual(one.levels.map((l) => Array.from(l)))
+    expect(SumTree.weight(many, 5)).toBe(2.5)
   })
 
   it("never lands on a zero-weight leaf at a boundary, and a set back restores every sum exactly", () => {
     const tree = SumTree.build(Float64Array.from([0.1, 0.2, 0, 0.3, 0.7]))
-    const before = Float64Array.from(tree)
+    const before = tree.levels.map((l) => Array.from(l))
     expect(SumTree.find(tree, SumTree.total(tree))).not.toBe(2)
     SumTree.set(tree, 4, 0)
     SumTree.set(tree, 0, 0)
     expect(SumTree.total(tree)).toBeCloseTo(0.5, 12)
     SumTree.set(tree, 0, 0.1)
     SumTree.set(tree, 4, 0.7)
-    expect(Array.from(tree)).toEqual(Array.from(before))
+    expect(tree.levels.map((l) => Array.from(l))).toEqual(before)
+  })
+})
+
+describe("Prioritized.draw without replacement", () => {
+  it("the second draw follows the weights of the undrawn (rejection path and zeroing path agree)", () => {
+    // weights 6 : 3 : 1. P(first = 0) = 0.6; given first = 0, P(second = 1) = 3/4.
+    const firsts = [0, 0, 0]
+    let afterZero = 0
+    let secondIsOne = 0
+    for (let s = 0; s < 4000; s++) {
+      const tree = SumTree.build(Float64Array.from([6, 3, 1]))
+      const [a, b] = Prioritized.draw(tree, 2, false, Rng.make(1, s, "draw"))
+      firsts[a!]!++
+      if (a === 0) {
+        afterZero++
+        if (b === 1) secondIsOne++
+      }
+      expect(a).not.toBe(b)
+      expect(tree.levels.map((l) => Array.from(l))).toEqual([[6, 3, 1], [10]]) // restored exactly
+    }
+    expect(firsts[0]! / 4000).toBeCloseTo(0.6, 1)
+    expect(secondIsOne / afterZero).toBeCloseTo(0.75, 1)
+  })
+
+  it("a weight concentrated on one problem still gives distinct draws (repeats exhaust the 16 tries)", () => {
+    const tree = SumTree.build(Float64Array.from([1e9, 1, 1, 1, 0]))
+    const batch = Prioritized.draw(tree, 5, false, Rng.make(1, 1, "draw"))
+    expect([...batch].sort()).toEqual([0, 1, 2, 3, 4])
+    expect(SumTree.total(tree)).toBe(1e9 + 3)
   })
 })
 
