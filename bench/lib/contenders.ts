@@ -63,7 +63,10 @@ export const contenders: ReadonlyArray<Contender> = [
   shared("pcl", "PCL", false),
   shared("random+dapo", "random+DAPO", false, "dapo"),
   shared("prioritized", "prioritized (Kimi k1.5)", false),
-  shared("adarft", "AdaRFT", false)
+  shared("adarft", "AdaRFT", false),
+  shared("greso+sec", "GRESO+SEC", false),
+  shared("dump+filter", "DUMP+filter", false),
+  shared("cdas+speed", "CDAS+SPEED", false)
 ]
 
 export const contenderNamed = (name: string): Contender | undefined => contenders.find((c) => c.name === name)

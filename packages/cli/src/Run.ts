@@ -180,7 +180,8 @@ export const runOne = <E, R>(spec: RunSpec<E, R>, args: RunArgs, suite?: TaskSui
 const fmt = (x: number | undefined, digits = 3) => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : "-")
 
 /**
- * The end-of-run table: one row per run. Accuracies are the last evaluation
+ * The end-of-run table: one row per run. `rollouts` is every rollout charged
+ * (`Metrics.rolloutsCharged`: step rollouts plus one-off estimation). Accuracies are the last evaluation
  * (the final one when the last step is not an evaluation step).
  *
  * @since 0.1.0
@@ -188,13 +189,23 @@ const fmt = (x: number | undefined, digits = 3) => (x !== undefined && Number.is
  */
 export const summaryTable = (results: ReadonlyArray<RunResult>): string =>
   Metrics.table(
-    ["curriculum", "steps", "frac_reward_zero_std", "pass_rate_mean", "difficulty first→last 10", "acc_id", "acc_ood"],
+    [
+      "curriculum",
+      "steps",
+      "rollouts",
+      "frac_reward_zero_std",
+      "pass_rate_mean",
+      "difficulty first→last 10",
+      "acc_id",
+      "acc_ood"
+    ],
     results.map(({ name, report }) => {
       const r = report.records
       const acc = (key: string) => report.final?.[key] ?? Metrics.lastOf(r, key)
       return [
         name,
         String(r.length),
+        String(Metrics.rolloutsCharged(r)),
         fmt(Metrics.meanOf(r, "frac_reward_zero_std")),
         fmt(Metrics.meanOf(r, "pass_rate_mean")),
         `${fmt(Metrics.meanOf(r.slice(0, 10), "sampled_difficulty_mean"), 2)} → ${

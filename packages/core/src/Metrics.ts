@@ -153,6 +153,29 @@ export const lastOf = (records: ReadonlyArray<Readonly<Record<string, number>>>,
   return Number.NaN
 }
 
+/**
+ * The rollouts spent by the end of `records`: Σ `rollouts_generated` (every
+ * rollout made during steps: the training groups, DAPO's and online
+ * filtering's refill rounds, SPEED's screening) plus the largest cumulative
+ * `estimation_rollouts` (one-off estimates before training: AdaCuRL's, the
+ * pre-filter baseline's, SEC's estimated arms), charged once. The report's
+ * cost axis (`@zpd/report` `Analysis.cumulativeCost`) charges the same.
+ *
+ * @since 0.2.0
+ * @category summaries
+ */
+export const rolloutsCharged = (records: ReadonlyArray<Readonly<Record<string, number>>>): number => {
+  let generated = 0
+  let estimation = 0
+  for (const r of records) {
+    const g = r["rollouts_generated"]
+    if (typeof g === "number" && Number.isFinite(g)) generated += g
+    const e = r["estimation_rollouts"]
+    if (typeof e === "number" && Number.isFinite(e)) estimation = Math.max(estimation, e)
+  }
+  return generated + estimation
+}
+
 const fmt = (v: number | undefined, digits = 3): string =>
   v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(digits)
 

@@ -22,6 +22,18 @@
  * | `missingScore`: a problem without it | `"level"`: its level rescaled linearly onto [dMin, dMax] | [R] |
  * | `signal`: what `R_avg` averages | `"reward"` (sequence reward); `"accuracy"` for shaped rewards | [C] / [R] |
  *
+ * Checked against the code (`limenlp/verl` @ fe9979a): `ray_trainer.py`
+ * l.956–967 computes `T + η·tanh(α·(mean(token_level_rewards.sum(-1)) − β))`
+ * clipped to `[d_min, d_max]` after the advantages, every step, with the
+ * `ppo_trainer.yaml` defaults above and `T = 0` at the sampler's construction;
+ * `custom_sampler.py` takes the `batch_size` smallest `|d − T|` by
+ * `np.argsort`. The sequence reward includes a KL penalty only with
+ * `use_kl_in_reward` (off by default). Where this follows the paper rather
+ * than the code: the code's sampler feeds a `StatefulDataLoader` with 8
+ * workers, which draws index batches ahead of training (PyTorch prefetches
+ * `2 × num_workers` batches), so there a new `T` reaches the batches some 16
+ * steps later; here the next batch uses it, as the paper's Algorithm 1 reads.
+ *
  * Ties in `|d − T|`: numpy's argsort order is unspecified; here the problems
  * are ordered by `(d, index)` once at build and the batch grows outward from
  * `T`, taking the lower difficulty first on an equal distance [R]. When `T`

@@ -15,8 +15,13 @@
  *
  * The estimate goes through the inference runtime at build (skipped when
  * resuming: the kept set is in the checkpoint). Its rollouts are reported as
- * the cumulative metric `estimation_rollouts`, as AdaCuRL's are; a band that
- * keeps no problem fails the build with a `ConfigError` naming it.
+ * the cumulative metric `estimation_rollouts`, as AdaCuRL's are, and charged
+ * once wherever cost is counted: the report's rollout axis and totals
+ * (`Analysis.cumulativeCost`), `bench:simulator`, and the `rollouts` column of
+ * the run summary (`Metrics.rolloutsCharged`). `rollouts_generated` stays the
+ * rollouts made during steps (training, refill rounds, screening), so the
+ * two are never counted twice. A band that keeps no problem fails the build
+ * with a `ConfigError` naming it.
  *
  * @see https://arxiv.org/abs/2510.01135
  * @since 0.2.0
