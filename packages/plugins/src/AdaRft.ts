@@ -50,7 +50,7 @@ import type * as Problem from "@zpd/core/Problem"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { declared, oneOf, positive, validated } from "./internal/config.ts"
+import { declared, finiteAbove, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.2.0
@@ -100,12 +100,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
     requireConfig(Number.isFinite(config.beta), "adarft.beta", "a finite number", config.beta),
     positive(config.alpha, "adarft.alpha"),
     positive(config.eta, "adarft.eta"),
-    requireConfig(
-      Number.isFinite(config.dMin) && Number.isFinite(config.dMax) && config.dMin < config.dMax,
-      "adarft.dMax",
-      `a finite number > dMin = ${config.dMin}`,
-      config.dMax
-    ),
+    finiteAbove(config.dMax, config.dMin, "adarft.dMax", "dMin"),
     requireConfig(
       config.initialTarget >= config.dMin && config.initialTarget <= config.dMax,
       "adarft.initialTarget",

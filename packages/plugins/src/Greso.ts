@@ -33,7 +33,9 @@
  *   pre-filter asks its sampler for a fixed `oversample · B` proposals,
  *   walks them in order and keeps the first `B` survivors. When fewer
  *   survive, the batch is filled with skipped proposals in the order they
- *   were examined (metric `greso_forced`) [R].
+ *   were examined (metric `greso_forced`) [R]. Proposals past the `B`-th
+ *   survivor are not examined and not served; a sampler that walks an epoch
+ *   queue (uniform) has moved past them [R].
  * - The code's ratios count groups whose rewards are all 1 (easy) and all 0.1
  *   (format-only, hard); its reward has levels 1 / 0.1 / 0. Here both the
  *   streaks and the ratios use the thresholds on the group's mean, so a
@@ -61,7 +63,7 @@ import * as Part from "@zpd/core/Part"
 import type * as Rng from "@zpd/core/Rng"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { declared, oneOf, positive, validated } from "./internal/config.ts"
+import { declared, finiteAbove, intAtLeast, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.2.0
@@ -137,18 +139,8 @@ export const validate = (c: Config): Either.Either<Config, ConfigError> =>
     requireConfig(inUnit(c.targetZeroVariance), "greso.targetZeroVariance", "a number in [0, 1]", c.targetZeroVariance),
     positive(c.pStep, "greso.pStep"),
     requireConfig(c.minKeep > 0 && c.minKeep <= 1, "greso.minKeep", "a number in (0, 1]", c.minKeep),
-    requireConfig(
-      Number.isFinite(c.hardBelow) && Number.isFinite(c.easyAbove) && c.hardBelow < c.easyAbove,
-      "greso.easyAbove",
-      `a finite number > hardBelow = ${c.hardBelow}`,
-      c.easyAbove
-    ),
-    requireConfig(
-      Number.isSafeInteger(c.adaptFromEpoch) && c.adaptFromEpoch >= 0,
-      "greso.adaptFromEpoch",
-      "an integer ≥ 0",
-      c.adaptFromEpoch
-    ),
+    finiteAbove(c.easyAbove, c.hardBelow, "greso.easyAbove", "hardBelow"),
+    intAtLeast(c.adaptFromEpoch, 0, "greso.adaptFromEpoch"),
     oneOf(c.signal, ["reward", "accuracy"], "greso.signal"),
     requireConfig(Number.isFinite(c.oversample) && c.oversample >= 1, "greso.oversample", "a number ≥ 1", c.oversample)
   )

@@ -103,11 +103,7 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "PCL's value model: keep the B of k·B proposals closest to τ",
     make: (o) => Pcl.prefilter(o)
   },
-  greso: {
-    kinds: ["prefilter"],
-    doc: "GRESO: skip proposals whose streak of all-correct or none-correct groups predicts zero variance",
-    make: (o) => Greso.prefilter(o)
-  },
+  greso: { kinds: ["prefilter"], doc: "GRESO: skip likely zero-variance prompts", make: (o) => Greso.prefilter(o) },
   uniform: { kinds: ["sampler"], doc: "uniform draws from the pool", make: (o) => Baselines.uniform(o) },
   random: { kinds: ["sampler"], doc: "the random baseline", make: () => Baselines.random() },
   ordered: { kinds: ["sampler"], doc: "easy to hard by level", make: () => Baselines.ordered() },
@@ -123,11 +119,7 @@ const entries: Readonly<Record<string, Entry>> = {
     doc: "Kimi k1.5's prioritized sampling: weight 1 − latest pass rate",
     make: (o) => Prioritized.sampler(o)
   },
-  dump: {
-    kinds: ["sampler"],
-    doc: "DUMP: a UCB bandit over data sources (default family) valued by windowed mean |advantage|",
-    make: (o) => Dump.sampler(o)
-  },
+  dump: { kinds: ["sampler"], doc: "DUMP: UCB over data sources (family) by mean |A|", make: (o) => Dump.sampler(o) },
   adacurl: {
     kinds: ["gate", "sampler"],
     doc: "AdaCuRL (adacurl.gate > uniform)",

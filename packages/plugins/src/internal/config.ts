@@ -39,6 +39,15 @@ const listed = (xs: ReadonlyArray<string>) =>
 export const finiteAtLeast = (x: number, min: number, field: string) =>
   requireConfig(Number.isFinite(x) && x >= min, field, `a finite number ≥ ${min}`, x)
 
+/** `high` finite and above the finite `low` (named `lowName`); the error names `field`, the high end. @internal */
+export const finiteAbove = (high: number, low: number, field: string, lowName: string) =>
+  requireConfig(
+    Number.isFinite(low) && Number.isFinite(high) && low < high,
+    field,
+    `a finite number > ${lowName} = ${low}`,
+    high
+  )
+
 /** A finite number > 0. @internal */
 export const positive = (x: number, field: string) =>
   requireConfig(Number.isFinite(x) && x > 0, field, "a finite number > 0", x)
