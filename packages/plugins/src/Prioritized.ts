@@ -225,7 +225,9 @@ export const sampler = (options: Partial<Config> = {}) => {
           : `it tracks ${passRate.length} problems; the dataset has ${dataset.problems.length}`,
       select: (live, pool, { batchSize, rng }) => {
         const d = ensureTree(live, pool)
-        return draw(d.tree, batchSize, config.replacement, rng).map((j) => pool.indices[j]!)
+        const positions = draw(d.tree, batchSize, config.replacement, rng)
+        // the whole dataset's pool lists 0 … n − 1: a position is the index (no lookups into its 4 bytes per problem)
+        return pool.full ? positions : positions.map((j) => pool.indices[j]!)
       },
       observe: (live, { groups }, pool) => {
         const d = ensureTree(live, pool)
