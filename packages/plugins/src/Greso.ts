@@ -63,7 +63,7 @@ import * as Part from "@zpd/core/Part"
 import type * as Rng from "@zpd/core/Rng"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { declared, finiteAbove, intAtLeast, oneOf, positive, validated } from "./internal/config.ts"
+import { declared, finiteAbove, inRange, intAtLeast, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.2.0
@@ -118,8 +118,6 @@ export const defaults: Config = {
 /** Streaks are bytes. */
 const maxStreak = 255
 
-const inUnit = (x: number) => Number.isFinite(x) && x >= 0 && x <= 1
-
 /**
  * @since 0.2.0
  * @category config
@@ -134,9 +132,9 @@ export const validate = (c: Config): Either.Either<Config, ConfigError> =>
       `a number < 1 with pMax^${maxStreak} ≤ minKeep (streaks saturate at ${maxStreak})`,
       c.pMax
     ),
-    requireConfig(c.pEasy >= c.pMin && c.pEasy <= c.pMax, "greso.pEasy", "a number in [pMin, pMax]", c.pEasy),
-    requireConfig(c.pHard >= c.pMin && c.pHard <= c.pMax, "greso.pHard", "a number in [pMin, pMax]", c.pHard),
-    requireConfig(inUnit(c.targetZeroVariance), "greso.targetZeroVariance", "a number in [0, 1]", c.targetZeroVariance),
+    inRange(c.pEasy, c.pMin, c.pMax, "greso.pEasy", `a number in [pMin, pMax] = [${c.pMin}, ${c.pMax}]`),
+    inRange(c.pHard, c.pMin, c.pMax, "greso.pHard", `a number in [pMin, pMax] = [${c.pMin}, ${c.pMax}]`),
+    inRange(c.targetZeroVariance, 0, 1, "greso.targetZeroVariance"),
     positive(c.pStep, "greso.pStep"),
     requireConfig(c.minKeep > 0 && c.minKeep <= 1, "greso.minKeep", "a number in (0, 1]", c.minKeep),
     finiteAbove(c.easyAbove, c.hardBelow, "greso.easyAbove", "hardBelow"),
