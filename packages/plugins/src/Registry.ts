@@ -17,8 +17,9 @@
  * its column and the valid names.
  *
  * The result is a {@link Recipe}: the plugin, and the pipeline and loss its
- * parts need (AdaCuRL's reward schedule, sparse KL and β; DAPO's dynamic
- * sampling; else the standard GRPO step with sparse KL).
+ * parts need (AdaCuRL's reward schedule, sparse KL and β; a post-filter's
+ * stage: DAPO's dynamic sampling, online filtering or SPEED's screening; else
+ * the standard GRPO step with sparse KL).
  *
  * @since 0.2.0
  */

@@ -1,7 +1,7 @@
 /**
  * @zpd/plugins — published curricula as compositions of gates, pre-filters
  * and samplers (`@zpd/core/Part`), the baselines they beat, the post-filter
- * DAPO, the machinery each needs beside it, and a registry that parses
+ * stages (DAPO, online filtering, SPEED), the machinery each needs beside it, and a registry that parses
  * curriculum expressions.
  *
  * Every plugin module has one skeleton: `Config`, `defaults`, `validate`
