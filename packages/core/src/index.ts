@@ -20,6 +20,8 @@ export * as Errors from "./Errors.ts"
 export * as Fmath from "./Fmath.ts"
 /** @since 0.1.0 */
 export * as Hook from "./Hook.ts"
+/** @since 0.3.0 */
+export * as Jsonl from "./Jsonl.ts"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"
 /** @since 0.2.0 */

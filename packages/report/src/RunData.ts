@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Jsonl from "@zpd/core/Jsonl"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { RunMeta } from "./RunMeta.ts"
@@ -51,21 +52,18 @@ export interface Run {
 const parseLines = (path: string, text: string): Effect.Effect<Array<Row>, RunDirError> =>
   Effect.suspend(() => {
     const rows: Array<Row> = []
-    const lines = text.split("\n")
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim()
-      if (line.length === 0) continue
-      let value: unknown
-      try {
-        value = JSON.parse(line)
-      } catch {
+    for (const record of Jsonl.records(text)) {
+      if (record.error !== undefined) {
         // A run still being written may end in a partial line: tolerate only the last one.
-        if (lines.slice(i + 1).every((l) => l.trim().length === 0)) break
-        return Effect.fail(new RunDirError({ path, line: i + 1, expected: "a JSON object per line" }))
+        if (record.last) break
+        return Effect.fail(new RunDirError({ path, line: record.line, expected: "a JSON object per line" }))
       }
-      const step = (value as { step?: unknown } | null)?.step
-      if (typeof value !== "object" || value === null || typeof step !== "number" || !Number.isInteger(step)) {
-        return Effect.fail(new RunDirError({ path, line: i + 1, expected: `an object with an integer "step"` }))
+      const value = record.value
+      const step = Jsonl.isObject(value) ? value["step"] : undefined
+      if (!Jsonl.isObject(value) || typeof step !== "number" || !Number.isInteger(step)) {
+        return Effect.fail(
+          new RunDirError({ path, line: record.line, expected: `an object with an integer "step"` })
+        )
       }
       const row: Record<string, number> = {}
       for (const [k, v] of Object.entries(value)) row[k] = typeof v === "number" ? v : Number.NaN

@@ -16,6 +16,7 @@
  * @since 0.3.0
  */
 import { RuntimeError } from "@zpd/core/Errors"
+import * as Jsonl from "@zpd/core/Jsonl"
 import type { Problem } from "@zpd/core/Problem"
 import { type Completion, type GenerateRequest, InferenceRuntime } from "@zpd/core/Runtime"
 import type { Verifier } from "@zpd/core/Stages"
@@ -31,26 +32,20 @@ import * as Layer from "effect/Layer"
  */
 export const parse = (file: string, text: string): Map<string, number> | string => {
   const table = new Map<string, number>()
-  const lines = text.split("\n")
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim()
-    if (line.length === 0) continue
-    let record: unknown
-    try {
-      record = JSON.parse(line)
-    } catch (e) {
-      return `${file}:${i + 1}: expected one JSON object per line (${String(e)})`
-    }
+  for (const { line, value, error } of Jsonl.records(text)) {
+    const at = `${file}:${line}`
+    if (error !== undefined) return `${at}: expected one JSON object per line (${error})`
+    const record = value
+    if (!Jsonl.isObject(record)) return `${at}: expected a JSON object {id, difficulty}`
     const r = record as { id?: unknown; difficulty?: unknown }
-    if (typeof r !== "object" || r === null) return `${file}:${i + 1}: expected a JSON object {id, difficulty}`
     if (typeof r.id !== "string" && !(typeof r.id === "number" && Number.isSafeInteger(r.id))) {
-      return `${file}:${i + 1}: field "id": expected a string or integer, got ${JSON.stringify(r.id)}`
+      return `${at}: field "id": expected a string or integer, got ${JSON.stringify(r.id)}`
     }
     if (typeof r.difficulty !== "number" || !(r.difficulty >= 0 && r.difficulty <= 1)) {
-      return `${file}:${i + 1}: field "difficulty": expected a number in [0, 1], got ${JSON.stringify(r.difficulty)}`
+      return `${at}: field "difficulty": expected a number in [0, 1], got ${JSON.stringify(r.difficulty)}`
     }
     const id = String(r.id)
-    if (table.has(id)) return `${file}:${i + 1}: field "id": ${JSON.stringify(id)} appears twice`
+    if (table.has(id)) return `${at}: field "id": ${JSON.stringify(id)} appears twice`
     table.set(id, r.difficulty)
   }
   return table

@@ -13,6 +13,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { sha256, writeAtomic } from "@zpd/core/Checkpoint"
 import { CheckpointError } from "@zpd/core/Errors"
+import * as Jsonl from "@zpd/core/Jsonl"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
@@ -94,20 +95,14 @@ export const readLines = (dir: string): Effect.Effect<Array<Line>, CheckpointErr
     }
     const text = new TextDecoder().decode(bytes.subarray(0, end))
     const out: Array<Line> = []
-    const lines = text.split("\n")
-    for (let i = 0; i < lines.length - 1; i++) {
-      const line = lines[i]!
-      if (line.length === 0) continue
-      let entry: unknown
-      try {
-        entry = JSON.parse(line)
-      } catch (e) {
-        return yield* new CheckpointError({ path, reason: `line ${i + 1}: not JSON (${String(e)})` })
+    for (const { line, value, error } of Jsonl.records(text)) {
+      if (error !== undefined) {
+        return yield* new CheckpointError({ path, reason: `line ${line}: not JSON (${error})` })
       }
-      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-        return yield* new CheckpointError({ path, reason: `line ${i + 1}: expected a JSON object` })
+      if (!Jsonl.isObject(value)) {
+        return yield* new CheckpointError({ path, reason: `line ${line}: expected a JSON object` })
       }
-      out.push({ line: i + 1, entry: entry as Record<string, unknown> })
+      out.push({ line, entry: value as Record<string, unknown> })
     }
     return out
   })
