@@ -236,7 +236,10 @@ const normalOf = (seed: number, label: string): number => {
   return (s - 2) * Math.sqrt(3)
 }
 
-/** Per-token PPO + k3 arithmetic shared by every binary choice: returns ∂ℓ/∂ log π_θ(y). */
+/**
+ * Per-token PPO + k3 arithmetic shared by every binary choice: returns ∂ℓ/∂ log π_θ(y).
+ * `e` = expm1(lpRef − lpNew), which the caller computes once per distinct (lpNew, lpRef).
+ */
 interface TokenTerms {
   loss: number
   k3: number
@@ -249,6 +252,7 @@ const tokenTerms = (
   out: TokenTerms,
   lpNew: number,
   lpRef: number,
+  e: number,
   lpOld: number,
   A: number,
   w: number,
@@ -265,7 +269,6 @@ const tokenTerms = (
     if (!clipped) factor = -rho * A
   }
   const delta = lpRef - lpNew
-  const e = Fmath.expm1(delta)
   const k3 = e - delta
   if (w !== 0) {
     loss += beta * w * k3
@@ -506,8 +509,68 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       let entropy = 0
       const sharp = Fmath.exp(theta[LAMBDA]!)
       const sharpRef = Fmath.exp(thetaRef[LAMBDA]!)
+      // The format and reasoning tokens' log-probabilities depend on T only, the decision's on (item, T):
+      // computed once per distinct value (samples of a group are consecutive) instead of once per token.
+      let atT = Number.NaN
+      let fmt = { ok: 0, bad: 0, okRef: 0, badRef: 0, eOk: 0, eBad: 0, q: 0 }
+      let rsn = { v: 0, up: 0, down: 0, upRef: 0, downRef: 0, eUp: 0, eDown: 0, q: 0 }
+      const perTemperature = (T: number) => {
+        if (T === atT) return
+        atT = T
+        const z = theta[PHI]! / T
+        const zr = thetaRef[PHI]! / T
+        const [ok, bad, okRef, badRef] = [logSigmoid(z), logSigmoid(-z), logSigmoid(zr), logSigmoid(-zr)]
+        fmt = { ok, bad, okRef, badRef, eOk: Fmath.expm1(okRef - ok), eBad: Fmath.expm1(badRef - bad), q: sigmoid(z) }
+        const v = (sharp * cfg.reasoningLogit) / T
+        const vRef = (sharpRef * cfg.reasoningLogit) / T
+        const [up, down, upRef, downRef] = [logSigmoid(v), logSigmoid(-v), logSigmoid(vRef), logSigmoid(-vRef)]
+        rsn = {
+          v,
+          up,
+          down,
+          upRef,
+          downRef,
+          eUp: Fmath.expm1(upRef - up),
+          eDown: Fmath.expm1(downRef - down),
+          q: sigmoid(v)
+        }
+      }
       const u = new Float64Array(J + 8)
       const sig = new Float64Array(J + 8)
+      let decisionOf = -1
+      let decisionT = Number.NaN
+      const dec = { lp: 0, lpFail: 0, lpRefSolve: 0, lpRefFail: 0, eSolve: 0, eFail: 0, entropy: 0, cFail: 0 }
+      /** Fills u, sig and `dec` for item i at temperature T (log p = Σ_j log σ(s u_j / T)). */
+      const perDecision = (i: number, T: number) => {
+        if (i === decisionOf && T === decisionT) return
+        decisionOf = i
+        decisionT = T
+        const fi = cols.famOf[i]!
+        const l = cols.lvl[i]!
+        const s = sharp / T
+        let lp = 0
+        let lpRefSolve = 0
+        for (let j = 1; j <= l; j++) {
+          const item = j === l ? cols.offset[i]! : 0
+          u[j] = stepLogit(theta, fi, j) + (j === l ? item + cols.mu[i]! : 0)
+          sig[j] = sigmoid(s * u[j]!)
+          lp += logSigmoid(s * u[j]!)
+          lpRefSolve += logSigmoid(
+            (sharpRef / T) * (stepLogit(thetaRef, fi, j) + (j === l ? item + cols.muRef[i]! : 0))
+          )
+        }
+        const lpFail = log1mExp(lp)
+        const lpRefFail = log1mExp(lpRefSolve)
+        dec.lp = lp
+        dec.lpFail = lpFail
+        dec.lpRefSolve = lpRefSolve
+        dec.lpRefFail = lpRefFail
+        dec.eSolve = Fmath.expm1(lpRefSolve - lp)
+        dec.eFail = Fmath.expm1(lpRefFail - lpFail)
+        dec.entropy = binaryEntropy(Fmath.exp(lp))
+        // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
+        dec.cFail = -Fmath.exp(lp - lpFail)
+      }
       for (let n = 0; n < N; n++) {
         const smp = samples[n]!
         const i = rows[n]!
@@ -516,9 +579,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const tw = aggregation === "token-mean" ? 1 / meanTokens : 1 / tokens[n]!
         const g = smp.group
         let groupTerm = 0
+        perTemperature(T)
         /** Adds token t's clipped-surrogate and KL terms to the step; returns ∂ℓ/∂ log π_θ(y_t). */
-        const addToken = (t: number, lpNew: number, lpRef: number): number => {
-          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+        const addToken = (t: number, lpNew: number, lpRef: number, e: number): number => {
+          tokenTerms(tt, lpNew, lpRef, e, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
           loss += tw * tt.loss
           klSum += tt.k3
           groupTerm += tt.klTerm
@@ -530,37 +594,23 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         {
           const ok = smp.tokenIds[f] === FORMAT_OK_TOKEN
           if (!ok) malformed++
-          const z = theta[PHI]! / T
-          const zr = thetaRef[PHI]! / T
-          const factor = addToken(f, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr))
-          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - sigmoid(z)) / T
+          const factor = ok ? addToken(f, fmt.ok, fmt.okRef, fmt.eOk) : addToken(f, fmt.bad, fmt.badRef, fmt.eBad)
+          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - fmt.q) / T
         }
-        // Decision token: log p = Σ_j log σ(s u_j / T).
+        // Decision token.
         {
           const d = f + 1
           const solved = smp.tokenIds[d] === SOLVE_TOKEN
           const fi = cols.famOf[i]!
           const l = cols.lvl[i]!
           const s = sharp / T
-          let lp = 0
-          let lpRefSolve = 0
-          for (let j = 1; j <= l; j++) {
-            const item = j === l ? cols.offset[i]! : 0
-            u[j] = stepLogit(theta, fi, j) + (j === l ? item + cols.mu[i]! : 0)
-            sig[j] = sigmoid(s * u[j]!)
-            lp += logSigmoid(s * u[j]!)
-            lpRefSolve += logSigmoid(
-              (sharpRef / T) * (stepLogit(thetaRef, fi, j) + (j === l ? item + cols.muRef[i]! : 0))
-            )
-          }
-          const lpNew = solved ? lp : log1mExp(lp)
-          const lpRef = solved ? lpRefSolve : log1mExp(lpRefSolve)
-          const pSolve = Fmath.exp(lp)
-          entropy += binaryEntropy(pSolve)
-          const factor = addToken(d, lpNew, lpRef)
+          perDecision(i, T)
+          entropy += dec.entropy
+          const factor = solved
+            ? addToken(d, dec.lp, dec.lpRefSolve, dec.eSolve)
+            : addToken(d, dec.lpFail, dec.lpRefFail, dec.eFail)
           if (factor !== 0) {
-            // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
-            const c = solved ? 1 : -Fmath.exp(lp - log1mExp(lp))
+            const c = solved ? 1 : dec.cFail
             const k = tw * factor * c
             for (let j = 1; j <= l; j++) {
               const dj = k * (1 - sig[j]!) // ∂/∂(s u_j)
@@ -580,16 +630,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         }
         // Reasoning tokens: logit s·c/T, independent of the item and the outcome.
         const end = reasonEnd[n]!
-        if (end > f + 2) {
-          const v = (sharp * cfg.reasoningLogit) / T
-          const vRef = (sharpRef * cfg.reasoningLogit) / T
-          const q = sigmoid(v)
-          for (let t = f + 2; t < end; t++) {
-            if (!smp.lossMask[t]) continue
-            const up = smp.tokenIds[t] === REASON_UP_TOKEN
-            const factor = addToken(t, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef))
-            if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - q) * v
-          }
+        for (let t = f + 2; t < end; t++) {
+          if (!smp.lossMask[t]) continue
+          const up = smp.tokenIds[t] === REASON_UP_TOKEN
+          const factor = up ? addToken(t, rsn.up, rsn.upRef, rsn.eUp) : addToken(t, rsn.down, rsn.downRef, rsn.eDown)
+          if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - rsn.q) * rsn.v
         }
         groups.add(g, groupTerm)
       }
