@@ -3,7 +3,7 @@
  * hybrid × regime × seed × budget on the simulated learner, in parallel child
  * processes, resumable; then `OUT/report.html` and `OUT/report.md`.
  *
- *   npm run bench:curricula                 # ~10 min on 2 cores: regimes default and hard, 5 seeds, budgets 100 and 200
+ *   npm run bench:curricula                 # ~15 min on 2 cores: regimes default and hard, 5 seeds, budgets 100 and 200
  *   npm run bench:curricula -- --quick      # ~1 min: regime default, 2 seeds, budgets 30 and 60
  *   options: --jobs N --out DIR --seeds 1,2,3,4,5 --budgets 100,200 --regimes default,hard
  *            --curricula sec,random --target 0.25

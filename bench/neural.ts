@@ -10,7 +10,11 @@
  *   npm run bench:neural
  *   npm run bench:neural -- --steps 100 --seeds 1 --curricula random --out runs/neural
  *   npm run bench:neural -- --curricula random,sec,sec-tau0.2   # also SEC with examples/sec.ts's τ = 0.2
- *   npm run bench:neural -- --warm-start-examples 16000   # a longer warm start (default 200 batches of 64)
+ *   npm run bench:neural -- --warm-start-examples 16000   # a longer first pass (default 200 batches of 64)
+ *
+ * The warm start runs at least one pass over its examples, then on to the
+ * competence target of `SuffixSumTask.settings.warmStart.until`; each run's
+ * line says how many batches that took.
  *
  * Needs a Python with PyTorch: ZPD_PYTHON, else the repository's .venv
  * (`npm run python:env`). One run
@@ -64,6 +68,8 @@ interface Row {
   readonly zeroStd: number
   readonly zeroStdLast50: number
   readonly seconds: number
+  readonly warmStartSteps: number
+  readonly warmStartCheck: number
 }
 
 const program = Effect.gen(function*() {
@@ -99,11 +105,14 @@ const program = Effect.gen(function*() {
         lastEntropy: Metrics.lastOf(r, "entropy"),
         zeroStd: Metrics.meanOf(r, "frac_reward_zero_std"),
         zeroStdLast50: Metrics.meanOf(r.slice(-50), "frac_reward_zero_std"),
-        seconds: (Date.now() - started) / 1000
+        seconds: (Date.now() - started) / 1000,
+        warmStartSteps: result.warmStart?.steps ?? Number.NaN,
+        warmStartCheck: result.warmStart?.checkAccuracy ?? Number.NaN
       }
       rows.push(row)
       process.stdout.write(
-        `${name} seed ${seed} (${row.seconds.toFixed(0)} s): ` +
+        `${name} seed ${seed} (${row.seconds.toFixed(0)} s): warm start ${row.warmStartSteps} batches ` +
+          `(expected L1 ${row.warmStartCheck.toFixed(3)}); ` +
           levels.map((l) => `L${l} ${row.initial[accName(l)]!.toFixed(2)}→${row.final[accName(l)]!.toFixed(2)}`).join(
             " "
           ) +

@@ -1,8 +1,8 @@
 /**
  * Real learning: the standard GRPO step under SEC (the paper's defaults,
  * α = 0.5, τ = 1, level arms), with the simulated learner swapped for zpd's
- * PyTorch worker. The worker's tiny transformer gets a short
- * supervised warm start on the suffix-sum task (packages/gpu-runtime/src/
+ * PyTorch worker. The worker's tiny transformer gets a supervised warm start
+ * (to a level-1 competence target) on the suffix-sum task (packages/gpu-runtime/src/
  * SuffixSumTask.ts: the sum of the digits after the bar, mod 4; levels 1–3
  * trained, 4–6 held out), then learns by GRPO on a CPU. The run reports
  * held-out accuracy per level before and after RL (chance is 0.25 at every
@@ -41,7 +41,7 @@ const command = Command.example(
       let seed = args.seed
       if (seed === undefined && args.resume !== undefined) seed = (yield* Checkpoint.read(args.resume)).identity.seed
       const every = Math.max(1, Math.floor(args.steps / 10))
-      const { initial, report } = yield* neuralRun({
+      const { initial, report, warmStart } = yield* neuralRun({
         curriculum: "sec",
         seed: seed ?? 1,
         steps: args.steps,
@@ -58,6 +58,12 @@ const command = Command.example(
       const r = report.records
       if (!args.quiet) {
         process.stdout.write(`\n${summaryTable([{ name: "sec (torch worker)", report }])}\n`)
+        if (warmStart !== undefined) {
+          process.stdout.write(
+            `\nwarm start: ${warmStart.steps} batches, to an expected level-1 accuracy of ` +
+              `${warmStart.checkAccuracy.toFixed(3)} (target ${SuffixSumTask.settings.warmStart.until.accuracy})\n`
+          )
+        }
         const rows = [
           ...(initial === undefined
             ? []

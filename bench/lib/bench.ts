@@ -33,7 +33,7 @@ export interface BenchOptions {
 }
 
 /**
- * ~10 minutes on 2 free cores: 11 contenders × regimes default and hard (so
+ * ~15 minutes on 2 free cores: 17 contenders × regimes default and hard (so
  * rankings can be compared across regimes) × 5 seeds, budgets 100 and 200 steps.
  */
 export const defaults: BenchOptions = {

@@ -16,6 +16,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { type ExampleOptions, runOne, verifier } from "../../examples/lib/run.ts"
+import { contenders as composed } from "../contenders.ts"
 
 export interface Contender {
   readonly name: string
@@ -43,6 +44,14 @@ const shared = (name: string, label: string, budgetAware: boolean, expression = 
   }
 })
 
+/** A composed hybrid as its example builds it (`bench/contenders.ts`, after `examples/hybrid-*.ts`). */
+const hybrid = (name: string, label: string, budgetAware: boolean): Contender => ({
+  name,
+  label,
+  budgetAware,
+  options: () => composed[name]!() as ExampleOptions<unknown, never>
+})
+
 /**
  * Every contender, in table order. All but the fixed-pace ordered baseline
  * (a bench-only control, not a `zpd run` name) come from `Curricula.lookup`.
@@ -59,6 +68,9 @@ export const contenders: ReadonlyArray<Contender> = [
   shared("sec", "SEC", false),
   shared("adacurl", "AdaCuRL", true),
   shared("adacurl+sec", "AdaCuRL+SEC", true),
+  hybrid("adacurl+cdas", "AdaCuRL+CDAS", true),
+  hybrid("pcl+cdas", "PCL+CDAS", false),
+  hybrid("pcl+sec", "PCL+SEC", false),
   shared("cdas", "CDAS", false),
   shared("pcl", "PCL", false),
   shared("random+dapo", "random+DAPO", false, "dapo"),

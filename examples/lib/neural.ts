@@ -44,7 +44,15 @@ export interface NeuralRunResult {
   readonly report: Pipeline.Report
   /** Per-level held-out accuracy after the warm start, before RL (undefined when resuming). */
   readonly initial: Record<string, number> | undefined
-  readonly warmStart: { readonly steps: number; readonly lossFirst: number; readonly lossLast: number } | undefined
+  readonly warmStart:
+    | {
+      readonly steps: number
+      readonly lossFirst: number
+      readonly lossLast: number
+      /** Expected accuracy on the warm start's check set when it stopped. */
+      readonly checkAccuracy: number
+    }
+    | undefined
 }
 
 const accuracies = (sets: Record<string, ReadonlyArray<Problem.Problem>>) =>
@@ -84,9 +92,20 @@ export const neuralRun = (options: NeuralRunOptions) => {
       const reply = yield* handle.trainer.warmStart({
         examples: s.warmStart,
         batchSize: settings.warmStart.batchSize,
-        learningRate: settings.warmStart.learningRate
+        learningRate: settings.warmStart.learningRate,
+        until: {
+          examples: s.warmStartCheck,
+          accuracy: settings.warmStart.until.accuracy,
+          every: settings.warmStart.until.every,
+          maxSteps: settings.warmStart.until.maxSteps
+        }
       })
-      warmStart = { steps: reply.steps, lossFirst: reply.lossFirst, lossLast: reply.lossLast }
+      warmStart = {
+        steps: reply.steps,
+        lossFirst: reply.lossFirst,
+        lossLast: reply.lossLast,
+        checkAccuracy: reply.checkAccuracy ?? Number.NaN
+      }
       initial = yield* accuracies(sets)
     }
     const report = yield* Pipeline.run(pipeline, curricula[options.curriculum](), {

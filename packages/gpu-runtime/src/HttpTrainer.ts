@@ -12,7 +12,7 @@
  * | `checkpoint` | `POST /trainer/checkpoint {tag, dir?}` | `{policyVersion, path}` |
  * | `restore` | `POST /trainer/restore {path}` | `{policyVersion}` |
  * | `health` | `GET /health` | `{ready, policyVersion, …}` |
- * | `warmStart` | `POST /trainer/warm_start {examples, batchSize?, learningRate?, epochs?}` | `{policyVersion, steps, lossFirst, lossLast}` |
+ * | `warmStart` | `POST /trainer/warm_start {examples, batchSize?, learningRate?, epochs?, until?}` | `{policyVersion, steps, lossFirst, lossLast, checkAccuracy}` |
  *
  * Every reply carries the policy version, which may not go backwards (a
  * `restore` resets it). An update reply must be for the step sent and its
@@ -93,7 +93,13 @@ export interface Client extends TrainerRuntime.Service {
 
 /**
  * A supervised warm start: `examples` in order, `batchSize` at a time
- * (default 64), AdamW at `learningRate` (default 3e-3), `epochs` passes (default 1).
+ * (default 64), AdamW at `learningRate` (default 3e-3), `epochs` passes
+ * (default 1). With `until`, it then goes on cycling through `examples` until
+ * the expected accuracy of sampling at temperature 1 on `until.examples`,
+ * checked every `until.every` batches (default 50), reaches
+ * `until.accuracy`, or `until.maxSteps` batches are done in all: a warm start
+ * to a competence target rather than a fixed length, so every initialisation
+ * starts RL with some competence.
  *
  * @since 0.1.0
  * @category models
@@ -103,6 +109,12 @@ export interface WarmStartRequest {
   readonly batchSize?: number
   readonly learningRate?: number
   readonly epochs?: number
+  readonly until?: {
+    readonly examples: ReadonlyArray<{ readonly prompt: string; readonly answer: string }>
+    readonly accuracy: number
+    readonly every?: number
+    readonly maxSteps: number
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -153,7 +165,9 @@ export const WarmStartReply = Schema.Struct({
   policyVersion: Schema.Int,
   steps: Schema.Int,
   lossFirst: Schema.Number,
-  lossLast: Schema.Number
+  lossLast: Schema.Number,
+  /** The last expected accuracy on `until.examples` (null or absent without `until`). */
+  checkAccuracy: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
 /**

@@ -11,8 +11,10 @@
  *   equal sizes, so `acc_ood` is the mean of `acc_ood_level` and
  *   `acc_ood_family`.
  * - `easy`: lower step difficulties and fewer malformed completions.
- * - `hard`: higher step difficulties and more malformed completions, so that
- *   random sampling wastes at least 40% of its groups (all-fail groups).
+ * - `hard`: harder steps spaced twice as far apart as in `default` (level 3
+ *   stays beyond reach for the whole budget) and more malformed completions,
+ *   so that random sampling wastes at least 40% of its groups (all-fail
+ *   groups) over 100 and over 300 steps.
  * - `large`: as `default` with 10 700 problems per family and level (64 200),
  *   ten times what 100 steps of 64 prompts can touch.
  * - `v1`: the first simulator and the examples' original suite (three
@@ -130,9 +132,10 @@ export const regimes: Readonly<Record<Name, Regime>> = {
   },
   hard: {
     name: "hard",
-    description: "as default with harder steps and 50% malformed completions: random wastes ≥ 40% of its groups",
+    description:
+      "as default with harder steps twice as far apart and 50% malformed completions: random wastes ≥ 40% of its groups",
     data: v2Data,
-    simulator: { model: "v2", config: { difficultyBase: 0.1, difficultyStep: 1, formatInitial: 0 } }
+    simulator: { model: "v2", config: { difficultyBase: 0.1, difficultyStep: 1.5, formatInitial: 0 } }
   },
   large: {
     name: "large",

@@ -46,28 +46,28 @@ import {
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
-  charCodes,
-  composeCompletion,
   FAIL_TOKEN,
-  familiesMismatch,
+  familiesOf,
   FORMAT_BAD_TOKEN,
   FORMAT_OK_TOKEN,
-  grown,
-  inlineStateOf,
+  generateWith,
+  GroupKl,
   isFiniteArray,
+  itemTable,
   layerOf as internalLayerOf,
+  layoutOf,
   type Learner,
+  lossSettingsOf,
   portsOf,
-  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
-  reasoningOf,
-  reasoningSpan,
+  reasoningTokensOf,
   refused,
-  samplingOf,
-  savedVersionOf,
+  restoredParameters,
+  type SavedState,
   SimulatedLearner,
-  SOLVE_TOKEN
+  SOLVE_TOKEN,
+  updateMetrics
 } from "./internal/simulator.ts"
 import * as V1 from "./SimulatedV1.ts"
 
@@ -236,7 +236,10 @@ const normalOf = (seed: number, label: string): number => {
   return (s - 2) * Math.sqrt(3)
 }
 
-/** Per-token PPO + k3 arithmetic shared by every binary choice: returns ∂ℓ/∂ log π_θ(y). */
+/**
+ * Per-token PPO + k3 arithmetic shared by every binary choice: returns ∂ℓ/∂ log π_θ(y).
+ * `e` = expm1(lpRef − lpNew), which the caller computes once per distinct (lpNew, lpRef).
+ */
 interface TokenTerms {
   loss: number
   k3: number
@@ -249,6 +252,7 @@ const tokenTerms = (
   out: TokenTerms,
   lpNew: number,
   lpRef: number,
+  e: number,
   lpOld: number,
   A: number,
   w: number,
@@ -265,7 +269,6 @@ const tokenTerms = (
     if (!clipped) factor = -rho * A
   }
   const delta = lpRef - lpNew
-  const e = Fmath.expm1(delta)
   const k3 = e - delta
   if (w !== 0) {
     loss += beta * w * k3
@@ -284,19 +287,14 @@ const log1mExp = (a: number): number => log(Math.max(-Fmath.expm1(a), 1e-300))
 
 const binaryEntropy = (p: number): number => p <= 0 || p >= 1 ? 0 : -(p * log(p) + (1 - p) * log(1 - p))
 
-interface CheckpointState {
+interface CheckpointState extends SavedState {
   readonly model: "v2"
-  readonly families: ReadonlyArray<string>
   readonly levels: number
-  readonly theta: ReadonlyArray<number>
-  readonly thetaRef: ReadonlyArray<number>
-  readonly theta0: ReadonlyArray<number>
   readonly memo: {
     readonly ids: ReadonlyArray<string>
     readonly mu: ReadonlyArray<number>
     readonly muRef: ReadonlyArray<number>
   }
-  readonly version: number
 }
 
 // ---------------------------------------------------------------------------
@@ -320,10 +318,9 @@ interface CheckpointState {
  */
 export const make = (problems: ReadonlyArray<Problem>, config?: Partial<SimulatorConfig>): Simulator => {
   const cfg: SimulatorConfig = { ...defaults, ...config }
-  const R = cfg.reasoningTokens
-  if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
+  const R = reasoningTokensOf(cfg.reasoningTokens)
   if (!Number.isSafeInteger(cfg.seed)) throw new RangeError(`seed must be an integer, got ${cfg.seed}`)
-  const families = Array.from(new Set(problems.map((p) => p.family))).sort()
+  const families = familiesOf(problems)
   const familyIndex = new Map<string, number>()
   families.forEach((f, i) => familyIndex.set(f, i))
   const levelOf = (p: Problem): number => Math.max(1, Math.round(p.level))
@@ -341,46 +338,31 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   let thetaRef = Float64Array.from(theta0)
   let version = 0
 
-  // Item table (grows when generate sees new problems).
-  const index = new Map<string, number>()
-  let capacity = Math.max(16, problems.length)
-  let famOf = new Int32Array(capacity) // −1: unknown family
-  let lvl = new Int32Array(capacity)
-  let offset = new Float64Array(capacity)
-  let mu = new Float64Array(capacity)
-  let muRef = new Float64Array(capacity)
-  let memoGrad = new Float64Array(capacity)
-  const ids: Array<string> = []
-  let size = 0
+  // Item table (grows when generate sees new problems); memorisation restored before an item was seen waits here.
   const pendingMemo = new Map<string, readonly [number, number]>()
-
-  const register = (p: Problem): number => {
-    const existing = index.get(p.id)
-    if (existing !== undefined) return existing
-    if (size === capacity) {
-      capacity *= 2
-      famOf = grown(famOf, new Int32Array(capacity))
-      lvl = grown(lvl, new Int32Array(capacity))
-      offset = grown(offset, new Float64Array(capacity))
-      mu = grown(mu, new Float64Array(capacity))
-      muRef = grown(muRef, new Float64Array(capacity))
-      memoGrad = grown(memoGrad, new Float64Array(capacity))
+  const items = itemTable(
+    problems,
+    (capacity) => ({
+      famOf: new Int32Array(capacity), // −1: unknown family
+      lvl: new Int32Array(capacity),
+      offset: new Float64Array(capacity),
+      mu: new Float64Array(capacity),
+      muRef: new Float64Array(capacity),
+      memoGrad: new Float64Array(capacity)
+    }),
+    (c, i, p) => {
+      c.famOf[i] = familyIndex.get(p.family) ?? -1
+      c.lvl[i] = levelOf(p)
+      c.offset[i] = cfg.itemSpread * normalOf(cfg.seed, `item:${p.id}`)
+      const pending = pendingMemo.get(p.id)
+      if (pending !== undefined) {
+        c.mu[i] = pending[0]
+        c.muRef[i] = pending[1]
+        pendingMemo.delete(p.id)
+      }
     }
-    const i = size++
-    famOf[i] = familyIndex.get(p.family) ?? -1
-    lvl[i] = levelOf(p)
-    offset[i] = cfg.itemSpread * normalOf(cfg.seed, `item:${p.id}`)
-    const pending = pendingMemo.get(p.id)
-    if (pending !== undefined) {
-      mu[i] = pending[0]
-      muRef[i] = pending[1]
-      pendingMemo.delete(p.id)
-    }
-    index.set(p.id, i)
-    ids.push(p.id)
-    return i
-  }
-  for (const p of problems) register(p)
+  )
+  const { cols, index } = items
 
   /** Cells (family, level) present in `problems`: where `forgetting` is measured. */
   const cells: Array<readonly [number, number]> = []
@@ -406,11 +388,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   /** log p_x (decision solved) at temperature T for item i under `params` and memo `m`. */
   const logSolveAt = (params: Float64Array, memo: Float64Array, i: number, T: number): number => {
     const s = Fmath.exp(params[LAMBDA]!) / T
-    const fi = famOf[i]!
-    const l = lvl[i]!
+    const fi = cols.famOf[i]!
+    const l = cols.lvl[i]!
     let lp = 0
     for (let j = 1; j <= l; j++) {
-      const u = stepLogit(params, fi, j) + (j === l ? offset[i]! + memo[i]! : 0)
+      const u = stepLogit(params, fi, j) + (j === l ? cols.offset[i]! + memo[i]! : 0)
       lp += logSigmoid(s * u)
     }
     return lp
@@ -418,7 +400,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
 
   const logSolveOf = (p: Problem): number => {
     const i = index.get(p.id)
-    if (i !== undefined) return logSolveAt(theta, mu, i, 1)
+    if (i !== undefined) return logSolveAt(theta, cols.mu, i, 1)
     const s = Fmath.exp(theta[LAMBDA]!)
     const fi = familyIndex.get(p.family) ?? -1
     const l = levelOf(p)
@@ -455,42 +437,35 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
 
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
     Effect.suspend(() => {
-      const endpoint = "simulated/generate"
-      const sampling = samplingOf(endpoint, request)
-      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
-      const { T, maxTokens, rng } = sampling
-      const out: Array<Completion> = []
       const s = Fmath.exp(theta[LAMBDA]!)
-      const v = s * cfg.reasoningLogit
       const phi = theta[PHI]!
-      for (const prompt of request.prompts) {
-        const problem = problemOf(endpoint, prompt)
-        if (problem instanceof RuntimeError) return Effect.fail(problem)
-        const i = register(problem)
-        if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
-        const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
-        const kept = Math.min(R, Math.max(0, maxTokens - 2))
-        const room = Math.max(0, maxTokens - 2 - kept)
-        const lpSolve = T === 0 ? 0 : logSolveAt(theta, mu, i, T)
-        const pSolve = Fmath.exp(lpSolve)
-        const lpFail = T === 0 ? 0 : log1mExp(lpSolve)
-        const greedySolved = T === 0 && logSolveAt(theta, mu, i, 1e-9) > -Math.LN2
-        const qFormat = T === 0 ? 0 : sigmoid(phi / T)
-        const lpOk = T === 0 ? 0 : logSigmoid(phi / T)
-        const lpBad = T === 0 ? 0 : logSigmoid(-phi / T)
-        const reasoning = reasoningOf(T, v, R, kept)
-        for (let n = 0; n < request.n; n++) {
-          const ok = T === 0 ? phi > 0 : rng.next() < qFormat
-          const solved = T === 0 ? greedySolved : rng.next() < pSolve
-          const meta = { promptId: prompt.promptId, sampleIndex: n, promptTokenIds, policyVersion: version }
-          const head = [ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN, solved ? SOLVE_TOKEN : FAIL_TOKEN]
-          const full = ok ? render(problem, solved) : renderMalformed(problem, solved)
-          out.push(
-            composeCompletion(rng, reasoning, head, [ok ? lpOk : lpBad, solved ? lpSolve : lpFail], full, room, meta)
-          )
+      return generateWith("simulated/generate", request, {
+        items,
+        version,
+        R,
+        headLength: 2,
+        plan: (problem, i, T) => {
+          const lpSolve = T === 0 ? 0 : logSolveAt(theta, cols.mu, i, T)
+          const pSolve = Fmath.exp(lpSolve)
+          const lpFail = T === 0 ? 0 : log1mExp(lpSolve)
+          const greedySolved = T === 0 && logSolveAt(theta, cols.mu, i, 1e-9) > -Math.LN2
+          const qFormat = T === 0 ? 0 : sigmoid(phi / T)
+          const lpOk = T === 0 ? 0 : logSigmoid(phi / T)
+          const lpBad = T === 0 ? 0 : logSigmoid(-phi / T)
+          return {
+            v: s * cfg.reasoningLogit,
+            draw: (rng) => {
+              const ok = T === 0 ? phi > 0 : rng.next() < qFormat
+              const solved = T === 0 ? greedySolved : rng.next() < pSolve
+              return {
+                tokens: [ok ? FORMAT_OK_TOKEN : FORMAT_BAD_TOKEN, solved ? SOLVE_TOKEN : FAIL_TOKEN],
+                logprobs: [ok ? lpOk : lpBad, solved ? lpSolve : lpFail],
+                text: ok ? render(problem, solved) : renderMalformed(problem, solved)
+              }
+            }
+          }
         }
-      }
-      return Effect.succeed(out)
+      })
     })
 
   // -------------------------------------------------------------------------
@@ -500,59 +475,31 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/update"
-      const { clip, klCoef: beta, aggregation } = request.loss
-      const lr = request.loss.learningRate ?? cfg.learningRate
+      const { clip, beta, aggregation, lr } = lossSettingsOf(request, cfg.learningRate)
       const samples = request.samples
       const N = samples.length
       // Validation and loss-token counts (format + decision + reasoning; the answer text has no weight).
-      const first = new Int32Array(N)
-      const rows = new Int32Array(N)
-      const reasonEnd = new Int32Array(N)
-      const tokens = new Float64Array(N)
-      let totalTokens = 0
-      let maxGroup = -1
-      for (let n = 0; n < N; n++) {
-        const smp = samples[n]!
-        const i = index.get(smp.promptId)
-        if (i === undefined) {
-          return Effect.fail(
-            refused(endpoint, `unknown promptId "${smp.promptId}": the simulator was not built with it`)
-          )
-        }
-        const f = smp.lossMask.indexOf(true)
-        if (f < 0) return Effect.fail(refused(endpoint, `sample for "${smp.promptId}" has no loss tokens`))
+      const layout = layoutOf(endpoint, samples, index, R, 2, (smp, f) => {
         const ft = smp.tokenIds[f]
         const dt = smp.tokenIds[f + 1]
-        if (
-          (ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) ||
-          !smp.lossMask[f + 1]
-        ) {
-          return Effect.fail(
-            refused(
-              endpoint,
-              `sample for "${smp.promptId}": the first two loss tokens must be a format token (${FORMAT_OK_TOKEN}/${FORMAT_BAD_TOKEN}) ` +
-                `and a decision token (${SOLVE_TOKEN}/${FAIL_TOKEN}), got ${ft}, ${dt}`
-            )
-          )
-        }
-        if (!(smp.temperature > 0)) {
-          return Effect.fail(
-            refused(endpoint, `sample for "${smp.promptId}": temperature must be > 0, got ${smp.temperature}`)
-          )
-        }
-        const span = reasoningSpan(smp.tokenIds, smp.lossMask, f + 2, R)
-        first[n] = f
-        rows[n] = i
-        reasonEnd[n] = span.end
-        tokens[n] = 2 + span.lossTokens
-        totalTokens += 2 + span.lossTokens
-        if (smp.group > maxGroup) maxGroup = smp.group
+        return (ft !== FORMAT_OK_TOKEN && ft !== FORMAT_BAD_TOKEN) || (dt !== SOLVE_TOKEN && dt !== FAIL_TOKEN) ||
+            !smp.lossMask[f + 1]
+          ? `the first two loss tokens must be a format token (${FORMAT_OK_TOKEN}/${FORMAT_BAD_TOKEN}) ` +
+            `and a decision token (${SOLVE_TOKEN}/${FAIL_TOKEN}), got ${ft}, ${dt}`
+          : undefined
+      })
+      if (layout instanceof RuntimeError) return Effect.fail(layout)
+      const { first, rows, reasonEnd } = layout
+      const tokens = new Float64Array(N)
+      let totalTokens = 0
+      for (let n = 0; n < N; n++) {
+        tokens[n] = 2 + layout.reasonLoss[n]!
+        totalTokens += 2 + layout.reasonLoss[n]!
       }
       const meanTokens = N === 0 ? 1 : totalTokens / N
       const grad = new Float64Array(P)
       const touched: Array<number> = []
-      const groupSum = new Float64Array(maxGroup + 1)
-      const groupCount = new Float64Array(maxGroup + 1)
+      const groups = new GroupKl(layout.maxGroup)
       const tt: TokenTerms = { loss: 0, k3: 0, klTerm: 0, clipped: false, factor: 0 }
       let loss = 0
       let klSum = 0
@@ -562,8 +509,68 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       let entropy = 0
       const sharp = Fmath.exp(theta[LAMBDA]!)
       const sharpRef = Fmath.exp(thetaRef[LAMBDA]!)
+      // The format and reasoning tokens' log-probabilities depend on T only, the decision's on (item, T):
+      // computed once per distinct value (samples of a group are consecutive) instead of once per token.
+      let atT = Number.NaN
+      let fmt = { ok: 0, bad: 0, okRef: 0, badRef: 0, eOk: 0, eBad: 0, q: 0 }
+      let rsn = { v: 0, up: 0, down: 0, upRef: 0, downRef: 0, eUp: 0, eDown: 0, q: 0 }
+      const perTemperature = (T: number) => {
+        if (T === atT) return
+        atT = T
+        const z = theta[PHI]! / T
+        const zr = thetaRef[PHI]! / T
+        const [ok, bad, okRef, badRef] = [logSigmoid(z), logSigmoid(-z), logSigmoid(zr), logSigmoid(-zr)]
+        fmt = { ok, bad, okRef, badRef, eOk: Fmath.expm1(okRef - ok), eBad: Fmath.expm1(badRef - bad), q: sigmoid(z) }
+        const v = (sharp * cfg.reasoningLogit) / T
+        const vRef = (sharpRef * cfg.reasoningLogit) / T
+        const [up, down, upRef, downRef] = [logSigmoid(v), logSigmoid(-v), logSigmoid(vRef), logSigmoid(-vRef)]
+        rsn = {
+          v,
+          up,
+          down,
+          upRef,
+          downRef,
+          eUp: Fmath.expm1(upRef - up),
+          eDown: Fmath.expm1(downRef - down),
+          q: sigmoid(v)
+        }
+      }
       const u = new Float64Array(J + 8)
       const sig = new Float64Array(J + 8)
+      let decisionOf = -1
+      let decisionT = Number.NaN
+      const dec = { lp: 0, lpFail: 0, lpRefSolve: 0, lpRefFail: 0, eSolve: 0, eFail: 0, entropy: 0, cFail: 0 }
+      /** Fills u, sig and `dec` for item i at temperature T (log p = Σ_j log σ(s u_j / T)). */
+      const perDecision = (i: number, T: number) => {
+        if (i === decisionOf && T === decisionT) return
+        decisionOf = i
+        decisionT = T
+        const fi = cols.famOf[i]!
+        const l = cols.lvl[i]!
+        const s = sharp / T
+        let lp = 0
+        let lpRefSolve = 0
+        for (let j = 1; j <= l; j++) {
+          const item = j === l ? cols.offset[i]! : 0
+          u[j] = stepLogit(theta, fi, j) + (j === l ? item + cols.mu[i]! : 0)
+          sig[j] = sigmoid(s * u[j]!)
+          lp += logSigmoid(s * u[j]!)
+          lpRefSolve += logSigmoid(
+            (sharpRef / T) * (stepLogit(thetaRef, fi, j) + (j === l ? item + cols.muRef[i]! : 0))
+          )
+        }
+        const lpFail = log1mExp(lp)
+        const lpRefFail = log1mExp(lpRefSolve)
+        dec.lp = lp
+        dec.lpFail = lpFail
+        dec.lpRefSolve = lpRefSolve
+        dec.lpRefFail = lpRefFail
+        dec.eSolve = Fmath.expm1(lpRefSolve - lp)
+        dec.eFail = Fmath.expm1(lpRefFail - lpFail)
+        dec.entropy = binaryEntropy(Fmath.exp(lp))
+        // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
+        dec.cFail = -Fmath.exp(lp - lpFail)
+      }
       for (let n = 0; n < N; n++) {
         const smp = samples[n]!
         const i = rows[n]!
@@ -572,9 +579,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const tw = aggregation === "token-mean" ? 1 / meanTokens : 1 / tokens[n]!
         const g = smp.group
         let groupTerm = 0
+        perTemperature(T)
         /** Adds token t's clipped-surrogate and KL terms to the step; returns ∂ℓ/∂ log π_θ(y_t). */
-        const addToken = (t: number, lpNew: number, lpRef: number): number => {
-          tokenTerms(tt, lpNew, lpRef, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
+        const addToken = (t: number, lpNew: number, lpRef: number, e: number): number => {
+          tokenTerms(tt, lpNew, lpRef, e, smp.samplingLogprobs[t]!, smp.advantages[t]!, smp.klWeight[t]!, beta, clip)
           loss += tw * tt.loss
           klSum += tt.k3
           groupTerm += tt.klTerm
@@ -586,35 +594,23 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         {
           const ok = smp.tokenIds[f] === FORMAT_OK_TOKEN
           if (!ok) malformed++
-          const z = theta[PHI]! / T
-          const zr = thetaRef[PHI]! / T
-          const factor = addToken(f, ok ? logSigmoid(z) : logSigmoid(-z), ok ? logSigmoid(zr) : logSigmoid(-zr))
-          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - sigmoid(z)) / T
+          const factor = ok ? addToken(f, fmt.ok, fmt.okRef, fmt.eOk) : addToken(f, fmt.bad, fmt.badRef, fmt.eBad)
+          if (factor !== 0) grad[PHI] = grad[PHI]! + tw * factor * ((ok ? 1 : 0) - fmt.q) / T
         }
-        // Decision token: log p = Σ_j log σ(s u_j / T).
+        // Decision token.
         {
           const d = f + 1
           const solved = smp.tokenIds[d] === SOLVE_TOKEN
-          const fi = famOf[i]!
-          const l = lvl[i]!
+          const fi = cols.famOf[i]!
+          const l = cols.lvl[i]!
           const s = sharp / T
-          let lp = 0
-          let lpRefSolve = 0
-          for (let j = 1; j <= l; j++) {
-            const item = j === l ? offset[i]! : 0
-            u[j] = stepLogit(theta, fi, j) + (j === l ? item + mu[i]! : 0)
-            sig[j] = sigmoid(s * u[j]!)
-            lp += logSigmoid(s * u[j]!)
-            lpRefSolve += logSigmoid((sharpRef / T) * (stepLogit(thetaRef, fi, j) + (j === l ? item + muRef[i]! : 0)))
-          }
-          const lpNew = solved ? lp : log1mExp(lp)
-          const lpRef = solved ? lpRefSolve : log1mExp(lpRefSolve)
-          const pSolve = Fmath.exp(lp)
-          entropy += binaryEntropy(pSolve)
-          const factor = addToken(d, lpNew, lpRef)
+          perDecision(i, T)
+          entropy += dec.entropy
+          const factor = solved
+            ? addToken(d, dec.lp, dec.lpRefSolve, dec.eSolve)
+            : addToken(d, dec.lpFail, dec.lpRefFail, dec.eFail)
           if (factor !== 0) {
-            // ∇ log π(y) = c · ∇ log p, c = 1 if solved, −p/(1 − p) otherwise.
-            const c = solved ? 1 : -Fmath.exp(lp - log1mExp(lp))
+            const c = solved ? 1 : dec.cFail
             const k = tw * factor * c
             for (let j = 1; j <= l; j++) {
               const dj = k * (1 - sig[j]!) // ∂/∂(s u_j)
@@ -626,39 +622,31 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
                 if (fi >= 0) grad[familySkill(fi, j)] = grad[familySkill(fi, j)]! + du
               }
               if (j === l) {
-                if (memoGrad[i] === 0) touched.push(i)
-                memoGrad[i] = memoGrad[i]! + du
+                if (cols.memoGrad[i] === 0) touched.push(i)
+                cols.memoGrad[i] = cols.memoGrad[i]! + du
               }
             }
           }
         }
         // Reasoning tokens: logit s·c/T, independent of the item and the outcome.
         const end = reasonEnd[n]!
-        if (end > f + 2) {
-          const v = (sharp * cfg.reasoningLogit) / T
-          const vRef = (sharpRef * cfg.reasoningLogit) / T
-          const q = sigmoid(v)
-          for (let t = f + 2; t < end; t++) {
-            if (!smp.lossMask[t]) continue
-            const up = smp.tokenIds[t] === REASON_UP_TOKEN
-            const factor = addToken(t, up ? logSigmoid(v) : logSigmoid(-v), up ? logSigmoid(vRef) : logSigmoid(-vRef))
-            if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - q) * v
-          }
+        for (let t = f + 2; t < end; t++) {
+          if (!smp.lossMask[t]) continue
+          const up = smp.tokenIds[t] === REASON_UP_TOKEN
+          const factor = up ? addToken(t, rsn.up, rsn.upRef, rsn.eUp) : addToken(t, rsn.down, rsn.downRef, rsn.eDown)
+          if (factor !== 0) grad[LAMBDA] = grad[LAMBDA]! + tw * factor * ((up ? 1 : 0) - rsn.q) * rsn.v
         }
-        if (g >= 0) {
-          groupSum[g] = groupSum[g]! + groupTerm
-          groupCount[g] = groupCount[g]! + 1
-        }
+        groups.add(g, groupTerm)
       }
       if (N > 0) {
         loss /= N
         for (let k = 0; k < P; k++) grad[k] = grad[k]! / N
-        for (const i of touched) memoGrad[i] = memoGrad[i]! / N
+        for (const i of touched) cols.memoGrad[i] = cols.memoGrad[i]! / N
       }
       // Step: θ ← θ − η·rate_k·∇_k.
       let gradNorm2 = 0
       for (let k = 0; k < P; k++) gradNorm2 += grad[k]! * grad[k]!
-      for (const i of touched) gradNorm2 += memoGrad[i]! * memoGrad[i]!
+      for (const i of touched) gradNorm2 += cols.memoGrad[i]! * cols.memoGrad[i]!
       const next = Float64Array.from(theta)
       next[LAMBDA] = theta[LAMBDA]! - lr * cfg.sharpnessRate * grad[LAMBDA]!
       next[PHI] = theta[PHI]! - lr * cfg.formatRate * grad[PHI]!
@@ -671,10 +659,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       }
       stepNorm2 += skillMove2
       for (const i of touched) {
-        const dm = lr * cfg.memoRate * memoGrad[i]!
-        mu[i] = mu[i]! - dm
+        const dm = lr * cfg.memoRate * cols.memoGrad[i]!
+        cols.mu[i] = cols.mu[i]! - dm
         stepNorm2 += dm * dm
-        memoGrad[i] = 0
+        cols.memoGrad[i] = 0
       }
       // Interference: each skill shrinks toward θ⁰ by forgetRate·‖Δ of the other skills‖;
       // memorisation by forgetRate·‖Δ skills‖.
@@ -688,21 +676,25 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           next[k] = theta0[k]! + (next[k]! - theta0[k]!) * factor
         }
         const memoFactor = Math.min(1, Math.max(0, 1 - cfg.forgetRate * Math.sqrt(skillMove2)))
-        for (let i = 0; i < size; i++) if (mu[i] !== 0) mu[i] = mu[i]! * memoFactor
+        for (let i = 0, size = items.size(); i < size; i++) if (cols.mu[i] !== 0) cols.mu[i] = cols.mu[i]! * memoFactor
         forgetting = Math.max(0, before - cellAccuracy(next))
       }
       theta = next
       version += 1
-      const groupKl = Array.from(groupSum, (sum, gi) => groupCount[gi]! > 0 ? sum / groupCount[gi]! : 0)
+      const groupKl = groups.means()
       const result: TrainStepResult = {
         step: request.step,
         policyVersion: version,
         metrics: {
-          loss,
-          kl_mean: N > 0 ? klSum / N : 0,
-          clipfrac: gradTokens > 0 ? clipped / gradTokens : 0,
-          grad_norm: Math.sqrt(gradNorm2),
-          step_norm: Math.sqrt(stepNorm2),
+          ...updateMetrics({
+            loss,
+            klSum,
+            samples: N,
+            clipped,
+            gradTokens,
+            gradNorm: Math.sqrt(gradNorm2),
+            stepNorm: Math.sqrt(stepNorm2)
+          }),
           forgetting,
           format_error_rate: N > 0 ? malformed / N : 0,
           entropy: N > 0 ? entropy / N : 0,
@@ -722,11 +714,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       const memoIds: Array<string> = []
       const memoMu: Array<number> = []
       const memoRef: Array<number> = []
-      for (let i = 0; i < size; i++) {
-        if (mu[i] !== 0 || muRef[i] !== 0) {
-          memoIds.push(ids[i]!)
-          memoMu.push(mu[i]!)
-          memoRef.push(muRef[i]!)
+      for (let i = 0, size = items.size(); i < size; i++) {
+        if (cols.mu[i] !== 0 || cols.muRef[i] !== 0) {
+          memoIds.push(items.ids[i]!)
+          memoMu.push(cols.mu[i]!)
+          memoRef.push(cols.muRef[i]!)
         }
       }
       for (const [id, [m, r]] of pendingMemo) {
@@ -750,48 +742,42 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      const st = inlineStateOf<CheckpointState>(endpoint, cp)
-      if (st instanceof RuntimeError) return Effect.fail(st)
-      if (st.model !== "v2") {
-        return Effect.fail(
-          refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`)
-        )
-      }
-      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
-      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
-      if (st.levels !== J) {
-        return Effect.fail(refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`))
-      }
-      if (!isFiniteArray(st.theta, P) || !isFiniteArray(st.thetaRef, P) || !isFiniteArray(st.theta0, P)) {
-        return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${P} finite numbers each`))
-      }
-      const memo = st.memo as Partial<CheckpointState["memo"]> | undefined
-      const m = memo?.ids?.length ?? -1
-      if (
-        memo === undefined || !Array.isArray(memo.ids) || !memo.ids.every((x) => typeof x === "string") ||
-        !isFiniteArray(memo.mu, m) || !isFiniteArray(memo.muRef, m)
-      ) {
-        return Effect.fail(
-          refused(endpoint, "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths")
-        )
-      }
-      const v = savedVersionOf(endpoint, st.version)
-      if (v instanceof RuntimeError) return Effect.fail(v)
-      theta = Float64Array.from(st.theta)
-      thetaRef = Float64Array.from(st.thetaRef)
-      theta0.set(st.theta0)
-      mu.fill(0)
-      muRef.fill(0)
+      const restored = restoredParameters<CheckpointState>(endpoint, cp, families, P, {
+        before: (st) =>
+          st.model !== "v2"
+            ? refused(endpoint, `checkpoint model must be "v2" (this learner), got ${JSON.stringify(st.model)}`)
+            : st.levels !== J
+            ? refused(endpoint, `checkpoint levels ${String(st.levels)} differ from ${J}`)
+            : undefined,
+        after: (st) => {
+          const memo = st.memo as Partial<CheckpointState["memo"]> | undefined
+          const m = memo?.ids?.length ?? -1
+          return memo === undefined || !Array.isArray(memo.ids) || !memo.ids.every((x) => typeof x === "string") ||
+              !isFiniteArray(memo.mu, m) || !isFiniteArray(memo.muRef, m)
+            ? refused(
+              endpoint,
+              "checkpoint memo must be { ids: string[], mu: number[], muRef: number[] } of equal lengths"
+            )
+            : undefined
+        }
+      })
+      if (restored instanceof RuntimeError) return Effect.fail(restored)
+      const memo = restored.state.memo as CheckpointState["memo"]
+      theta = restored.saved.theta
+      thetaRef = restored.saved.thetaRef
+      theta0.set(restored.saved.theta0)
+      cols.mu.fill(0)
+      cols.muRef.fill(0)
       pendingMemo.clear()
       memo.ids.forEach((id, k) => {
         const i = index.get(id)
-        if (i === undefined) pendingMemo.set(id, [memo.mu![k]!, memo.muRef![k]!])
+        if (i === undefined) pendingMemo.set(id, [memo.mu[k]!, memo.muRef[k]!])
         else {
-          mu[i] = memo.mu![k]!
-          muRef[i] = memo.muRef![k]!
+          cols.mu[i] = memo.mu[k]!
+          cols.muRef[i] = memo.muRef[k]!
         }
       })
-      version = v
+      version = restored.saved.version
       return Effect.succeed(version)
     })
 
@@ -802,7 +788,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     update,
     resetReference: () => {
       thetaRef = Float64Array.from(theta)
-      muRef = Float64Array.from(mu)
+      cols.muRef = Float64Array.from(cols.mu)
     },
     checkpoint,
     restore,
@@ -825,7 +811,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
     sharpness: () => Fmath.exp(theta[LAMBDA]!),
     memorisation: (p) => {
       const i = index.get(p.id)
-      return i === undefined ? 0 : mu[i]!
+      return i === undefined ? 0 : cols.mu[i]!
     },
     parameters: () => ({ theta: Array.from(theta), thetaRef: Array.from(thetaRef), theta0: Array.from(theta0) }),
     skillIndex: (family, level) => {

@@ -37,26 +37,24 @@ import {
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
-  charCodes,
-  composeCompletion,
   FAIL_TOKEN,
-  familiesMismatch,
-  grown,
-  inlineStateOf,
-  isFiniteArray,
+  familiesOf,
+  generateWith,
+  GroupKl,
+  itemTable,
   layerOf,
+  layoutOf,
   type Learner,
+  lossSettingsOf,
   portsOf,
-  problemOf,
   REASON_DOWN_TOKEN,
   REASON_UP_TOKEN,
-  reasoningOf,
-  reasoningSpan,
-  refused,
-  samplingOf,
-  savedVersionOf,
+  reasoningTokensOf,
+  restoredParameters,
+  type SavedState,
   SimulatedLearner,
-  SOLVE_TOKEN
+  SOLVE_TOKEN,
+  updateMetrics
 } from "./internal/simulator.ts"
 
 /**
@@ -162,13 +160,7 @@ const { logSigmoid, sigmoid } = Fmath
 /** log π(o) for logit z: log σ(z) if solved, log σ(−z) otherwise. */
 const logPi = (z: number, solved: boolean): number => solved ? logSigmoid(z) : logSigmoid(-z)
 
-interface CheckpointState {
-  readonly families: ReadonlyArray<string>
-  readonly theta: ReadonlyArray<number>
-  readonly thetaRef: ReadonlyArray<number>
-  readonly theta0: ReadonlyArray<number>
-  readonly version: number
-}
+type CheckpointState = SavedState
 
 // ---------------------------------------------------------------------------
 // constructors
@@ -192,13 +184,12 @@ interface CheckpointState {
  */
 export const make = (problems: ReadonlyArray<Problem>, config?: Partial<SimulatorConfig>): Simulator => {
   const cfg: SimulatorConfig = { ...defaults, ...config }
-  const families = Array.from(new Set(problems.map((p) => p.family))).sort()
+  const families = familiesOf(problems)
   const familyIndex = new Map<string, number>()
   families.forEach((f, i) => familyIndex.set(f, i + 1))
   const S = families.length + 1
 
-  const R = cfg.reasoningTokens
-  if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
+  const R = reasoningTokensOf(cfg.reasoningTokens)
   const theta0 = new Float64Array(S)
   theta0[0] = cfg.initialGeneral
   for (let k = 1; k < S; k++) theta0[k] = cfg.initialFamily
@@ -206,51 +197,40 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   let thetaRef = Float64Array.from(theta0)
   let version = 0
 
-  // Feature table: dense index → (family skill, weights, difficulty). Grows when generate sees new problems.
-  const index = new Map<string, number>()
-  let capacity = Math.max(16, problems.length)
-  let skill = new Int32Array(capacity) // 0 = no family skill
-  let aGeneral = new Float64Array(capacity)
-  let aFamily = new Float64Array(capacity)
-  let diff = new Float64Array(capacity)
-  let size = 0
-
   const featuresOf = (p: Problem) => ({
     k: familyIndex.get(p.family) ?? 0,
     aF: 1 + cfg.depthSlope * (p.level - 1),
     b: cfg.b0 + cfg.b1 * p.level + cfg.jitter * unitJitter(p.id)
   })
 
-  const register = (p: Problem): number => {
-    const existing = index.get(p.id)
-    if (existing !== undefined) return existing
-    if (size === capacity) {
-      capacity *= 2
-      skill = grown(skill, new Int32Array(capacity))
-      aGeneral = grown(aGeneral, new Float64Array(capacity))
-      aFamily = grown(aFamily, new Float64Array(capacity))
-      diff = grown(diff, new Float64Array(capacity))
+  // Feature table: dense index → (family skill, weights, difficulty). Grows when generate sees new problems.
+  const items = itemTable(
+    problems,
+    (capacity) => ({
+      skill: new Int32Array(capacity), // 0 = no family skill
+      aGeneral: new Float64Array(capacity),
+      aFamily: new Float64Array(capacity),
+      diff: new Float64Array(capacity)
+    }),
+    (c, i, p) => {
+      const f = featuresOf(p)
+      c.skill[i] = f.k
+      c.aGeneral[i] = cfg.generalWeight
+      c.aFamily[i] = f.k === 0 ? 0 : f.aF
+      c.diff[i] = f.b
     }
-    const f = featuresOf(p)
-    const i = size++
-    skill[i] = f.k
-    aGeneral[i] = cfg.generalWeight
-    aFamily[i] = f.k === 0 ? 0 : f.aF
-    diff[i] = f.b
-    index.set(p.id, i)
-    return i
-  }
-  for (const p of problems) register(p)
+  )
+  const { cols, index } = items
 
   const logitAt = (params: Float64Array, i: number): number => {
-    const k = skill[i]!
-    return params[0]! * aGeneral[i]! + (k === 0 ? 0 : params[k]! * aFamily[i]!) - diff[i]!
+    const k = cols.skill[i]!
+    return params[0]! * cols.aGeneral[i]! + (k === 0 ? 0 : params[k]! * cols.aFamily[i]!) - cols.diff[i]!
   }
 
   /** The reasoning-token logit v = (θ − θ_0)·a_x (before temperature). */
   const reasonLogitAt = (params: Float64Array, i: number): number => {
-    const k = skill[i]!
-    return (params[0]! - theta0[0]!) * aGeneral[i]! + (k === 0 ? 0 : (params[k]! - theta0[k]!) * aFamily[i]!)
+    const k = cols.skill[i]!
+    return (params[0]! - theta0[0]!) * cols.aGeneral[i]! + (k === 0 ? 0 : (params[k]! - theta0[k]!) * cols.aFamily[i]!)
   }
 
   /** The logit of a problem from its fields (same value as the table would give). */
@@ -278,42 +258,33 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   // -------------------------------------------------------------------------
 
   const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
-    Effect.suspend(() => {
-      const endpoint = "simulated/generate"
-      const sampling = samplingOf(endpoint, request)
-      if (sampling instanceof RuntimeError) return Effect.fail(sampling)
-      const { T, maxTokens, rng } = sampling
-      const out: Array<Completion> = []
-      for (const prompt of request.prompts) {
-        const problem = problemOf(endpoint, prompt)
-        if (problem instanceof RuntimeError) return Effect.fail(problem)
-        const i = register(problem)
-        if (prompt.promptId !== problem.id) index.set(prompt.promptId, i)
-        const z = logitAt(theta, i)
-        const v = reasonLogitAt(theta, i)
-        const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
-        // Reasoning tokens kept under maxTokens (the decision token is always emitted).
-        const kept = Math.min(R, Math.max(0, maxTokens - 1))
-        const room = Math.max(0, maxTokens - 1 - kept)
-        const reasoning = reasoningOf(T, v, R, kept)
-        for (let s = 0; s < request.n; s++) {
-          let solved: boolean
-          let lp: number
-          if (T === 0) {
-            solved = z > 0
-            lp = 0
-          } else {
-            const zt = z / T
-            solved = rng.next() < sigmoid(zt)
-            lp = logPi(zt, solved)
+    Effect.suspend(() =>
+      generateWith("simulated/generate", request, {
+        items,
+        version,
+        R,
+        headLength: 1,
+        plan: (problem, i, T) => {
+          const z = logitAt(theta, i)
+          return {
+            v: reasonLogitAt(theta, i),
+            draw: (rng) => {
+              let solved: boolean
+              let lp: number
+              if (T === 0) {
+                solved = z > 0
+                lp = 0
+              } else {
+                const zt = z / T
+                solved = rng.next() < sigmoid(zt)
+                lp = logPi(zt, solved)
+              }
+              return { tokens: [solved ? SOLVE_TOKEN : FAIL_TOKEN], logprobs: [lp], text: render(problem, solved) }
+            }
           }
-          const meta = { promptId: prompt.promptId, sampleIndex: s, promptTokenIds, policyVersion: version }
-          const head = [solved ? SOLVE_TOKEN : FAIL_TOKEN]
-          out.push(composeCompletion(rng, reasoning, head, [lp], render(problem, solved), room, meta))
         }
-      }
-      return Effect.succeed(out)
-    })
+      })
+    )
 
   // -------------------------------------------------------------------------
   // update
@@ -322,61 +293,24 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/update"
-      const { clip, klCoef: beta, aggregation } = request.loss
-      const lr = request.loss.learningRate ?? cfg.learningRate
+      const { clip, beta, aggregation, lr } = lossSettingsOf(request, cfg.learningRate)
       const samples = request.samples
       const N = samples.length
       const grad = new Float64Array(S)
       const trained = new Uint8Array(S)
-      const lossTokens = new Float64Array(N)
-      let totalLossTokens = 0
-      let maxGroup = -1
       // First pass: validation and loss-token counts.
-      const dec = new Int32Array(N)
-      const rows = new Int32Array(N)
-      const reasonEnd = new Int32Array(N) // reasoning tokens are at d+1 … reasonEnd−1
-      const reasonLoss = new Float64Array(N) // how many of them are loss tokens
-      for (let n = 0; n < N; n++) {
-        const s = samples[n]!
-        const i = index.get(s.promptId)
-        if (i === undefined) {
-          return Effect.fail(refused(endpoint, `unknown promptId "${s.promptId}": the simulator was not built with it`))
-        }
-        let d = -1
-        let count = 0
-        for (let t = 0; t < s.lossMask.length; t++) {
-          if (s.lossMask[t]) {
-            if (d < 0) d = t
-            count++
-          }
-        }
-        if (d < 0) return Effect.fail(refused(endpoint, `sample for "${s.promptId}" has no loss tokens`))
+      const layout = layoutOf(endpoint, samples, index, R, 1, (s, d) => {
         const tok = s.tokenIds[d]
-        if (tok !== SOLVE_TOKEN && tok !== FAIL_TOKEN) {
-          return Effect.fail(
-            refused(
-              endpoint,
-              `sample for "${s.promptId}": decision token must be ${SOLVE_TOKEN} or ${FAIL_TOKEN}, got ${tok}`
-            )
-          )
-        }
-        if (!(s.temperature > 0)) {
-          return Effect.fail(
-            refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
-          )
-        }
-        const span = reasoningSpan(s.tokenIds, s.lossMask, d + 1, R)
-        dec[n] = d
-        rows[n] = i
-        reasonEnd[n] = span.end
-        reasonLoss[n] = span.lossTokens
-        lossTokens[n] = count
-        totalLossTokens += count
-        if (s.group > maxGroup) maxGroup = s.group
-      }
+        return tok !== SOLVE_TOKEN && tok !== FAIL_TOKEN
+          ? `decision token must be ${SOLVE_TOKEN} or ${FAIL_TOKEN}, got ${tok}`
+          : undefined
+      })
+      if (layout instanceof RuntimeError) return Effect.fail(layout)
+      const { first: dec, rows, reasonEnd, reasonLoss, lossTokens } = layout
+      let totalLossTokens = 0
+      for (let n = 0; n < N; n++) totalLossTokens += lossTokens[n]!
       const meanLossTokens = N === 0 ? 1 : totalLossTokens / N
-      const groupSum = new Float64Array(maxGroup + 1)
-      const groupCount = new Float64Array(maxGroup + 1)
+      const groups = new GroupKl(layout.maxGroup)
       let loss = 0
       let klSum = 0
       let clipped = 0
@@ -460,18 +394,14 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
             groupTerm += wt * k3T
           }
         }
-        const g = s.group
-        if (g >= 0) {
-          groupSum[g] = groupSum[g]! + groupTerm
-          groupCount[g] = groupCount[g]! + 1
-        }
-        const k = skill[i]!
+        groups.add(s.group, groupTerm)
+        const k = cols.skill[i]!
         if (A !== 0 && k !== 0) trained[k] = 1
         const total = reasonCoef === 0 ? weight * coef : weight * coef + tokenWeight * reasonCoef
         if (total !== 0) {
           const c = total / N
-          grad[0] = grad[0]! + c * aGeneral[i]!
-          if (k !== 0) grad[k] = grad[k]! + c * aFamily[i]!
+          grad[0] = grad[0]! + c * cols.aGeneral[i]!
+          if (k !== 0) grad[k] = grad[k]! + c * cols.aFamily[i]!
         }
       }
       if (N > 0) loss /= N
@@ -491,17 +421,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         theta = next
       }
       version += 1
-      const groupKl = Array.from(groupSum, (sum, g) => groupCount[g]! > 0 ? sum / groupCount[g]! : 0)
+      const groupKl = groups.means()
       return Effect.succeed({
         step: request.step,
         policyVersion: version,
-        metrics: {
-          loss,
-          kl_mean: N > 0 ? klSum / N : 0,
-          clipfrac: gradTokens > 0 ? clipped / gradTokens : 0,
-          grad_norm: gradNorm,
-          step_norm: stepNorm
-        },
+        metrics: updateMetrics({ loss, klSum, samples: N, clipped, gradTokens, gradNorm, stepNorm }),
         groupKl
       })
     })
@@ -525,19 +449,12 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      const st = inlineStateOf<CheckpointState>(endpoint, cp)
-      if (st instanceof RuntimeError) return Effect.fail(st)
-      const wrongFamilies = familiesMismatch(endpoint, st.families, families)
-      if (wrongFamilies !== undefined) return Effect.fail(wrongFamilies)
-      if (!isFiniteArray(st.theta, S) || !isFiniteArray(st.thetaRef, S) || !isFiniteArray(st.theta0, S)) {
-        return Effect.fail(refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${S} finite numbers each`))
-      }
-      const v = savedVersionOf(endpoint, st.version)
-      if (v instanceof RuntimeError) return Effect.fail(v)
-      theta = Float64Array.from(st.theta)
-      thetaRef = Float64Array.from(st.thetaRef)
-      theta0.set(st.theta0)
-      version = v
+      const restored = restoredParameters<CheckpointState>(endpoint, cp, families, S)
+      if (restored instanceof RuntimeError) return Effect.fail(restored)
+      theta = restored.saved.theta
+      thetaRef = restored.saved.thetaRef
+      theta0.set(restored.saved.theta0)
+      version = restored.saved.version
       return Effect.succeed(version)
     })
 

@@ -23,12 +23,16 @@
  *   `evalPerLevel` items (default 200), and the in-distribution test items are
  *   disjoint from the training pool and the warm-start examples (by prompt).
  * - **A pretrained starting point.** {@link warmStartExamples} feed the worker's
- *   supervised warm start (`HttpTrainer.Client.warmStart`): a short
- *   cross-entropy phase on levels 1–3 (200 batches of 64) after which level 1
- *   is partly solved (held-out 0.56, 0.49, 0.17 on seeds 1–3: the phase sits
- *   near the point where the tiny model starts to read the suffix), levels 2–3
- *   are near chance, and the answer entropy is high (≈ 1.3 nats; ln 4 ≈ 1.39)
- *   where the policy cannot add, as for a pretrained model.
+ *   supervised warm start (`HttpTrainer.Client.warmStart`): a cross-entropy
+ *   phase on levels 1–3 of at least 200 batches of 64, which then goes on
+ *   until the expected level-1 accuracy (sampling at temperature 1) on a
+ *   check set of its own reaches {@link settings}`.warmStart.until.accuracy`.
+ *   A fixed length left some initialisations without competence (greedy
+ *   level-1 accuracy 0.56, 0.49, 0.17 on seeds 1–3 after the same 200
+ *   batches: the phase sits near the point where the tiny model starts to
+ *   read the suffix); a competence target gives every seed a partly solved
+ *   level 1 while levels 2–3 stay near chance and the answer entropy stays
+ *   high where the policy cannot add, as for a pretrained model.
  *
  * {@link settings} holds the run settings measured to keep a random
  * curriculum learning for 400 steps without entropy collapse (see
@@ -144,7 +148,11 @@ export const sampling: Partial<SamplingParams> = { temperature: 1, maxTokens: 1 
  * prototype of the same GRPO loop: with dense KL β ≤ 0.1 the answer entropy
  * fell below 0.15 nats within 150 steps and groups lost their variance; with
  * β = 0.3 to the warm-started reference and lr 1e-3 it stayed above 0.54 nats
- * over 400 steps on seeds 1–3 while level 2 rose by 20–35 points.
+ * over 400 steps on seeds 1–3 while level 2 rose by 20–35 points. With the
+ * warm start to a level-1 competence target (random only, `npm run
+ * bench:neural`): entropy above 0.45 nats, level 2 at 0.59, 0.49, 0.50 after
+ * 400 steps (from 0.33, 0.27, 0.29), at least 24 points above chance on every
+ * seed.
  *
  * @since 0.1.0
  * @category constants
@@ -156,7 +164,17 @@ export const settings = {
   learningRate: 1e-3,
   kl: "dense" as const,
   loss: { klCoef: 0.3, clip: 0.2, aggregation: "token-mean" } satisfies Partial<LossConfig>,
-  warmStart: { examples: 200 * 64, batchSize: 64, learningRate: 3e-3 },
+  warmStart: {
+    examples: 200 * 64,
+    batchSize: 64,
+    learningRate: 3e-3,
+    /**
+     * Go on past the first pass until the expected level-1 accuracy on
+     * `warmStartCheck` reaches `accuracy` (10 points above chance), checking
+     * every `every` batches, at most `maxSteps` batches in all.
+     */
+    until: { level: 1, accuracy: 0.35, every: 50, maxSteps: 1000 }
+  },
   /** Tiny-model flags (the worker's defaults, with a 32-token context). */
   workerArgs: ["--tiny-dim", "64", "--tiny-layers", "2", "--tiny-heads", "4", "--max-len", "32"],
   /** The answer-token entropy (nats) a run must stay above to count as not collapsed. */
@@ -217,7 +235,10 @@ const heldOut = (
  * - `warmStart`: {@link settings}`.warmStart.examples` warm-start examples;
  * - `test`: per training level, `evalPerLevel` (default 200) problems whose
  *   prompts appear neither in `train` nor in `warmStart`;
- * - `ood`: per held-out level 4–6, `evalPerLevel` problems.
+ * - `ood`: per held-out level 4–6, `evalPerLevel` problems;
+ * - `warmStartCheck`: `evalPerLevel` problems of the warm start's target
+ *   level, disjoint from all the above (the warm start's competence check,
+ *   so the test set stays unseen by any decision).
  *
  * @since 0.1.0
  * @category constructors
@@ -240,7 +261,15 @@ export const suite = (
   const seen = new Set([...train.problems.map((p) => p.prompt), ...warmStart.map((e) => e.prompt)])
   const test = new Map(trainLevels.map((level) => [level, heldOut("test", level, evalPerLevel, seed, seen)]))
   const ood = new Map(oodLevels.map((level) => [level, heldOut("ood", level, evalPerLevel, seed, seen)]))
-  return { train, warmStart, test, ood }
+  const checkLevel = settings.warmStart.until.level
+  const warmStartCheck = heldOut(
+    "check",
+    checkLevel,
+    evalPerLevel,
+    seed,
+    new Set([...seen, ...test.get(checkLevel)!.map((p) => p.prompt)])
+  ).map((p) => ({ prompt: p.prompt, answer: p.answer }))
+  return { train, warmStart, test, ood, warmStartCheck }
 }
 
 /**

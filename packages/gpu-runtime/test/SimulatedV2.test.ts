@@ -366,6 +366,37 @@ describe("Simulated learner v2", () => {
     expect(bad._tag).toBe("Left")
   })
 
+  it("regime hard: random training wastes at least 40% of its groups over 300 steps, because level 3 stays beyond reach", () => {
+    // Uniform sampling from each regime's training set, 32 prompts × 8 per step (the bench uses 64 × 8).
+    const waste = (name: Regimes.Name, seed: number) => {
+      const suite = Regimes.suite(name, seed)
+      const sim = Regimes.learner(name, suite.all, seed) as Simulated.Simulator
+      const pool = suite.train.problems
+      let zero = 0
+      let groups = 0
+      for (let k = 0; k < 300; k++) {
+        const rng = new Rng(9000 + 31 * seed + k)
+        const batch = Array.from({ length: 32 }, () => pool[rng.int(pool.length)]!)
+        const cs = generate(sim, batch, 8, k)
+        for (let g = 0; g < batch.length; g++) {
+          const r = cs.slice(g * 8, g * 8 + 8).map((c) => verify(batch[g]!, c.text).reward)
+          if (r.every((x) => x === r[0])) zero++
+          groups++
+        }
+        run(sim.trainer.update({ step: k, samples: toSamples(batch, cs, 8, "sparse"), loss: loss() }))
+      }
+      return { wasted: zero / groups, l3: accuracy(sim, suite.evalSets["id_l3"]!) }
+    }
+    for (const seed of [1, 2]) {
+      const hard = waste("hard", seed)
+      expect(hard.wasted).toBeGreaterThan(0.4)
+      expect(hard.l3).toBeLessThan(0.05)
+      // the mechanism: default's nearer steps bring level 3 within reach and waste far fewer groups
+      const easier = waste("default", seed)
+      expect(easier.wasted).toBeLessThan(hard.wasted - 0.15)
+    }
+  })
+
   it("regime large has ten times more training problems than 100 steps of 64 prompts touch", () => {
     expect(Regimes.regimes.large.data.perLevel * 2 * 3).toBeGreaterThanOrEqual(10 * 100 * 64)
   })

@@ -41,6 +41,19 @@ describe("SuffixSumTask", () => {
     expect(new Set(s.train.problems.map((p) => p.id)).size).toBe(s.train.problems.length)
   })
 
+  it("the warm start's competence check: 200 items of its target level, disjoint from training, warm-start and test prompts", () => {
+    const level = SuffixSumTask.settings.warmStart.until.level
+    expect(s.warmStartCheck).toHaveLength(200)
+    expect(s.warmStartCheck.every((e) => digitsAfterBar(e.prompt).length === level)).toBe(true)
+    const seen = new Set([
+      ...s.train.problems.map((p) => p.prompt),
+      ...s.warmStart.map((e) => e.prompt),
+      ...s.test.get(level)!.map((p) => p.prompt)
+    ])
+    expect(s.warmStartCheck.filter((e) => seen.has(e.prompt))).toEqual([])
+    expect(new Set(s.warmStartCheck.map((e) => e.prompt)).size).toBe(200)
+  })
+
   it("the verifier wants exactly the answer digit", () => {
     const p = s.train.problems[0]!
     const other = String((Number(p.answer) + 1) % 4)

@@ -14,6 +14,7 @@ import {
   type PromptInput,
   type TrainerCheckpoint,
   TrainerRuntime,
+  type TrainSample,
   type TrainStepRequest,
   type TrainStepResult
 } from "@zpd/core/Runtime"
@@ -276,4 +277,292 @@ export const reasoningSpan = (
 export const grown = <A extends Float64Array | Int32Array>(old: A, fresh: A): A => {
   fresh.set(old)
   return fresh
+}
+
+// ---------------------------------------------------------------------------
+// the skeleton both learners share: family order, item table, generate loop,
+// update prelude, group KL, restore prelude
+// ---------------------------------------------------------------------------
+
+/** The families of `problems` in sorted name order (skill order). */
+export const familiesOf = (problems: ReadonlyArray<Problem>): Array<string> =>
+  Array.from(new Set(problems.map((p) => p.family))).sort()
+
+/** `R`, checked to be a non-negative integer. */
+export const reasoningTokensOf = (R: number): number => {
+  if (!(Number.isInteger(R) && R >= 0)) throw new RangeError(`reasoningTokens must be a non-negative integer, got ${R}`)
+  return R
+}
+
+/** Per-item columns, one typed array each, all of the table's capacity. */
+export type Columns = Record<string, Float64Array | Int32Array>
+
+/**
+ * The items a learner knows, by id: a dense index per problem and per-item
+ * columns that double in size when `register` meets a new problem (generate
+ * may see problems the learner was not built with).
+ */
+export interface ItemTable<C extends Columns> {
+  /** The columns; a column is replaced by a larger copy when the table grows. */
+  readonly cols: C
+  /** Dense index by problem id (and by prompt id where `generate` saw an alias). */
+  readonly index: Map<string, number>
+  /** Problem ids by dense index. */
+  readonly ids: Array<string>
+  readonly size: () => number
+  /** The dense index of `problem`, registering it (via `fill`) on first sight. */
+  readonly register: (problem: Problem) => number
+}
+
+export const itemTable = <C extends Columns>(
+  problems: ReadonlyArray<Problem>,
+  columns: (capacity: number) => C,
+  fill: (cols: C, i: number, problem: Problem) => void
+): ItemTable<C> => {
+  let capacity = Math.max(16, problems.length)
+  const cols = columns(capacity)
+  const index = new Map<string, number>()
+  const ids: Array<string> = []
+  let size = 0
+  const register = (p: Problem): number => {
+    const existing = index.get(p.id)
+    if (existing !== undefined) return existing
+    if (size === capacity) {
+      capacity *= 2
+      const fresh = columns(capacity) as Columns
+      for (const key of Object.keys(cols)) (cols as Columns)[key] = grown(cols[key]!, fresh[key]!)
+    }
+    const i = size++
+    fill(cols, i, p)
+    index.set(p.id, i)
+    ids.push(p.id)
+    return i
+  }
+  for (const p of problems) register(p)
+  return { cols, index, ids, size: () => size, register }
+}
+
+/** One sample's head (format / decision tokens, already drawn from the stream) and its text. */
+export interface DrawnHead {
+  readonly tokens: ReadonlyArray<number>
+  readonly logprobs: ReadonlyArray<number>
+  readonly text: string
+}
+
+/** What a learner decides per prompt: the reasoning logit and how to draw each sample's head. */
+export interface PromptPlan {
+  /** The reasoning-token logit before temperature. */
+  readonly v: number
+  readonly draw: (rng: Rng) => DrawnHead
+}
+
+/**
+ * The generate loop both learners share: checks the request, registers each
+ * prompt's problem (and its prompt id as an alias), and writes `n` completions
+ * per prompt: the learner's head tokens (`headLength` of them), then the
+ * reasoning tokens and the text as {@link composeCompletion} does.
+ */
+export const generateWith = (
+  endpoint: string,
+  request: GenerateRequest,
+  options: {
+    readonly items: ItemTable<Columns>
+    readonly version: number
+    readonly R: number
+    readonly headLength: number
+    readonly plan: (problem: Problem, i: number, T: number) => PromptPlan
+  }
+): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> => {
+  const sampling = samplingOf(endpoint, request)
+  if (sampling instanceof RuntimeError) return Effect.fail(sampling)
+  const { T, maxTokens, rng } = sampling
+  const { R, headLength, items } = options
+  const out: Array<Completion> = []
+  for (const prompt of request.prompts) {
+    const problem = problemOf(endpoint, prompt)
+    if (problem instanceof RuntimeError) return Effect.fail(problem)
+    const i = items.register(problem)
+    if (prompt.promptId !== problem.id) items.index.set(prompt.promptId, i)
+    const promptTokenIds = prompt.tokenIds ?? charCodes(prompt.text)
+    // Reasoning tokens kept under maxTokens (the head tokens are always emitted).
+    const kept = Math.min(R, Math.max(0, maxTokens - headLength))
+    const room = Math.max(0, maxTokens - headLength - kept)
+    const plan = options.plan(problem, i, T)
+    const reasoning = reasoningOf(T, plan.v, R, kept)
+    for (let n = 0; n < request.n; n++) {
+      const head = plan.draw(rng)
+      const meta = { promptId: prompt.promptId, sampleIndex: n, promptTokenIds, policyVersion: options.version }
+      out.push(composeCompletion(rng, reasoning, head.tokens, head.logprobs, head.text, room, meta))
+    }
+  }
+  return Effect.succeed(out)
+}
+
+/** Where each training sample's tokens are (see {@link layoutOf}). */
+export interface SampleLayout {
+  /** The first loss token (the head's first token). */
+  readonly first: Int32Array
+  /** The item's dense index. */
+  readonly rows: Int32Array
+  /** One past the last reasoning token (they start after the head). */
+  readonly reasonEnd: Int32Array
+  /** How many reasoning tokens carry loss. */
+  readonly reasonLoss: Float64Array
+  /** How many tokens carry loss in all. */
+  readonly lossTokens: Float64Array
+  readonly maxGroup: number
+}
+
+/**
+ * The update's first pass, shared by both learners: every sample must name a
+ * known prompt, have a loss token, start with a valid head (`headError` says
+ * what is wrong, else `undefined`) and a temperature > 0; the errors name the
+ * sample's prompt.
+ */
+export const layoutOf = (
+  endpoint: string,
+  samples: ReadonlyArray<TrainSample>,
+  index: ReadonlyMap<string, number>,
+  R: number,
+  headLength: number,
+  headError: (sample: TrainSample, first: number) => string | undefined
+): SampleLayout | RuntimeError => {
+  const N = samples.length
+  const first = new Int32Array(N)
+  const rows = new Int32Array(N)
+  const reasonEnd = new Int32Array(N)
+  const reasonLoss = new Float64Array(N)
+  const lossTokens = new Float64Array(N)
+  let maxGroup = -1
+  for (let n = 0; n < N; n++) {
+    const s = samples[n]!
+    const i = index.get(s.promptId)
+    if (i === undefined) {
+      return refused(endpoint, `unknown promptId "${s.promptId}": the simulator was not built with it`)
+    }
+    let f = -1
+    let count = 0
+    for (let t = 0; t < s.lossMask.length; t++) {
+      if (s.lossMask[t]) {
+        if (f < 0) f = t
+        count++
+      }
+    }
+    if (f < 0) return refused(endpoint, `sample for "${s.promptId}" has no loss tokens`)
+    const bad = headError(s, f)
+    if (bad !== undefined) return refused(endpoint, `sample for "${s.promptId}": ${bad}`)
+    if (!(s.temperature > 0)) {
+      return refused(endpoint, `sample for "${s.promptId}": temperature must be > 0, got ${s.temperature}`)
+    }
+    const span = reasoningSpan(s.tokenIds, s.lossMask, f + headLength, R)
+    first[n] = f
+    rows[n] = i
+    reasonEnd[n] = span.end
+    reasonLoss[n] = span.lossTokens
+    lossTokens[n] = count
+    if (s.group > maxGroup) maxGroup = s.group
+  }
+  return { first, rows, reasonEnd, reasonLoss, lossTokens, maxGroup }
+}
+
+/** The loss settings of an update: clip ε, KL coefficient β, aggregation and step size (`fallback` when unset). */
+export const lossSettingsOf = (request: TrainStepRequest, fallback: number) => ({
+  clip: request.loss.clip,
+  beta: request.loss.klCoef,
+  aggregation: request.loss.aggregation,
+  lr: request.loss.learningRate ?? fallback
+})
+
+/** The metrics every simulated update reports, in this order (the learner appends its own after them). */
+export const updateMetrics = (m: {
+  readonly loss: number
+  readonly klSum: number
+  readonly samples: number
+  readonly clipped: number
+  readonly gradTokens: number
+  readonly gradNorm: number
+  readonly stepNorm: number
+}) => ({
+  loss: m.loss,
+  kl_mean: m.samples > 0 ? m.klSum / m.samples : 0,
+  clipfrac: m.gradTokens > 0 ? m.clipped / m.gradTokens : 0,
+  grad_norm: m.gradNorm,
+  step_norm: m.stepNorm
+})
+
+/** Per-group sums of the samples' KL terms, reported as the per-group mean (`groupKl`). */
+export class GroupKl {
+  private readonly sum: Float64Array
+  private readonly count: Float64Array
+  constructor(maxGroup: number) {
+    this.sum = new Float64Array(maxGroup + 1)
+    this.count = new Float64Array(maxGroup + 1)
+  }
+  add(group: number, term: number): void {
+    if (group >= 0) {
+      this.sum[group] = this.sum[group]! + term
+      this.count[group] = this.count[group]! + 1
+    }
+  }
+  means(): Array<number> {
+    return Array.from(this.sum, (sum, g) => this.count[g]! > 0 ? sum / this.count[g]! : 0)
+  }
+}
+
+/** What every simulator checkpoint's `Inline` state holds (v2 adds its own fields). */
+export interface SavedState {
+  readonly families: ReadonlyArray<string>
+  readonly theta: ReadonlyArray<number>
+  readonly thetaRef: ReadonlyArray<number>
+  readonly theta0: ReadonlyArray<number>
+  readonly version: number
+}
+
+/** The parameter vectors every checkpoint holds. */
+export interface SavedParameters {
+  readonly theta: Float64Array<ArrayBuffer>
+  readonly thetaRef: Float64Array<ArrayBuffer>
+  readonly theta0: ReadonlyArray<number>
+  readonly version: number
+}
+
+/**
+ * The restore prelude both learners share: an `Inline` state, then `before`
+ * (the learner's own checks), the same families, `P` finite numbers in each of
+ * θ, θ_ref and θ⁰, then `after`, and a valid version; the first failure is the
+ * error.
+ */
+export const restoredParameters = <S>(
+  endpoint: string,
+  checkpoint: TrainerCheckpoint,
+  families: ReadonlyArray<string>,
+  P: number,
+  checks: {
+    readonly before?: (state: Partial<Record<keyof S, unknown>>) => RuntimeError | undefined
+    readonly after?: (state: Partial<Record<keyof S, unknown>>) => RuntimeError | undefined
+  } = {}
+): { readonly state: Partial<Record<keyof S, unknown>>; readonly saved: SavedParameters } | RuntimeError => {
+  const st = inlineStateOf<S>(endpoint, checkpoint)
+  if (st instanceof RuntimeError) return st
+  const before = checks.before?.(st)
+  if (before !== undefined) return before
+  const saved = st as Partial<Record<"families" | "theta" | "thetaRef" | "theta0" | "version", unknown>>
+  const wrongFamilies = familiesMismatch(endpoint, saved.families, families)
+  if (wrongFamilies !== undefined) return wrongFamilies
+  if (!isFiniteArray(saved.theta, P) || !isFiniteArray(saved.thetaRef, P) || !isFiniteArray(saved.theta0, P)) {
+    return refused(endpoint, `checkpoint theta, thetaRef and theta0 must be ${P} finite numbers each`)
+  }
+  const after = checks.after?.(st)
+  if (after !== undefined) return after
+  const v = savedVersionOf(endpoint, saved.version)
+  if (v instanceof RuntimeError) return v
+  return {
+    state: st,
+    saved: {
+      theta: Float64Array.from(saved.theta),
+      thetaRef: Float64Array.from(saved.thetaRef),
+      theta0: saved.theta0,
+      version: v
+    }
+  }
 }

@@ -9,7 +9,7 @@ import torch
 import helpers
 from zpd_worker.sampling import BadRequest, SamplingRequest, sample
 from zpd_worker.trainer import Trainer
-from zpd_worker.warm_start import warm_start
+from zpd_worker.warm_start import _examples, expected_accuracy, warm_start
 
 
 def copy_examples(count, seed):
@@ -49,6 +49,33 @@ class WarmStartTest(unittest.TestCase):
                               "loss": helpers.loss(0.1)})
         self.assertLess(abs(upd["metrics"]["kl_mean"]), 1e-6)
 
+    def test_until_goes_on_to_the_competence_target_and_no_further(self):
+        check = copy_examples(100, seed=98)
+        # one short pass leaves the copy task unsolved; `until` continues, cycling the same examples
+        trainer = Trainer(helpers.tiny(0), lr=1e-3)
+        short = copy_examples(64 * 10, seed=1)
+        res = warm_start(trainer, {"examples": short, "batchSize": 64, "learningRate": 3e-3,
+                                   "until": {"examples": check, "accuracy": 0.8, "every": 5, "maxSteps": 200}})
+        measured = expected_accuracy(trainer.lm, _examples(trainer.lm, check))
+        self.assertGreater(res["steps"], 10)
+        self.assertLess(res["steps"], 200)
+        self.assertEqual(res["steps"] % 5, 0)  # it stops at a check
+        self.assertGreaterEqual(res["checkAccuracy"], 0.8)
+        self.assertAlmostEqual(res["checkAccuracy"], measured, places=5)
+        # five batches earlier the target was not reached: it stopped at the first check that met it
+        again = Trainer(helpers.tiny(0), lr=1e-3)
+        warm_start(again, {"examples": short, "batchSize": 64, "learningRate": 3e-3,
+                           "until": {"examples": check, "accuracy": 0.99, "every": 5, "maxSteps": res["steps"] - 5}})
+        self.assertLess(expected_accuracy(again.lm, _examples(again.lm, check)), 0.8)
+        # an unreachable target stops at maxSteps; a target met by the first pass adds nothing
+        capped = warm_start(Trainer(helpers.tiny(0), lr=1e-3),
+                            {"examples": short, "until": {"examples": check, "accuracy": 1.0, "maxSteps": 23}})
+        self.assertEqual(capped["steps"], 23)
+        met = warm_start(Trainer(helpers.tiny(0), lr=1e-3),
+                         {"examples": short, "until": {"examples": check, "accuracy": 0.01, "maxSteps": 500}})
+        self.assertEqual(met["steps"], 10)
+        self.assertIsNone(warm_start(Trainer(helpers.tiny(0), lr=1e-3), {"examples": short})["checkAccuracy"])
+
     def test_is_deterministic(self):
         digests = []
         for _ in range(2):
@@ -67,6 +94,15 @@ class WarmStartTest(unittest.TestCase):
             ({"examples": copy_examples(2, 0), "batchSize": 0}, "batchSize: expected an integer >= 1"),
             ({"examples": copy_examples(2, 0), "learningRate": -1}, "learningRate: expected a number > 0"),
             ({"examples": copy_examples(2, 0), "epochs": 1.5}, "epochs: expected an integer >= 1"),
+            ({"examples": copy_examples(2, 0), "until": 3}, "until: expected {examples, accuracy"),
+            ({"examples": copy_examples(2, 0), "until": {"examples": [], "accuracy": 0.5, "maxSteps": 5}},
+             "until.examples: expected a non-empty array"),
+            ({"examples": copy_examples(2, 0), "until": {"examples": copy_examples(2, 1), "accuracy": 1.5,
+                                                         "maxSteps": 5}}, "until.accuracy: expected a number in (0, 1]"),
+            ({"examples": copy_examples(2, 0), "until": {"examples": copy_examples(2, 1), "accuracy": 0.5,
+                                                         "every": 0, "maxSteps": 5}}, "until.every: expected an integer >= 1"),
+            ({"examples": copy_examples(2, 0), "until": {"examples": copy_examples(2, 1), "accuracy": 0.5}},
+             "until.maxSteps: expected an integer >= 1"),
         ]
         for body, message in bad:
             with self.assertRaises(BadRequest) as ctx:
