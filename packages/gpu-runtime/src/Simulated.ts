@@ -781,23 +781,29 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
+  /** The reference becomes the current policy, item memory included. */
+  const resetReference = () => {
+    thetaRef = Float64Array.from(theta)
+    cols.muRef = Float64Array.from(cols.mu)
+  }
+
+  /** Expected accuracy over `ps`: P(well-formed) · mean P(solve). */
+  const accuracy = (ps: ReadonlyArray<Problem>) => {
+    if (ps.length === 0) return 0
+    let sum = 0
+    for (const p of ps) sum += Fmath.exp(logSolveOf(p))
+    return (sigmoid(theta[PHI]!) * sum) / ps.length
+  }
+
   const ports = portsOf({
     detail: "simulated learner v2",
     version: () => version,
     generate,
     update,
-    resetReference: () => {
-      thetaRef = Float64Array.from(theta)
-      cols.muRef = Float64Array.from(cols.mu)
-    },
+    resetReference,
     checkpoint,
     restore,
-    accuracy: (ps) => {
-      if (ps.length === 0) return 0
-      let sum = 0
-      for (const p of ps) sum += Fmath.exp(logSolveOf(p))
-      return (sigmoid(theta[PHI]!) * sum) / ps.length
-    }
+    accuracy
   })
 
   return {

@@ -24,38 +24,10 @@ import { RuntimeError } from "@zpd/core/Errors"
 import * as Fmath from "@zpd/core/Fmath"
 import type { Problem } from "@zpd/core/Problem"
 import { hashString, mix32 } from "@zpd/core/Rng"
-import {
-  type Completion,
-  Evaluator,
-  type GenerateRequest,
-  InferenceRuntime,
-  type TrainerCheckpoint,
-  TrainerRuntime,
-  type TrainStepRequest,
-  type TrainStepResult
-} from "@zpd/core/Runtime"
+import * as Runtime from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import {
-  FAIL_TOKEN,
-  familiesOf,
-  generateWith,
-  GroupKl,
-  itemTable,
-  layerOf,
-  layoutOf,
-  type Learner,
-  lossSettingsOf,
-  portsOf,
-  REASON_DOWN_TOKEN,
-  REASON_UP_TOKEN,
-  reasoningTokensOf,
-  restoredParameters,
-  type SavedState,
-  SimulatedLearner,
-  SOLVE_TOKEN,
-  updateMetrics
-} from "./internal/simulator.ts"
+import * as Shared from "./internal/simulator.ts"
 
 /**
  * The simulator's constants.
@@ -71,7 +43,7 @@ import {
  * - `forgetRate`: capacity interference; untrained family skills shrink toward
  *   θ_0 by the factor `1 − forgetRate·‖Δθ‖` per update.
  * - `reasoningTokens`: R, the number of reasoning tokens after the decision
- *   token. Each is an independent binary choice ({@link REASON_UP_TOKEN} with
+ *   token. Each is an independent binary choice ({@link Shared.REASON_UP_TOKEN} with
  *   probability σ((θ − θ_0)·a_x / T)); they do not change the outcome or the
  *   text, but they carry surrogate and KL gradient like an LLM's reasoning
  *   tokens, so dense KL pulls θ back toward θ_ref even through zero-variance
@@ -117,7 +89,7 @@ export const defaults: SimulatorConfig = {
   reasoningTokens: 8
 }
 
-export { FAIL_TOKEN, REASON_DOWN_TOKEN, REASON_UP_TOKEN, SimulatedLearner, SOLVE_TOKEN }
+export { FAIL_TOKEN, REASON_DOWN_TOKEN, REASON_UP_TOKEN, SimulatedLearner, SOLVE_TOKEN } from "./internal/simulator.ts"
 
 /**
  * A simulated learner: the three runtime services over one shared parameter
@@ -126,11 +98,11 @@ export { FAIL_TOKEN, REASON_DOWN_TOKEN, REASON_UP_TOKEN, SimulatedLearner, SOLVE
  * @since 0.1.0
  * @category models
  */
-export interface Simulator extends Learner {
+export interface Simulator extends Shared.Learner {
   readonly model: "v1"
-  readonly inference: InferenceRuntime.Service
-  readonly trainer: TrainerRuntime.Service
-  readonly evaluator: Evaluator.Service
+  readonly inference: Runtime.InferenceRuntime.Service
+  readonly trainer: Runtime.TrainerRuntime.Service
+  readonly evaluator: Runtime.Evaluator.Service
   readonly config: SimulatorConfig
   /** Family names in skill order (skill `i + 1` is `families[i]`). */
   readonly families: ReadonlyArray<string>
@@ -160,7 +132,7 @@ const { logSigmoid, sigmoid } = Fmath
 /** log π(o) for logit z: log σ(z) if solved, log σ(−z) otherwise. */
 const logPi = (z: number, solved: boolean): number => solved ? logSigmoid(z) : logSigmoid(-z)
 
-type CheckpointState = SavedState
+type CheckpointState = Shared.SavedState
 
 // ---------------------------------------------------------------------------
 // constructors
@@ -184,12 +156,12 @@ type CheckpointState = SavedState
  */
 export const make = (problems: ReadonlyArray<Problem>, config?: Partial<SimulatorConfig>): Simulator => {
   const cfg: SimulatorConfig = { ...defaults, ...config }
-  const families = familiesOf(problems)
+  const families = Shared.familiesOf(problems)
   const familyIndex = new Map<string, number>()
   families.forEach((f, i) => familyIndex.set(f, i + 1))
   const S = families.length + 1
 
-  const R = reasoningTokensOf(cfg.reasoningTokens)
+  const R = Shared.reasoningTokensOf(cfg.reasoningTokens)
   const theta0 = new Float64Array(S)
   theta0[0] = cfg.initialGeneral
   for (let k = 1; k < S; k++) theta0[k] = cfg.initialFamily
@@ -204,7 +176,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   })
 
   // Feature table: dense index → (family skill, weights, difficulty). Grows when generate sees new problems.
-  const items = itemTable(
+  const items = Shared.itemTable(
     problems,
     (capacity) => ({
       skill: new Int32Array(capacity), // 0 = no family skill
@@ -257,9 +229,9 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   // generate
   // -------------------------------------------------------------------------
 
-  const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
+  const generate = (request: Runtime.GenerateRequest): Effect.Effect<ReadonlyArray<Runtime.Completion>, RuntimeError> =>
     Effect.suspend(() =>
-      generateWith("simulated/generate", request, {
+      Shared.generateWith("simulated/generate", request, {
         items,
         version,
         R,
@@ -279,7 +251,11 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
                 solved = rng.next() < sigmoid(zt)
                 lp = logPi(zt, solved)
               }
-              return { tokens: [solved ? SOLVE_TOKEN : FAIL_TOKEN], logprobs: [lp], text: render(problem, solved) }
+              return {
+                tokens: [solved ? Shared.SOLVE_TOKEN : Shared.FAIL_TOKEN],
+                logprobs: [lp],
+                text: render(problem, solved)
+              }
             }
           }
         }
@@ -290,19 +266,19 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   // update
   // -------------------------------------------------------------------------
 
-  const update = (request: TrainStepRequest): Effect.Effect<TrainStepResult, RuntimeError> =>
+  const update = (request: Runtime.TrainStepRequest): Effect.Effect<Runtime.TrainStepResult, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/update"
-      const { clip, beta, aggregation, lr } = lossSettingsOf(request, cfg.learningRate)
+      const { clip, beta, aggregation, lr } = Shared.lossSettingsOf(request, cfg.learningRate)
       const samples = request.samples
       const N = samples.length
       const grad = new Float64Array(S)
       const trained = new Uint8Array(S)
       // First pass: validation and loss-token counts.
-      const layout = layoutOf(endpoint, samples, index, R, 1, (s, d) => {
+      const layout = Shared.layoutOf(endpoint, samples, index, R, 1, (s, d) => {
         const tok = s.tokenIds[d]
-        return tok !== SOLVE_TOKEN && tok !== FAIL_TOKEN
-          ? `decision token must be ${SOLVE_TOKEN} or ${FAIL_TOKEN}, got ${tok}`
+        return tok !== Shared.SOLVE_TOKEN && tok !== Shared.FAIL_TOKEN
+          ? `decision token must be ${Shared.SOLVE_TOKEN} or ${Shared.FAIL_TOKEN}, got ${tok}`
           : undefined
       })
       if (layout instanceof RuntimeError) return Effect.fail(layout)
@@ -310,7 +286,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       let totalLossTokens = 0
       for (let n = 0; n < N; n++) totalLossTokens += lossTokens[n]!
       const meanLossTokens = N === 0 ? 1 : totalLossTokens / N
-      const groups = new GroupKl(layout.maxGroup)
+      const groups = new Shared.GroupKl(layout.maxGroup)
       let loss = 0
       let klSum = 0
       let clipped = 0
@@ -320,7 +296,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
         const i = rows[n]!
         const d = dec[n]!
         const T = s.temperature
-        const solved = s.tokenIds[d] === SOLVE_TOKEN
+        const solved = s.tokenIds[d] === Shared.SOLVE_TOKEN
         const z = logitAt(theta, i) / T
         const p = sigmoid(z)
         const lpNew = logPi(z, solved)
@@ -372,7 +348,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
           for (let t = d + 1; t < end; t++) {
             if (!s.lossMask[t]) continue
             gradTokens++
-            const up = s.tokenIds[t] === REASON_UP_TOKEN
+            const up = s.tokenIds[t] === Shared.REASON_UP_TOKEN
             const lpT = up ? lpUp : lpDown
             const dlpT = ((up ? 1 : 0) - q) / T
             const At = s.advantages[t]!
@@ -425,7 +401,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed({
         step: request.step,
         policyVersion: version,
-        metrics: updateMetrics({ loss, klSum, samples: N, clipped, gradTokens, gradNorm, stepNorm }),
+        metrics: Shared.updateMetrics({ loss, klSum, samples: N, clipped, gradTokens, gradNorm, stepNorm }),
         groupKl
       })
     })
@@ -434,7 +410,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
   // checkpoint / restore
   // -------------------------------------------------------------------------
 
-  const checkpoint = (_tag: string): Effect.Effect<TrainerCheckpoint, RuntimeError> =>
+  const checkpoint = (_tag: string): Effect.Effect<Runtime.TrainerCheckpoint, RuntimeError> =>
     Effect.sync(() => {
       const state: CheckpointState = {
         families: [...families],
@@ -446,10 +422,10 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return { _tag: "Inline" as const, state }
     })
 
-  const restore = (cp: TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
+  const restore = (cp: Runtime.TrainerCheckpoint): Effect.Effect<number, RuntimeError> =>
     Effect.suspend(() => {
       const endpoint = "simulated/restore"
-      const restored = restoredParameters<CheckpointState>(endpoint, cp, families, S)
+      const restored = Shared.restoredParameters<CheckpointState>(endpoint, cp, families, S)
       if (restored instanceof RuntimeError) return Effect.fail(restored)
       theta = restored.saved.theta
       thetaRef = restored.saved.thetaRef
@@ -458,7 +434,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
       return Effect.succeed(version)
     })
 
-  const ports = portsOf({
+  const ports = Shared.portsOf({
     detail: "simulated learner",
     version: () => version,
     generate,
@@ -485,7 +461,7 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
 
 /**
  * The simulated learner as a layer providing the three runtime ports and
- * {@link SimulatedLearner}, all over one instance. Each build of the layer
+ * {@link Shared.SimulatedLearner}, all over one instance. Each build of the layer
  * starts from fresh parameters θ_0.
  *
  * @since 0.1.0
@@ -494,5 +470,5 @@ export const make = (problems: ReadonlyArray<Problem>, config?: Partial<Simulato
 export const layer = (
   problems: ReadonlyArray<Problem>,
   config?: Partial<SimulatorConfig>
-): Layer.Layer<InferenceRuntime | TrainerRuntime | Evaluator | SimulatedLearner> =>
-  layerOf(() => make(problems, config))
+): Layer.Layer<Runtime.InferenceRuntime | Runtime.TrainerRuntime | Runtime.Evaluator | Shared.SimulatedLearner> =>
+  Shared.layerOf(() => make(problems, config))
