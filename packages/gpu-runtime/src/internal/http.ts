@@ -175,6 +175,26 @@ const fromStatus = (
   return { retryable: false, reason: "Refused", description: `HTTP ${status}: ${message}`, status }
 }
 
+const bodyCutOff = (cause: unknown): Failure => ({
+  retryable: true,
+  reason: "Unavailable",
+  description: `the connection closed while reading the reply body (${causeText(cause)})`
+})
+
+const malformedJson = (cause: unknown, text: string): Failure => ({
+  retryable: false,
+  reason: "BadResponse",
+  description: `expected a JSON reply, got malformed JSON (${causeText(cause)}); the body starts ${
+    JSON.stringify(text.slice(0, 120))
+  }`
+})
+
+const timedOut = (timeout: Duration.Duration): Failure => ({
+  retryable: true,
+  reason: "Timeout",
+  description: `no complete reply within ${Duration.format(timeout)}`
+})
+
 /**
  * Fails with `onTimeout()` when `effect` has not finished within `ms`, and
  * interrupts it (which aborts the fetch). Cheaper than `Effect.timeoutFail`
@@ -238,11 +258,7 @@ export const transport = (
       : HttpClientRequest.post(url, { ...options, body: HttpBody.raw(body, { contentType: "application/json" }) })
     return Effect.flatMap(Effect.mapError(plain.execute(request), fromClientError), (response) =>
       Effect.flatMap(
-        Effect.mapError(response.text, (e): Failure => ({
-          retryable: true,
-          reason: "Unavailable",
-          description: `the connection closed while reading the reply body (${causeText(e.cause ?? e)})`
-        })),
+        Effect.mapError(response.text, (e) => bodyCutOff(e.cause ?? e)),
         (text): Effect.Effect<unknown, Failure> => {
           if (response.status < 200 || response.status >= 300) {
             return Effect.fail(
@@ -253,23 +269,105 @@ export const transport = (
           try {
             return Effect.succeed(JSON.parse(text))
           } catch (e) {
-            return Effect.fail({
-              retryable: false,
-              reason: "BadResponse",
-              description: `expected a JSON reply, got malformed JSON (${causeText(e)}); the body starts ${
-                JSON.stringify(text.slice(0, 120))
-              }`
-            })
+            return Effect.fail(malformedJson(e, text))
           }
         }
       )).pipe(
-        withDeadline(Duration.toMillis(timeout), (): Failure => ({
-          retryable: true,
-          reason: "Timeout",
-          description: `no complete reply within ${Duration.format(timeout)}`
-        }))
+        withDeadline(Duration.toMillis(timeout), () => timedOut(timeout))
       )
   }
+}
+
+/**
+ * The `fetch` a {@link fetchTransport} calls: the runtime's global `fetch`
+ * (Node 18+, Deno, Bun) or one the application provides.
+ *
+ * @internal
+ */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
+
+/** What one promise-based attempt of {@link fetchTransport} settles with: the parsed JSON, or why it failed. */
+type Settled = { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly failure: Failure }
+
+/**
+ * The {@link Transport} over `fetch` directly: one promise per attempt
+ * (send, read the body, classify the status, parse JSON) wrapped once in
+ * `Effect.async`, with one timer for the deadline; interrupting the effect
+ * or reaching the deadline aborts the fetch. Classifies exactly as
+ * {@link transport} does (same {@link Failure}s and descriptions), without
+ * the per-request fibers, scopes and response wrappers of `HttpClient`,
+ * which at thousands of requests per step cost more CPU than the request
+ * itself. Redirects are not followed (`redirect: "manual"`: a 3xx is
+ * classified, never retried).
+ *
+ * @internal
+ */
+export const fetchTransport = (
+  fetchFunction: FetchFunction,
+  headers: Readonly<Record<string, string>>,
+  emptyBody?: { readonly value: unknown }
+): Transport => {
+  const getHeaders = { accept: "application/json", ...headers }
+  const postHeaders = { accept: "application/json", "content-type": "application/json", ...headers }
+  const attempt = async (
+    method: "GET" | "POST",
+    url: string,
+    body: string | undefined,
+    signal: AbortSignal
+  ): Promise<Settled> => {
+    let response: Response
+    try {
+      response = await fetchFunction(url, {
+        method,
+        headers: method === "GET" ? getHeaders : postHeaders,
+        body: body ?? null,
+        redirect: "manual",
+        signal
+      })
+    } catch (e) {
+      return { ok: false, failure: { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e)}` } }
+    }
+    let text: string
+    try {
+      text = await response.text()
+    } catch (e) {
+      return { ok: false, failure: bodyCutOff(e) }
+    }
+    const status = response.status
+    if (status < 200 || status >= 300) {
+      const retryAfter = response.headers.get("retry-after") ?? undefined
+      const location = response.headers.get("location") ?? undefined
+      return { ok: false, failure: fromStatus(status, text, retryAfter, location) }
+    }
+    if (emptyBody !== undefined && text.trim().length === 0) return { ok: true, json: emptyBody.value }
+    try {
+      return { ok: true, json: JSON.parse(text) }
+    } catch (e) {
+      return { ok: false, failure: malformedJson(e, text) }
+    }
+  }
+  return (method, url, body, timeout) =>
+    Effect.async<unknown, Failure>((resume) => {
+      const controller = new AbortController()
+      let settled = false
+      const timer = setTimeout(() => {
+        settled = true
+        controller.abort()
+        resume(Effect.fail(timedOut(timeout)))
+      }, Duration.toMillis(timeout))
+      attempt(method, url, body, controller.signal).then((outcome) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resume(outcome.ok ? Effect.succeed(outcome.json) : Effect.fail(outcome.failure))
+      })
+      return Effect.sync(() => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        controller.abort()
+      })
+    })
 }
 
 /**
