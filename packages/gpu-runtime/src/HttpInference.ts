@@ -30,9 +30,11 @@
  * `allowRawLogprobs` / `allowTruncatedSampling` is set (evaluation-only use).
  *
  * **Scale.** Prompts are split into requests of at most `promptsPerRequest`
- * prompts; a pool of at most `maxConcurrency` fibers sends them (a FIFO
- * permit queue bounds the requests in flight over concurrent calls too, so
- * the cost is linear in the number of requests); requests are spread over
+ * prompts; a pool of at most `maxConcurrency` promise loops sends them (a
+ * FIFO permit queue bounds the requests in flight over concurrent calls too,
+ * so the cost is linear in the number of requests; a request is a plain
+ * promise around `fetch` until an attempt fails, when `Effect.retry` takes
+ * over; the call is wrapped once in Effect); requests are spread over
  * `endpoints` by least-outstanding-requests with round-robin ties (an
  * endpoint that failed is avoided for `cooldown`, a retry avoids the endpoint
  * it just failed on). Replies are checked field by field, without copies.
@@ -83,7 +85,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
+import * as Batch from "./internal/batch.ts"
 import * as Completions from "./internal/completions.ts"
 import * as Http from "./internal/http.ts"
 
@@ -258,18 +262,20 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
       return yield* refused("HttpInference", "expected at least one endpoint URL")
     }
     const transport = Http.transport(yield* HttpClient.HttpClient, options.headers ?? {})
-    /** The transport of the `/v1/completions` hot path (see `Options.transport`). */
-    const completions = options.transport === "httpClient" ? transport : Http.fetchTransport(
+    /** The first attempt of each `/v1/completions` request, unless `transport: "httpClient"` (see `Options.transport`). */
+    const direct = options.transport === "httpClient" ? undefined : Http.fetchAttempt(
       Option.getOrElse(yield* Effect.serviceOption(FetchHttpClient.Fetch), () => globalThis.fetch),
       options.headers ?? {}
     )
+    /** Every later attempt (retries, after a first failure). */
+    const retryTransport = direct === undefined ? transport : Http.fetchTransport(direct)
     const policy = Http.retryPolicy(options, { timeout: "30 seconds", retries: 4 })
     const perToken = Duration.toMillis(Duration.decode(options.timeoutPerToken ?? "20 millis"))
     const balancer = new Http.Balancer(options.endpoints, Duration.toMillis(policy.cooldown))
     const extraBody = options.extraBody ?? {}
     const perRequest = Math.max(1, Math.floor(options.promptsPerRequest ?? 8))
     const maxConcurrency = Math.max(1, Math.floor(options.maxConcurrency ?? 8 * balancer.endpoints.length))
-    const permits = new Http.Permits(maxConcurrency)
+    const permits = new Batch.Permits(maxConcurrency)
     const abortRetries = Math.max(0, Math.floor(options.abortRetries ?? 3))
     const warnTruncatedAbove = options.warnTruncatedAbove ?? 0.5
     const checkPromptTokenIds = options.checkPromptTokenIds ?? true
@@ -344,70 +350,99 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
       : "n"
     const capabilities: InferenceCapabilities = { logprobSemantics: semantics, maxConcurrency }
 
-    /** One request with retries, holding a permit; its completions in choice order. */
-    const request = (
+    /** A reply's completions, or why it is refused (shape, fields, a policy version going backwards). */
+    const readChecked = (
       part: Completions.Part,
-      sampling: SamplingParams,
-      seed: number | undefined,
-      timeout: Duration.Duration
-    ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
-      const body = JSON.stringify(Completions.requestBody(part, sampling, seed, options.model, extraBody))
-      const read = { fallbackVersion: version, checkPromptTokenIds }
-      return permits.with(Http.withRetries(
-        balancer,
-        policy,
-        "/v1/completions",
-        (ep) =>
-          Effect.flatMap(completions("POST", `${ep.url}/v1/completions`, body, timeout), (json) => {
-            const out = Completions.readReply(part, json, read)
-            if (!Array.isArray(out)) return Effect.fail(out as Http.Failure)
-            const replied = out[0]!.policyVersion
-            if (replied < floor) {
-              return Effect.fail({
-                retryable: false,
-                reason: "BadResponse",
-                description:
-                  `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
-                  `never to go backwards (was the server restarted from older weights? after a deliberate restore, ` +
-                  `call setPolicyVersion)`
-              })
-            }
-            floor = replied
-            return Effect.succeed(out)
-          }),
-        options.serverExited
-      )).pipe(Effect.mapError((e) => new RuntimeError({ ...e, description: `${e.description}${forPrompts(part)}` })))
+      json: unknown,
+      read: Completions.ReadOptions
+    ): Array<Completions.Placed> | Http.Failure => {
+      const out = Completions.readReply(part, json, read)
+      if (!Array.isArray(out)) return out
+      const replied = out[0]!.policyVersion
+      if (replied < floor) {
+        return {
+          retryable: false,
+          reason: "BadResponse",
+          description: `policy_version ${replied} is older than version ${floor} seen before; expected versions ` +
+            `never to go backwards (was the server restarted from older weights? after a deliberate restore, ` +
+            `call setPolicyVersion)`
+        }
+      }
+      floor = replied
+      return out
     }
 
-    /** One part, with its aborted samples regenerated one by one (each `n: 1`, its own seed). */
-    const runPart = (
+    /** What one call's requests share: its batch, the runtime retries run in, its sampling and limits. */
+    interface Call {
+      readonly batch: Batch.Batch
+      readonly runtime: Runtime.Runtime<never>
+      readonly now: () => number
+      readonly sampling: SamplingParams
+      readonly timeout: Duration.Duration
+    }
+
+    /**
+     * One request, holding a permit: a first attempt as a plain promise (fetch transport); if it fails,
+     * `Http.withRetries` takes over from that failure in a fiber. Its completions in choice order; rejects
+     * with a `RuntimeError` naming the endpoint and the request's prompts.
+     */
+    const request = (
+      call: Call,
       part: Completions.Part,
-      sampling: SamplingParams,
-      timeout: Duration.Duration
-    ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
+      seed: number | undefined
+    ): Promise<Array<Completions.Placed>> =>
+      call.batch.withPermit(async () => {
+        const body = JSON.stringify(Completions.requestBody(part, call.sampling, seed, options.model, extraBody))
+        const read = { fallbackVersion: version, checkPromptTokenIds }
+        let first: { endpoint: Http.Endpoint; failure: Http.Failure } | undefined
+        if (direct !== undefined) {
+          const endpoint = balancer.pick(call.now(), undefined)
+          endpoint.inFlight++
+          const outcome = await call.batch.attempt(direct, "POST", `${endpoint.url}/v1/completions`, body, call.timeout)
+          endpoint.inFlight--
+          const out = outcome.ok ? readChecked(part, outcome.json, read) : outcome.failure
+          if (Array.isArray(out)) {
+            balancer.succeeded(endpoint)
+            return out
+          }
+          first = { endpoint, failure: out }
+        }
+        const retried = Http.withRetries(
+          balancer,
+          policy,
+          "/v1/completions",
+          (ep) =>
+            Effect.flatMap(retryTransport("POST", `${ep.url}/v1/completions`, body, call.timeout), (json) => {
+              const out = readChecked(part, json, read)
+              return Array.isArray(out) ? Effect.succeed(out) : Effect.fail(out)
+            }),
+          options.serverExited,
+          first
+        ).pipe(Effect.mapError((e) => new RuntimeError({ ...e, description: `${e.description}${forPrompts(part)}` })))
+        return call.batch.run(call.runtime, retried)
+      })
+
+    /** One part, with its aborted samples regenerated one by one (each `n: 1`, its own seed). */
+    const runPart = async (call: Call, part: Completions.Part): Promise<Array<Completions.Placed>> => {
       const seedOf = (label: string) =>
-        sampling.seed === undefined ? undefined : Rng.deriveSeed(sampling.seed, part.k, label)
-      const regenerate = (
-        out: Array<Completions.Placed>,
-        round: number
-      ): Effect.Effect<Array<Completions.Placed>, RuntimeError> => {
+        call.sampling.seed === undefined ? undefined : Rng.deriveSeed(call.sampling.seed, part.k, label)
+      const out = await request(call, part, seedOf("http-request"))
+      for (let round = 0;; round++) {
         const aborted: Array<number> = []
         for (let c = 0; c < out.length; c++) if (out[c]!.finishReason === "abort") aborted.push(c)
-        if (aborted.length === 0) return Effect.succeed(out)
+        if (aborted.length === 0) return out
         if (round >= abortRetries) {
           const first = out[aborted[0]!]!
-          return Effect.fail(
-            new RuntimeError({
-              endpoint: balancer.endpoints.map((e) => `${e.url}/v1/completions`).join(", "),
-              reason: "Unavailable",
-              description:
-                `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
-                `still finished with "abort" after ${abortRetries} regeneration(s); expected "stop" or "length" ` +
-                `(is the server being paused or restarted? raise abortRetries to wait longer)`
-            })
-          )
+          throw new RuntimeError({
+            endpoint: balancer.endpoints.map((e) => `${e.url}/v1/completions`).join(", "),
+            reason: "Unavailable",
+            description:
+              `${aborted.length} completion(s) (first: prompt "${first.promptId}" sample ${first.sampleIndex}) ` +
+              `still finished with "abort" after ${abortRetries} regeneration(s); expected "stop" or "length" ` +
+              `(is the server being paused or restarted? raise abortRetries to wait longer)`
+          })
         }
-        return Effect.forEach(aborted, (c) => {
+        await Promise.all(aborted.map(async (c) => {
           const old = out[c]!
           const one: Completions.Part = {
             k: part.k,
@@ -415,16 +450,36 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
             n: 1,
             sampleIndex: old.sampleIndex
           }
-          return Effect.map(
-            request(one, sampling, seedOf(`http-regenerate-${old.sampleIndex}-${round}`), timeout),
-            ([fresh]) => {
-              out[c] = { ...fresh!, abortedAttempts: (old.abortedAttempts ?? 0) + 1 }
-            }
-          )
-        }, { concurrency: aborted.length, discard: true }).pipe(Effect.flatMap(() => regenerate(out, round + 1)))
+          const [fresh] = await request(call, one, seedOf(`http-regenerate-${old.sampleIndex}-${round}`))
+          out[c] = { ...fresh!, abortedAttempts: (old.abortedAttempts ?? 0) + 1 }
+        }))
       }
-      return Effect.flatMap(request(part, sampling, seedOf("http-request"), timeout), (out) => regenerate(out, 0))
     }
+
+    /** Every part of a call on the promise-based hot path, wrapped once in Effect: interrupting it cancels the batch. */
+    const runParts = (
+      parts: ReadonlyArray<Completions.Part>,
+      sampling: SamplingParams,
+      timeout: Duration.Duration
+    ): Effect.Effect<Array<Array<Completions.Placed>>, RuntimeError> =>
+      Effect.flatMap(
+        Effect.runtime<never>(),
+        (runtime) =>
+          Effect.clockWith((clock) =>
+            Effect.async<Array<Array<Completions.Placed>>, RuntimeError>((resume) => {
+              const batch = new Batch.Batch(permits)
+              const call: Call = { batch, runtime, now: () => clock.unsafeCurrentTimeMillis(), sampling, timeout }
+              Batch.pool(parts, maxConcurrency, (part) => runPart(call, part)).then(
+                (results) => resume(Effect.succeed(results)),
+                (e: unknown) => {
+                  batch.cancel()
+                  resume(e instanceof RuntimeError ? Effect.fail(e) : Effect.die(e))
+                }
+              )
+              return Effect.sync(() => batch.cancel())
+            })
+          )
+      )
 
     const generate = (request: GenerateRequest): Effect.Effect<ReadonlyArray<Completion>, RuntimeError> =>
       Effect.suspend(() => {
@@ -463,14 +518,13 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         if (request.prompts.length === 0) return Effect.succeed([])
         const parts = Completions.chunkPrompts(request.prompts, n, perRequest, groupMode)
         const timeout = Duration.sum(policy.timeout, Duration.millis(perToken * sampling.maxTokens))
-        return Http.pool(parts, Math.min(maxConcurrency, parts.length), (part) => runPart(part, sampling, timeout))
-          .pipe(
-            Effect.flatMap((results) => {
-              const all = placeInOrder(results, request.prompts.length, n)
-              return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))
-            }),
-            Effect.provideService(FetchHttpClient.RequestInit, noRedirects)
-          )
+        return runParts(parts, sampling, timeout).pipe(
+          Effect.flatMap((results) => {
+            const all = placeInOrder(results, request.prompts.length, n)
+            return warnIfTruncated(all, sampling.maxTokens, warnTruncatedAbove, endpoint).pipe(Effect.as(all))
+          }),
+          Effect.provideService(FetchHttpClient.RequestInit, noRedirects)
+        )
       })
 
     const health: Effect.Effect<RuntimeHealth, RuntimeError> = Effect.gen(function*() {

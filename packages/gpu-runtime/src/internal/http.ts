@@ -286,35 +286,39 @@ export const transport = (
  */
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>
 
-/** What one promise-based attempt of {@link fetchTransport} settles with: the parsed JSON, or why it failed. */
-type Settled = { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly failure: Failure }
-
 /**
- * The {@link Transport} over `fetch` directly: one promise per attempt
- * (send, read the body, classify the status, parse JSON) wrapped once in
- * `Effect.async`, with one timer for the deadline; interrupting the effect
- * or reaching the deadline aborts the fetch. Classifies exactly as
- * {@link transport} does (same {@link Failure}s and descriptions), without
- * the per-request fibers, scopes and response wrappers of `HttpClient`,
- * which at thousands of requests per step cost more CPU than the request
- * itself. Redirects are not followed (`redirect: "manual"`: a 3xx is
- * classified, never retried).
+ * What one promise-based attempt settles with: the parsed JSON, or why it
+ * failed. Never rejects.
  *
  * @internal
  */
-export const fetchTransport = (
+export type Settled = { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly failure: Failure }
+
+/**
+ * One attempt over `fetch` as a promise: send, read the whole body, classify
+ * the status and parse JSON, exactly as {@link transport} classifies (same
+ * {@link Failure}s and descriptions). Redirects are not followed
+ * (`redirect: "manual"`: a 3xx is classified, never retried). No deadline:
+ * the caller aborts `signal`.
+ *
+ * @internal
+ */
+export type FetchAttempt = (
+  method: "GET" | "POST",
+  url: string,
+  body: string | undefined,
+  signal: AbortSignal
+) => Promise<Settled>
+
+/** @internal */
+export const fetchAttempt = (
   fetchFunction: FetchFunction,
   headers: Readonly<Record<string, string>>,
   emptyBody?: { readonly value: unknown }
-): Transport => {
+): FetchAttempt => {
   const getHeaders = { accept: "application/json", ...headers }
   const postHeaders = { accept: "application/json", "content-type": "application/json", ...headers }
-  const attempt = async (
-    method: "GET" | "POST",
-    url: string,
-    body: string | undefined,
-    signal: AbortSignal
-  ): Promise<Settled> => {
+  return async (method, url, body, signal) => {
     let response: Response
     try {
       response = await fetchFunction(url, {
@@ -325,7 +329,10 @@ export const fetchTransport = (
         signal
       })
     } catch (e) {
-      return { ok: false, failure: { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e)}` } }
+      return {
+        ok: false,
+        failure: { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e)}` }
+      }
     }
     let text: string
     try {
@@ -346,29 +353,62 @@ export const fetchTransport = (
       return { ok: false, failure: malformedJson(e, text) }
     }
   }
-  return (method, url, body, timeout) =>
-    Effect.async<unknown, Failure>((resume) => {
-      const controller = new AbortController()
-      let settled = false
-      const timer = setTimeout(() => {
-        settled = true
-        controller.abort()
-        resume(Effect.fail(timedOut(timeout)))
-      }, Duration.toMillis(timeout))
-      attempt(method, url, body, controller.signal).then((outcome) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resume(outcome.ok ? Effect.succeed(outcome.json) : Effect.fail(outcome.failure))
-      })
-      return Effect.sync(() => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        controller.abort()
-      })
-    })
 }
+
+/**
+ * Runs `attempt` within `timeout`: a timer and an `AbortController` per
+ * call; at the deadline, or when `cancel` is called, the fetch is aborted
+ * and the promise settles with the timeout failure (resp. is left pending:
+ * a cancelled caller no longer listens).
+ *
+ * @internal
+ */
+export const withFetchDeadline = (
+  attempt: FetchAttempt,
+  method: "GET" | "POST",
+  url: string,
+  body: string | undefined,
+  timeout: Duration.Duration,
+  onSettled: (outcome: Settled) => void
+): () => void => {
+  const controller = new AbortController()
+  let settled = false
+  const timer = setTimeout(() => {
+    settled = true
+    controller.abort()
+    onSettled({ ok: false, failure: timedOut(timeout) })
+  }, Duration.toMillis(timeout))
+  attempt(method, url, body, controller.signal).then((outcome) => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    onSettled(outcome)
+  })
+  return () => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    controller.abort()
+  }
+}
+
+/**
+ * The {@link Transport} over `fetch` directly: one {@link fetchAttempt} per
+ * attempt wrapped once in `Effect.async`, with one timer for the deadline;
+ * interrupting the effect or reaching the deadline aborts the fetch. Without
+ * the per-request fibers, scopes and response wrappers of `HttpClient`,
+ * which at thousands of requests per step cost more CPU than the request
+ * itself.
+ *
+ * @internal
+ */
+export const fetchTransport = (attempt: FetchAttempt): Transport => (method, url, body, timeout) =>
+  Effect.async<unknown, Failure>((resume) => {
+    const cancel = withFetchDeadline(attempt, method, url, body, timeout, (outcome) => {
+      resume(outcome.ok ? Effect.succeed(outcome.json) : Effect.fail(outcome.failure))
+    })
+    return Effect.sync(cancel)
+  })
 
 /**
  * One JSON request (a one-off {@link transport}): sends `body` (POST, as JSON)
@@ -500,6 +540,10 @@ export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<unknown, A
  * reports that the server's process has ended, the request fails at once
  * with that explanation instead of retrying a dead server.
  *
+ * `first`, when given, is the failure of a first attempt already made
+ * elsewhere (a promise-based hot path, its `inFlight` already released): it
+ * is handled as if `attempt` had failed so, and the retries follow.
+ *
  * @internal
  */
 export const withRetries = <A>(
@@ -507,7 +551,8 @@ export const withRetries = <A>(
   policy: RetryPolicy,
   path: string,
   attempt: (endpoint: Endpoint) => Effect.Effect<A, Failure>,
-  serverExited?: Effect.Effect<Option.Option<string>>
+  serverExited?: Effect.Effect<Option.Option<string>>,
+  first?: { readonly endpoint: Endpoint; readonly failure: Failure }
 ): Effect.Effect<A, RuntimeError> =>
   Effect.suspend(() => {
     const history: Array<string> = []
@@ -519,6 +564,19 @@ export const withRetries = <A>(
       if (failure.reason === "Timeout") timeouts++
       return Effect.fail({ failure, endpoint, timeouts })
     }
+    const failedOn = (endpoint: Endpoint, failure: Failure): Effect.Effect<never, AttemptFailure> =>
+      Effect.clockWith((clock) => {
+        if (!failure.retryable) return fail(endpoint, failure)
+        balancer.failed(endpoint, clock.unsafeCurrentTimeMillis())
+        if (serverExited === undefined) return fail(endpoint, failure)
+        return Effect.flatMap(serverExited, (exited) =>
+          fail(
+            endpoint,
+            Option.isNone(exited)
+              ? failure
+              : { ...failure, retryable: false, description: `${failure.description}; ${exited.value}` }
+          ))
+      })
     const once = Effect.clockWith((clock) => {
       const endpoint = balancer.pick(clock.unsafeCurrentTimeMillis(), lastFailed)
       endpoint.inFlight++
@@ -531,18 +589,7 @@ export const withRetries = <A>(
               balancer.succeeded(endpoint)
               return Effect.succeed(a)
             },
-            onFailure: (failure): Effect.Effect<never, AttemptFailure> => {
-              if (!failure.retryable) return fail(endpoint, failure)
-              balancer.failed(endpoint, clock.unsafeCurrentTimeMillis())
-              if (serverExited === undefined) return fail(endpoint, failure)
-              return Effect.flatMap(serverExited, (exited) =>
-                fail(
-                  endpoint,
-                  Option.isNone(exited)
-                    ? failure
-                    : { ...failure, retryable: false, description: `${failure.description}; ${exited.value}` }
-                ))
-            }
+            onFailure: (failure) => failedOn(endpoint, failure)
           })
         )
     })
@@ -557,7 +604,7 @@ export const withRetries = <A>(
       })
       return Effect.retry(again, retrySchedule(policy))
     }
-    return Effect.catchAll(once, retried).pipe(
+    return Effect.catchAll(first === undefined ? once : failedOn(first.endpoint, first.failure), retried).pipe(
       Effect.mapError(({ endpoint, failure }) => {
         const attempts = history.length
         const tail = failure.retryable ? ` (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"})` : ""
@@ -578,101 +625,3 @@ export const withRetries = <A>(
  * @internal
  */
 export const client: Effect.Effect<HttpClient.HttpClient, never, HttpClient.HttpClient> = HttpClient.HttpClient
-
-/**
- * A counting semaphore whose release hands the permit to the longest waiter
- * only (first in, first out), so a queue of W waiters costs O(1) per
- * release, not O(W) as a wake-all semaphore does. Bounds the requests in
- * flight over every concurrent call of one client.
- *
- * @internal
- */
-export class Permits {
-  private available: number
-  private waiters: Array<Waiter> = []
-  private head = 0
-  constructor(size: number) {
-    this.available = size
-  }
-  private readonly release: Effect.Effect<void> = Effect.sync(() => {
-    while (this.head < this.waiters.length) {
-      const waiter = this.waiters[this.head++]!
-      if (this.head === this.waiters.length) {
-        this.waiters = []
-        this.head = 0
-      }
-      if (!waiter.cancelled) return waiter.wake!()
-    }
-    this.available++
-  })
-  /** Runs `effect` holding one permit; interruptible while waiting for it. */
-  with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.uninterruptibleMask((restore) => {
-      const waiter: Waiter = { wake: undefined, granted: false, cancelled: false }
-      const take = Effect.async<void>((resume) => {
-        if (this.available > 0) {
-          this.available--
-          waiter.granted = true
-          return resume(Effect.void)
-        }
-        waiter.wake = () => {
-          waiter.granted = true
-          resume(Effect.void)
-        }
-        this.waiters.push(waiter)
-        return Effect.sync(() => {
-          waiter.cancelled = true
-        })
-      })
-      return restore(take).pipe(
-        Effect.onInterrupt(() =>
-          Effect.suspend(() => {
-            if (waiter.granted) return this.release
-            waiter.cancelled = true
-            return Effect.void
-          })
-        ),
-        Effect.flatMap(() => Effect.ensuring(restore(effect), this.release))
-      )
-    })
-  }
-}
-
-interface Waiter {
-  wake: (() => void) | undefined
-  granted: boolean
-  cancelled: boolean
-}
-
-/**
- * `Effect.forEach(items, f, { concurrency: workers })` with `workers` fibers
- * that each take the next item in turn, instead of a fiber per item: the
- * cost stays linear in the items and flat in the concurrency. Results are in
- * item order; the first failure interrupts the other workers.
- *
- * @internal
- */
-export const pool = <T, A, E, R>(
-  items: ReadonlyArray<T>,
-  workers: number,
-  f: (item: T) => Effect.Effect<A, E, R>
-): Effect.Effect<Array<A>, E, R> =>
-  Effect.suspend(() => {
-    const out: Array<A> = new Array(items.length)
-    let next = 0
-    const worker: Effect.Effect<void, E, R> = Effect.suspend(() => {
-      if (next >= items.length) return Effect.void
-      const k = next++
-      return Effect.flatMap(f(items[k]!), (a) => {
-        out[k] = a
-        return worker
-      })
-    })
-    return Effect.as(
-      Effect.all(Array.from({ length: Math.max(1, workers) }, () => worker), {
-        concurrency: "unbounded",
-        discard: true
-      }),
-      out
-    )
-  })
