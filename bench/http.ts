@@ -26,6 +26,7 @@ import * as Rng from "@zpd/core/Rng"
 import type { PromptInput, SamplingParams } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
+import { loadavg } from "node:os"
 import process from "node:process"
 import { createInterface } from "node:readline"
 import { setFlagsFromString } from "node:v8"
@@ -67,6 +68,8 @@ const delayMs = Number(arg("delay") ?? "20")
 const endpointCount = Number(arg("endpoints") ?? "1")
 /** `--only zpd|raw`: run one client (for `node --cpu-prof`). */
 const only = arg("only")
+
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(" ")
 
 const startServer = (): Promise<{ url: string; stop: () => void }> =>
   new Promise((resolve, reject) => {
@@ -151,12 +154,12 @@ const main = async () => {
     Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)
   console.log(
     `bench:http  fake server delay ${delayMs} ms, ${endpointCount} endpoint(s), node ${process.version}; ` +
-      `medians of ${reps} interleaved reps (${linearReps} for linearity rows)`
+      `medians of ${reps} interleaved reps (${linearReps} for linearity rows); load average ${load()}`
   )
   const header =
     "row  mode      P     n   C    L  ppr  reqs   | raw ms   zpd ms  ratio | raw cpu/req zpd cpu/req ms | extra cpu/completion ms"
   console.log(header)
-  const results: Array<{ row: Row; zpdWall: number }> = []
+  const results: Array<{ row: Row; zpdWall: number; zpdCpu: number }> = []
   try {
     for (const row of rows.filter((r) => chosen.includes(r.name))) {
       const prompts = promptsOf(row.P)
@@ -208,21 +211,26 @@ const main = async () => {
       const zw = median(z.map((x) => x.wall))
       const rc = median(r.map((x) => x.cpu))
       const zc = median(z.map((x) => x.cpu))
-      results.push({ row, zpdWall: zw })
+      results.push({ row, zpdWall: zw, zpdCpu: zc })
       console.log(
         `${row.name.padEnd(4)} ${row.mode.padEnd(7)} ${String(row.P).padStart(5)} ${String(row.n).padStart(3)} ` +
           `${String(row.C).padStart(3)} ${String(row.L).padStart(4)} ${String(row.perRequest).padStart(3)} ` +
           `${String(bodies.length).padStart(6)}  | ${rw.toFixed(0).padStart(6)} ${zw.toFixed(0).padStart(7)} ` +
           `${(zw / rw).toFixed(2).padStart(5)}x | ${(rc / bodies.length).toFixed(3).padStart(10)} ` +
-          `${(zc / bodies.length).toFixed(3).padStart(11)}    | ${((zc - rc) / completions).toFixed(4).padStart(8)}`
+          `${(zc / bodies.length).toFixed(3).padStart(11)}    | ${((zc - rc) / completions).toFixed(4).padStart(8)}` +
+          `   (load ${load()})`
       )
     }
     const fan = results.filter((x) => x.row.mode === "fanout" && x.row.n === 8 && x.row.C === 256)
     if (fan.length > 1) {
       const base = fan[0]!
+      const per = (x: typeof base, v: number) => v / x.row.P
       console.log(
-        `fanout linearity (zpd wall per prompt, relative to P = ${base.row.P}): ` +
-          fan.map((x) => `P=${x.row.P}: ${((x.zpdWall / x.row.P) / (base.zpdWall / base.row.P)).toFixed(2)}`).join(", ")
+        `fanout linearity (per prompt, relative to P = ${base.row.P}; 1.00 = linear): ` +
+          fan.map((x) =>
+            `P=${x.row.P}: wall ${(per(x, x.zpdWall) / per(base, base.zpdWall)).toFixed(2)}, ` +
+            `cpu ${(per(x, x.zpdCpu) / per(base, base.zpdCpu)).toFixed(2)}`
+          ).join("; ")
       )
     }
   } finally {
