@@ -398,8 +398,14 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
         if (direct !== undefined) {
           const endpoint = balancer.pick(call.now(), undefined)
           endpoint.inFlight++
-          const outcome = await call.batch.attempt(direct, "POST", `${endpoint.url}/v1/completions`, body, call.timeout)
-          endpoint.inFlight--
+          const outcome = await call.batch.attempt(
+            direct,
+            "POST",
+            `${endpoint.url}/v1/completions`,
+            body,
+            call.timeout,
+            () => endpoint.inFlight--
+          )
           const out = outcome.ok ? readChecked(part, outcome.json, read) : outcome.failure
           if (Array.isArray(out)) {
             balancer.succeeded(endpoint)

@@ -93,8 +93,11 @@ describe("Batch (the promise-based hot path of one call)", () => {
     const batch = new Batch.Batch(permits)
     const { attempt, pending } = scripted()
     let settledCount = 0
+    let done = 0
     for (let k = 0; k < 5; k++) {
-      void batch.withPermit(() => batch.attempt(attempt, "POST", `u${k}`, "{}", long)).then(() => settledCount++)
+      void batch.withPermit(() => batch.attempt(attempt, "POST", `u${k}`, "{}", long, () => done++)).then(() =>
+        settledCount++
+      )
     }
     await settle()
     expect(pending).toHaveLength(2)
@@ -103,6 +106,7 @@ describe("Batch (the promise-based hot path of one call)", () => {
     expect(pending.every((p) => p.signal.aborted)).toBe(true)
     expect(pending).toHaveLength(2) // the queued requests never started
     expect(settledCount).toBe(0)
+    expect(done).toBe(2) // each started attempt's `done` ran once (the client decrements its in-flight count there)
     // both permits came back: a fresh batch runs two requests at once
     const next = new Batch.Batch(permits)
     const more = scripted()

@@ -1,3 +1,5 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Curriculum from "@zpd/core/Curriculum"
 import type { RuntimeError } from "@zpd/core/Errors"
 import * as Pipeline from "@zpd/core/Pipeline"
@@ -487,6 +489,37 @@ describe("HttpInference scale-out", () => {
     expect(first.size).toBe(4)
     await run(client.generate({ requestId: "r", prompts: prompts(8), n: 3, sampling: sampling() }))
     expect(new Set([...seeds(a), ...seeds(b)])).toEqual(first)
+  })
+
+  it("sends completions through fetch (the application's Fetch service) by default, or through its HttpClient", async () => {
+    const server = await track(fakeVllm())
+    let fetched = 0
+    let viaClient = 0
+    const countingFetch: typeof globalThis.fetch = (input, init) => {
+      fetched++
+      return globalThis.fetch(input, init)
+    }
+    const countingClient = Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (c) => HttpClient.tapRequest(c, () => Effect.sync(() => viaClient++)))
+    ).pipe(Layer.provide(FetchHttpClient.layer))
+    const call = (transport: "fetch" | "httpClient") =>
+      Effect.runPromise(
+        Effect.flatMap(
+          HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", transport, ...fast }),
+          (c) => c.generate({ requestId: "r", prompts: prompts(20), n: 2, sampling: sampling() })
+        ).pipe(Effect.provide(countingClient), Effect.provideService(FetchHttpClient.Fetch, countingFetch))
+      )
+    const direct = await call("fetch")
+    const sent = completionsRequests(server).length
+    expect(sent).toBe(3) // 20 prompts, 8 per request
+    expect(viaClient).toBe(1) // the /health probe only
+    expect(fetched).toBe(1 + sent)
+    viaClient = 0
+    const client = await call("httpClient")
+    expect(viaClient).toBe(1 + 3)
+    expect(completionsRequests(server)).toHaveLength(6)
+    expect(client).toEqual(direct)
   })
 
   it("bounds the requests in flight", async () => {

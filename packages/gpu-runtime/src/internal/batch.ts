@@ -146,22 +146,33 @@ export class Batch {
     return granted.then(run)
   }
 
-  /** One attempt within `timeout` (see `Http.withFetchDeadline`), aborted if the batch is cancelled. */
+  /**
+   * One attempt within `timeout` (see `Http.withFetchDeadline`), aborted if
+   * the batch is cancelled. `done` runs once, when it settles or is cancelled.
+   */
   attempt(
     attempt: FetchAttempt,
     method: "GET" | "POST",
     url: string,
     body: string | undefined,
-    timeout: Duration.Duration
+    timeout: Duration.Duration,
+    done: () => void = noop
   ): Promise<Settled> {
-    if (this.stopped) return never()
+    if (this.stopped) {
+      done()
+      return never()
+    }
     return new Promise((resolve) => {
       let release = noop
       const cancel = withFetchDeadline(attempt, method, url, body, timeout, (outcome) => {
         release()
+        done()
         resolve(outcome)
       })
-      release = this.hold(cancel)
+      release = this.hold(() => {
+        cancel()
+        done()
+      })
     })
   }
 
