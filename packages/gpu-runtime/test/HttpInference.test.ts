@@ -271,202 +271,207 @@ describe("HttpInference capabilities", () => {
   })
 })
 
-describe("HttpInference faults: each ends in a retry or a clear error naming the endpoint", () => {
-  const client = (url: string, over: Partial<HttpInference.Options> = {}) =>
-    run(HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, ...over }))
-  const gen = (c: HttpInference.Client) =>
-    c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling: sampling() })
+describe.each([{ transport: "fetch" }, { transport: "node" }] as const)(
+  "HttpInference faults over $transport: each ends in a retry or a clear error naming the endpoint",
+  ({ transport }) => {
+    const client = (url: string, over: Partial<HttpInference.Options> = {}) =>
+      run(HttpInference.make({ endpoints: [url], logprobSemantics: "processed", transport, ...fast, ...over }))
+    const gen = (c: HttpInference.Client) =>
+      c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling: sampling() })
 
-  it("a stalled server times out per attempt, then fails with Timeout", async () => {
-    const server = await track(serve(() => {/* never answers */}))
-    const e = failure(await runEither(gen(await client(server.url, { timeout: "150 millis", retries: 1 }))))
-    expect(e.reason).toBe("Timeout")
-    expect(e.endpoint).toBe(`${server.url}/v1/completions`)
-    expect(e.message).toContain("no complete reply within")
-    expect(e.message).toContain("gave up after 2 attempts")
-    expect(completionsRequests(server)).toHaveLength(2)
-    await new Promise((r) => setTimeout(r, 50))
-    expect(server.aborted()).toBe(server.requests.length) // timed-out requests (and probes) are aborted, not left hanging
-  })
+    it("a stalled server times out per attempt, then fails with Timeout", async () => {
+      const server = await track(serve(() => {/* never answers */}))
+      const e = failure(await runEither(gen(await client(server.url, { timeout: "150 millis", retries: 1 }))))
+      expect(e.reason).toBe("Timeout")
+      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
+      expect(e.message).toContain("no complete reply within")
+      expect(e.message).toContain("gave up after 2 attempts")
+      expect(completionsRequests(server)).toHaveLength(2)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(server.aborted()).toBe(server.requests.length) // timed-out requests (and probes) are aborted, not left hanging
+    })
 
-  it("500 and 429 are retried (Retry-After honoured) and then succeed", async () => {
-    for (const [status, headers] of [[500, {}], [503, {}], [429, { "retry-after": "0" }]] as const) {
+    it("500 and 429 are retried (Retry-After honoured) and then succeed", async () => {
+      for (const [status, headers] of [[500, {}], [503, {}], [429, { "retry-after": "0" }]] as const) {
+        const server = await track(
+          serve((req, body, res, n) =>
+            req.url !== "/v1/completions"
+              ? json(res, 404, {})
+              : n === 0
+              ? json(res, status, { error: { message: "busy" } }, headers)
+              : json(res, 200, fakeCompletions(body))
+          )
+        )
+        const out = await run(gen(await client(server.url)))
+        expect(out).toHaveLength(4)
+        expect(completionsRequests(server)).toHaveLength(2)
+      }
+    })
+
+    it("a persistent 500 ends in an Internal error naming the endpoint and the attempts", async () => {
       const server = await track(
+        serve((_req, _body, res) => json(res, 500, { error: { message: "CUDA error: device-side assert" } }))
+      )
+      const e = failure(await runEither(gen(await client(server.url))))
+      expect(e.reason).toBe("Internal")
+      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
+      expect(e.message).toContain("HTTP 500: CUDA error: device-side assert")
+      expect(e.message).toContain("gave up after 3 attempts")
+      expect(completionsRequests(server)).toHaveLength(3)
+    })
+
+    it("a connection closed mid-body is retried; if it persists the error says so", async () => {
+      const cutter = (res: any, body: any) => {
+        const data = JSON.stringify(fakeCompletions(body))
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(data) })
+        res.write(data.slice(0, 40))
+        setTimeout(() => res.socket?.destroy(), 10)
+      }
+      const flaky = await track(
         serve((req, body, res, n) =>
           req.url !== "/v1/completions"
             ? json(res, 404, {})
             : n === 0
-            ? json(res, status, { error: { message: "busy" } }, headers)
+            ? cutter(res, body)
             : json(res, 200, fakeCompletions(body))
         )
       )
-      const out = await run(gen(await client(server.url)))
-      expect(out).toHaveLength(4)
-      expect(completionsRequests(server)).toHaveLength(2)
-    }
-  })
-
-  it("a persistent 500 ends in an Internal error naming the endpoint and the attempts", async () => {
-    const server = await track(
-      serve((_req, _body, res) => json(res, 500, { error: { message: "CUDA error: device-side assert" } }))
-    )
-    const e = failure(await runEither(gen(await client(server.url))))
-    expect(e.reason).toBe("Internal")
-    expect(e.endpoint).toBe(`${server.url}/v1/completions`)
-    expect(e.message).toContain("HTTP 500: CUDA error: device-side assert")
-    expect(e.message).toContain("gave up after 3 attempts")
-    expect(completionsRequests(server)).toHaveLength(3)
-  })
-
-  it("a connection closed mid-body is retried; if it persists the error says so", async () => {
-    const cutter = (res: any, body: any) => {
-      const data = JSON.stringify(fakeCompletions(body))
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(data) })
-      res.write(data.slice(0, 40))
-      setTimeout(() => res.socket?.destroy(), 10)
-    }
-    const flaky = await track(
-      serve((req, body, res, n) =>
-        req.url !== "/v1/completions"
-          ? json(res, 404, {})
-          : n === 0
-          ? cutter(res, body)
-          : json(res, 200, fakeCompletions(body))
+      expect(await run(gen(await client(flaky.url)))).toHaveLength(4)
+      expect(completionsRequests(flaky)).toHaveLength(2)
+      const broken = await track(
+        serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body))
       )
-    )
-    expect(await run(gen(await client(flaky.url)))).toHaveLength(4)
-    expect(completionsRequests(flaky)).toHaveLength(2)
-    const broken = await track(
-      serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body))
-    )
-    const e = failure(await runEither(gen(await client(broken.url))))
-    expect(e.reason).toBe("Unavailable")
-    expect(e.endpoint).toBe(`${broken.url}/v1/completions`)
-    expect(completionsRequests(broken)).toHaveLength(3)
-  })
-
-  it("malformed JSON in a complete 200 reply is not retried: BadResponse with the start of the body", async () => {
-    const server = await track(serve((_req, _body, res) => {
-      res.writeHead(200, { "content-type": "application/json" })
-      res.end("{\"choices\": [{\"index\": 0, \"text\": ")
-    }))
-    const e = failure(await runEither(gen(await client(server.url))))
-    expect(e.reason).toBe("BadResponse")
-    expect(e.endpoint).toBe(`${server.url}/v1/completions`)
-    expect(e.message).toContain("malformed JSON")
-    expect(e.message).toContain("{\\\"choices\\\"")
-    expect(completionsRequests(server)).toHaveLength(1)
-  })
-
-  it("a refused connection is retried on the next endpoint (failover)", async () => {
-    const down = await fakeVllm()
-    const downUrl = down.url
-    await down.close()
-    const up = await track(fakeVllm())
-    const c = await client(downUrl, { endpoints: [downUrl, up.url], promptsPerRequest: 1 } as never)
-    const out = await run(c.generate({ requestId: "r", prompts: prompts(6), n: 2, sampling: sampling() }))
-    expect(out).toHaveLength(12)
-    expect(up.requests.filter((r) => r.path === "/v1/completions")).toHaveLength(6)
-  })
-
-  it("interrupting generate aborts the requests in flight", async () => {
-    const server = await track(serve(() => {/* stalls */}))
-    const c = await client(server.url, { timeout: "30 seconds" })
-    await run(Effect.gen(function*() {
-      const fiber = yield* Effect.fork(c.generate({ requestId: "r", prompts: prompts(3), n: 1, sampling: sampling() }))
-      yield* Effect.sleep("200 millis")
-      yield* Fiber.interrupt(fiber)
-    }))
-    await new Promise((r) => setTimeout(r, 100))
-    expect(completionsRequests(server).length).toBeGreaterThan(0)
-    expect(server.aborted()).toBe(server.requests.length)
-    expect(server.inFlight()).toBe(0)
-  })
-
-  it("a failed generate leaves the curriculum's state unchanged", async () => {
-    const dataset = Problem.make(
-      "t",
-      Array.from({ length: 6 }, (_, i) => ({
-        id: `q${i}`,
-        prompt: `question ${i}`,
-        answer: "x",
-        level: 1 + (i % 2),
-        family: "f",
-        metadata: {}
-      }))
-    )
-    let live: Curriculum.Curriculum | undefined
-    const counting = Curriculum.plugin("counting", () =>
-      Effect.sync(() => {
-        live = Curriculum.make({
-          name: "counting",
-          state: Schema.mutable(Schema.Struct({ observed: Schema.Number, rewards: Schema.Number })),
-          initial: { observed: 0, rewards: 0 },
-          select: (_s, { batchSize }) => Array.from({ length: batchSize }, (_, i) => i),
-          observe: (s, o) => {
-            s.observed += o.groups.length
-            for (const g of o.groups) for (const r of g.rewards) s.rewards += r
-          }
-        })
-        return live
-      }))
-    const trainer = Layer.succeed(TrainerRuntime, {
-      update: (r) => Effect.succeed({ step: r.step, policyVersion: 1, metrics: { loss: 0 } }),
-      resetReference: Effect.void,
-      publishWeights: Effect.succeed(1),
-      checkpoint: () => Effect.succeed({ _tag: "Inline" as const, state: null }),
-      restore: () => Effect.succeed(1)
+      const e = failure(await runEither(gen(await client(broken.url))))
+      expect(e.reason).toBe("Unavailable")
+      expect(e.endpoint).toBe(`${broken.url}/v1/completions`)
+      expect(completionsRequests(broken)).toHaveLength(3)
     })
-    const pipeline = Pipeline.make(
-      "p",
-      Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) })
-    )
-    const oneStep = (url: string) =>
-      run(
-        Effect.either(Stream.runCollect(Pipeline.stream(pipeline, counting, {
-          dataset,
-          seed: 1,
-          steps: 1,
-          batchSize: 2,
-          groupSize: 2
-        }))).pipe(
-          Effect.provide(Layer.merge(
-            trainer,
-            Layer.effect(
-              InferenceRuntime,
-              HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, timeout: "300 millis" })
-            )
-          ))
-        )
-      )
-    const faults: Array<(res: any) => void> = [
-      (res) => json(res, 500, { error: { message: "boom" } }),
-      (res) => json(res, 429, { error: { message: "slow down" } }),
-      (res) => {
+
+    it("malformed JSON in a complete 200 reply is not retried: BadResponse with the start of the body", async () => {
+      const server = await track(serve((_req, _body, res) => {
         res.writeHead(200, { "content-type": "application/json" })
-        res.end("not json")
-      },
-      (res) => json(res, 200, { choices: [] }),
-      () => {/* stalls: every attempt times out */},
-      (res) => {
-        res.writeHead(200, { "content-type": "application/json", "content-length": "1000" })
-        res.write("{\"choices\": [")
-        setTimeout(() => res.socket?.destroy(), 10)
+        res.end("{\"choices\": [{\"index\": 0, \"text\": ")
+      }))
+      const e = failure(await runEither(gen(await client(server.url))))
+      expect(e.reason).toBe("BadResponse")
+      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
+      expect(e.message).toContain("malformed JSON")
+      expect(e.message).toContain("{\\\"choices\\\"")
+      expect(completionsRequests(server)).toHaveLength(1)
+    })
+
+    it("a refused connection is retried on the next endpoint (failover)", async () => {
+      const down = await fakeVllm()
+      const downUrl = down.url
+      await down.close()
+      const up = await track(fakeVllm())
+      const c = await client(downUrl, { endpoints: [downUrl, up.url], promptsPerRequest: 1 } as never)
+      const out = await run(c.generate({ requestId: "r", prompts: prompts(6), n: 2, sampling: sampling() }))
+      expect(out).toHaveLength(12)
+      expect(up.requests.filter((r) => r.path === "/v1/completions")).toHaveLength(6)
+    })
+
+    it("interrupting generate aborts the requests in flight", async () => {
+      const server = await track(serve(() => {/* stalls */}))
+      const c = await client(server.url, { timeout: "30 seconds" })
+      await run(Effect.gen(function*() {
+        const fiber = yield* Effect.fork(
+          c.generate({ requestId: "r", prompts: prompts(3), n: 1, sampling: sampling() })
+        )
+        yield* Effect.sleep("200 millis")
+        yield* Fiber.interrupt(fiber)
+      }))
+      await new Promise((r) => setTimeout(r, 100))
+      expect(completionsRequests(server).length).toBeGreaterThan(0)
+      expect(server.aborted()).toBe(server.requests.length)
+      expect(server.inFlight()).toBe(0)
+    })
+
+    it("a failed generate leaves the curriculum's state unchanged", async () => {
+      const dataset = Problem.make(
+        "t",
+        Array.from({ length: 6 }, (_, i) => ({
+          id: `q${i}`,
+          prompt: `question ${i}`,
+          answer: "x",
+          level: 1 + (i % 2),
+          family: "f",
+          metadata: {}
+        }))
+      )
+      let live: Curriculum.Curriculum | undefined
+      const counting = Curriculum.plugin("counting", () =>
+        Effect.sync(() => {
+          live = Curriculum.make({
+            name: "counting",
+            state: Schema.mutable(Schema.Struct({ observed: Schema.Number, rewards: Schema.Number })),
+            initial: { observed: 0, rewards: 0 },
+            select: (_s, { batchSize }) => Array.from({ length: batchSize }, (_, i) => i),
+            observe: (s, o) => {
+              s.observed += o.groups.length
+              for (const g of o.groups) for (const r of g.rewards) s.rewards += r
+            }
+          })
+          return live
+        }))
+      const trainer = Layer.succeed(TrainerRuntime, {
+        update: (r) => Effect.succeed({ step: r.step, policyVersion: 1, metrics: { loss: 0 } }),
+        resetReference: Effect.void,
+        publishWeights: Effect.succeed(1),
+        checkpoint: () => Effect.succeed({ _tag: "Inline" as const, state: null }),
+        restore: () => Effect.succeed(1)
+      })
+      const pipeline = Pipeline.make(
+        "p",
+        Stages.standard({ verifier: () => ({ reward: 1, correct: true, formatted: true }) })
+      )
+      const oneStep = (url: string) =>
+        run(
+          Effect.either(Stream.runCollect(Pipeline.stream(pipeline, counting, {
+            dataset,
+            seed: 1,
+            steps: 1,
+            batchSize: 2,
+            groupSize: 2
+          }))).pipe(
+            Effect.provide(Layer.merge(
+              trainer,
+              Layer.effect(
+                InferenceRuntime,
+                HttpInference.make({ endpoints: [url], logprobSemantics: "processed", ...fast, timeout: "300 millis" })
+              )
+            ))
+          )
+        )
+      const faults: Array<(res: any) => void> = [
+        (res) => json(res, 500, { error: { message: "boom" } }),
+        (res) => json(res, 429, { error: { message: "slow down" } }),
+        (res) => {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("not json")
+        },
+        (res) => json(res, 200, { choices: [] }),
+        () => {/* stalls: every attempt times out */},
+        (res) => {
+          res.writeHead(200, { "content-type": "application/json", "content-length": "1000" })
+          res.write("{\"choices\": [")
+          setTimeout(() => res.socket?.destroy(), 10)
+        }
+      ]
+      for (const fault of faults) {
+        const server = await track(serve((_req, _body, res) => fault(res)))
+        const result = await oneStep(server.url)
+        expect(Either.isLeft(result)).toBe(true)
+        expect((result as any).left._tag).toBe("RuntimeError")
+        expect(live!.snapshot()).toEqual({ observed: 0, rewards: 0 })
       }
-    ]
-    for (const fault of faults) {
-      const server = await track(serve((_req, _body, res) => fault(res)))
-      const result = await oneStep(server.url)
-      expect(Either.isLeft(result)).toBe(true)
-      expect((result as any).left._tag).toBe("RuntimeError")
-      expect(live!.snapshot()).toEqual({ observed: 0, rewards: 0 })
-    }
-    // the same step against a healthy server does change the state: the check above is meaningful
-    const ok = await track(fakeVllm())
-    expect(Either.isRight(await oneStep(ok.url))).toBe(true)
-    expect(live!.snapshot()).toEqual({ observed: 2, rewards: 4 })
-  })
-})
+      // the same step against a healthy server does change the state: the check above is meaningful
+      const ok = await track(fakeVllm())
+      expect(Either.isRight(await oneStep(ok.url))).toBe(true)
+      expect(live!.snapshot()).toEqual({ observed: 2, rewards: 4 })
+    })
+  }
+)
 
 describe("HttpInference scale-out", () => {
   it("spreads requests over endpoints and keeps results in prompt order", async () => {

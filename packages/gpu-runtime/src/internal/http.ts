@@ -175,7 +175,8 @@ const fromStatus = (
   return { retryable: false, reason: "Refused", description: `HTTP ${status}: ${message}`, status }
 }
 
-const bodyCutOff = (cause: unknown): Failure => ({
+/** @internal */
+export const bodyCutOff = (cause: unknown): Failure => ({
   retryable: true,
   reason: "Unavailable",
   description: `the connection closed while reading the reply body (${causeText(cause)})`
@@ -329,10 +330,7 @@ export const fetchAttempt = (
         signal
       })
     } catch (e) {
-      return {
-        ok: false,
-        failure: { retryable: true, reason: "Unavailable", description: `connection failed: ${causeText(e)}` }
-      }
+      return { ok: false, failure: connectionFailed(e) }
     }
     let text: string
     try {
@@ -340,20 +338,43 @@ export const fetchAttempt = (
     } catch (e) {
       return { ok: false, failure: bodyCutOff(e) }
     }
-    const status = response.status
-    if (status < 200 || status >= 300) {
-      const retryAfter = response.headers.get("retry-after") ?? undefined
-      const location = response.headers.get("location") ?? undefined
-      return { ok: false, failure: fromStatus(status, text, retryAfter, location) }
-    }
-    if (emptyBody !== undefined && text.trim().length === 0) return { ok: true, json: emptyBody.value }
-    try {
-      return { ok: true, json: JSON.parse(text) }
-    } catch (e) {
-      return { ok: false, failure: malformedJson(e, text) }
-    }
+    return settle(response.status, text, (name) => response.headers.get(name) ?? undefined, emptyBody)
   }
 }
+
+/**
+ * A whole reply as a {@link Settled}: the status classified, the body parsed
+ * (as {@link transport} does).
+ *
+ * @internal
+ */
+export const settle = (
+  status: number,
+  text: string,
+  header: (name: string) => string | undefined,
+  emptyBody?: { readonly value: unknown }
+): Settled => {
+  if (status < 200 || status >= 300) {
+    return { ok: false, failure: fromStatus(status, text, header("retry-after"), header("location")) }
+  }
+  if (emptyBody !== undefined && text.trim().length === 0) return { ok: true, json: emptyBody.value }
+  try {
+    return { ok: true, json: JSON.parse(text) }
+  } catch (e) {
+    return { ok: false, failure: malformedJson(e, text) }
+  }
+}
+
+/**
+ * The failure of a request that could not be sent or got no reply.
+ *
+ * @internal
+ */
+export const connectionFailed = (cause: unknown): Failure => ({
+  retryable: true,
+  reason: "Unavailable",
+  description: `connection failed: ${causeText(cause)}`
+})
 
 /**
  * Runs `attempt` within `timeout`: a timer and an `AbortController` per
