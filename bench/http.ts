@@ -20,6 +20,7 @@
  *   npm run bench:http                         # every row, 5 reps (1 for the P = 2048/4096 fanout rows)
  *   npm run bench:http -- --rows A,D --reps 3  # chosen rows
  *   npm run bench:http -- --endpoints 2        # the same rows over 2 servers (zpd balances; raw alternates)
+ *   npm run bench:http -- --transport node     # zpd over node:http (opt-in, Node only) against raw fetch
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Rng from "@zpd/core/Rng"
@@ -66,6 +67,8 @@ const reps = Number(arg("reps") ?? "5")
 const linearReps = Number(arg("reps-linear") ?? "1")
 const delayMs = Number(arg("delay") ?? "20")
 const endpointCount = Number(arg("endpoints") ?? "1")
+/** `--transport fetch|node`: zpd's `transport` option (the raw client always uses `fetch`). */
+const transport = (arg("transport") ?? "fetch") as "fetch" | "node"
 /** `--only zpd|raw`: run one client (for `node --cpu-prof`). */
 const only = arg("only")
 
@@ -153,7 +156,8 @@ const main = async () => {
   const run = <A, E>(effect: Effect.Effect<A, E, any>) =>
     Effect.runPromise(Effect.provide(effect, FetchHttpClient.layer) as Effect.Effect<A, E>)
   console.log(
-    `bench:http  fake server delay ${delayMs} ms, ${endpointCount} endpoint(s), node ${process.version}; ` +
+    `bench:http  fake server delay ${delayMs} ms, ${endpointCount} endpoint(s), zpd transport ${transport}, ` +
+      `node ${process.version}; ` +
       `medians of ${reps} interleaved reps (${linearReps} for linearity rows); load average ${load()}`
   )
   const header =
@@ -172,6 +176,7 @@ const main = async () => {
         promptsPerRequest: row.perRequest,
         groupMode: row.mode,
         warnTruncatedAbove: 1, // every bench completion stops at max_tokens by construction
+        transport,
         timeout: "10 minutes" // the raw client has no limit: on a loaded machine a retried timeout would add requests
       }))
       const zpd = () =>
