@@ -20,7 +20,7 @@
  *   npm run bench:http                         # every row, 5 reps (1 for the P = 2048/4096 fanout rows)
  *   npm run bench:http -- --rows A,D --reps 3  # chosen rows
  *   npm run bench:http -- --endpoints 2        # the same rows over 2 servers (zpd balances; raw alternates)
- *   npm run bench:http -- --transport node     # zpd over node:http (opt-in, Node only) against raw fetch
+ *   npm run bench:http -- --transport fetch    # zpd over fetch (the portable path; the default "auto" is node:http under Node)
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Rng from "@zpd/core/Rng"
@@ -67,8 +67,8 @@ const reps = Number(arg("reps") ?? "5")
 const linearReps = Number(arg("reps-linear") ?? "1")
 const delayMs = Number(arg("delay") ?? "20")
 const endpointCount = Number(arg("endpoints") ?? "1")
-/** `--transport fetch|node`: zpd's `transport` option (the raw client always uses `fetch`). */
-const transport = (arg("transport") ?? "fetch") as "fetch" | "node"
+/** `--transport auto|fetch|node`: zpd's `transport` option (default auto: node:http under Node; the raw client always uses `fetch`). */
+const transport = (arg("transport") ?? "auto") as "auto" | "fetch" | "node"
 /** `--only zpd|raw`: run one client (for `node --cpu-prof`). */
 const only = arg("only")
 

@@ -145,14 +145,29 @@ export interface Options extends Http.TransportOptions {
    */
   readonly serverExited?: Effect.Effect<Option.Option<string>>
   /**
-   * How `/v1/completions` requests are sent. `"fetch"` (default, portable): straight through `fetch` (the
+   * How `/v1/completions` requests are sent. `"auto"` (default): `"node"` when running under Node with every
+   * endpoint on plain `http:`, else `"fetch"`. `"fetch"` (portable): straight through `fetch` (the
    * `FetchHttpClient.Fetch` service when the application provides one, else the runtime's global `fetch`,
-   * as on Node 18+ and Deno), one promise per attempt. `"node"` (Node only): `node:http` with a keep-alive
-   * agent capped at `maxConcurrency` sockets per endpoint; about a third of fetch's client CPU per request.
-   * `"httpClient"`: through the application's `HttpClient` (its middleware and tracing apply, at several
-   * times the CPU per request). Probes and health checks always use the `HttpClient`.
+   * as on Node 18+ and Deno), one promise per attempt. `"node"` (Node only, `http:` endpoints only):
+   * `node:http` with a keep-alive agent capped at `maxConcurrency` sockets per endpoint; about a third of
+   * fetch's client CPU per request. `"httpClient"`: through the application's `HttpClient` (its middleware
+   * and tracing apply, at several times the CPU per request). Probes and health checks always use the
+   * `HttpClient`.
    */
-  readonly transport?: "fetch" | "node" | "httpClient"
+  readonly transport?: "auto" | "fetch" | "node" | "httpClient"
+}
+
+/** Under Node proper (not Deno or Bun, which also define `process`). */
+const isNode = (): boolean => {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown }
+  return g.process?.versions?.node !== undefined && g.Deno === undefined && g.Bun === undefined
+}
+
+/** The transport `Options.transport` names, `"auto"` resolved for this runtime and these endpoints. */
+const resolveTransport = (options: Options): "fetch" | "node" | "httpClient" => {
+  const chosen = options.transport ?? "auto"
+  if (chosen !== "auto") return chosen
+  return isNode() && options.endpoints.every((url) => url.startsWith("http:")) ? "node" : "fetch"
 }
 
 /**
@@ -272,9 +287,19 @@ export const make = (options: Options): Effect.Effect<Client, RuntimeError, Http
     const maxConcurrency = Math.max(1, Math.floor(options.maxConcurrency ?? 8 * balancer.endpoints.length))
     const permits = new Batch.Permits(maxConcurrency)
     /** The first attempt of each `/v1/completions` request, unless `transport: "httpClient"` (see `Options.transport`). */
-    const direct = options.transport === "httpClient"
+    const transportName = resolveTransport(options)
+    if (transportName === "node") {
+      const secure = options.endpoints.find((url) => !url.startsWith("http:"))
+      if (secure !== undefined) {
+        return yield* refused(
+          "HttpInference",
+          `transport: "node" sends plain http: only, got endpoint ${secure}; use transport: "fetch"`
+        )
+      }
+    }
+    const direct = transportName === "httpClient"
       ? undefined
-      : options.transport === "node"
+      : transportName === "node"
       ? yield* Effect.tryPromise({
         try: () => NodeHttp.nodeAttempt(maxConcurrency, options.headers ?? {}),
         catch: (e) =>

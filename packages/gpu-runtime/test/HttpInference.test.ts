@@ -496,7 +496,7 @@ describe("HttpInference scale-out", () => {
     expect(new Set([...seeds(a), ...seeds(b)])).toEqual(first)
   })
 
-  it("sends completions through fetch (the application's Fetch service) by default, or through its HttpClient", async () => {
+  it("sends completions through fetch (the application's Fetch service), its HttpClient, or node:http (auto under Node)", async () => {
     const server = await track(fakeVllm())
     let fetched = 0
     let viaClient = 0
@@ -508,7 +508,7 @@ describe("HttpInference scale-out", () => {
       HttpClient.HttpClient,
       Effect.map(HttpClient.HttpClient, (c) => HttpClient.tapRequest(c, () => Effect.sync(() => viaClient++)))
     ).pipe(Layer.provide(FetchHttpClient.layer))
-    const call = (transport: "fetch" | "httpClient") =>
+    const call = (transport: "fetch" | "httpClient" | "auto") =>
       Effect.runPromise(
         Effect.flatMap(
           HttpInference.make({ endpoints: [server.url], logprobSemantics: "processed", transport, ...fast }),
@@ -525,6 +525,23 @@ describe("HttpInference scale-out", () => {
     expect(viaClient).toBe(1 + 3)
     expect(completionsRequests(server)).toHaveLength(6)
     expect(client).toEqual(direct)
+    // "auto" (the default) under Node with an http: endpoint sends completions over node:http, not fetch.
+    fetched = 0
+    viaClient = 0
+    const auto = await call("auto")
+    expect(completionsRequests(server)).toHaveLength(9)
+    expect(fetched).toBe(1) // the /health probe (through the HttpClient) only
+    expect(auto).toEqual(direct)
+  })
+
+  it("refuses transport node for an https endpoint, naming it", async () => {
+    const error = await Effect.runPromise(
+      Effect.flip(
+        HttpInference.make({ endpoints: ["https://gpu1:8000"], logprobSemantics: "processed", transport: "node" })
+      ).pipe(Effect.provide(FetchHttpClient.layer))
+    )
+    expect(error.endpoint).toBe("HttpInference")
+    expect(error.description).toMatch(/transport: "node" sends plain http: only, got endpoint https:\/\/gpu1:8000/)
   })
 
   it("bounds the requests in flight", async () => {

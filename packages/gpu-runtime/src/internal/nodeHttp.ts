@@ -1,8 +1,8 @@
 /**
  * A {@link FetchAttempt} over Node's `node:http` with a keep-alive agent
- * whose `maxSockets` caps the sockets per endpoint (host and port). Opt-in
- * (`HttpInference` option `transport: "node"`) and Node-only: `fetch` stays
- * the portable default. On a loopback benchmark a request costs about a
+ * whose `maxSockets` caps the sockets per endpoint (host and port). Chosen
+ * by `HttpInference`'s `transport: "node"`, and by the default `"auto"` under
+ * Node with `http:` endpoints; `fetch` is the portable path. On a loopback benchmark a request costs about a
  * third of the client CPU of `fetch` (undici's streams, abort handling and
  * response objects are the difference).
  *
