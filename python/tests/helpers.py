@@ -1,0 +1,198 @@
+"""What the adapter tests share: the real `zpd serve` process, the simulated learner process, a dataset.
+
+Both processes are started with the repository's tsx; the server's first
+stdout line (`zpd serve: listening on URL token=TOKEN`) gives its address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+from zpd_curriculum.client import ZpdClient  # noqa: E402
+
+TSX = os.path.join(ROOT, "node_modules", ".bin", "tsx")
+LEARNER = os.path.join(ROOT, "python", "tests", "simulated_learner.ts")
+CLI = os.path.join(ROOT, "packages", "cli", "src", "main.ts")
+
+SEED = 7
+PER_LEVEL = 20  # 2 families × 3 levels × 20 = 120 problems
+BATCH = 8
+GROUP = 4
+STEPS = 50
+CURRICULUM = os.environ.get("ZPD_ADAPTER_TEST_CURRICULUM", "sec")
+START_TIMEOUT = 120.0
+
+LISTENING = re.compile(r"^zpd serve: listening on (http://\S+) token=(\S+)\s*$")
+
+
+def server_command(data: str, state: str, port: int = 0, token: Optional[str] = None) -> List[str]:
+    cmd = [TSX, CLI, "serve", "--curriculum", CURRICULUM, "--data", data, "--seed", str(SEED), "--state", state]
+    cmd += ["--port", str(port), "--batch-size", str(BATCH), "--group-size", str(GROUP)]
+    if token is not None:
+        cmd += ["--token", token]
+    return cmd
+
+
+class Server:
+    """One `zpd serve` process; ``kill9`` and ``restart`` keep its state DIR and port."""
+
+    def __init__(self, data: str, state: Optional[str] = None, token: Optional[str] = None) -> None:
+        self.data = data
+        self.state = state or tempfile.mkdtemp(prefix="zpd-serve-state-")
+        self.token = token
+        self.port = 0
+        self.proc: Optional[subprocess.Popen] = None
+        self.url = ""
+        self.stderr: List[str] = []
+        self.start()
+
+    def start(self) -> None:
+        cmd = server_command(self.data, self.state, self.port, self.token)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        proc = self.proc
+        threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        first = proc.stdout.readline()
+        if time.monotonic() > deadline or not first:
+            proc.wait(timeout=5)
+            raise RuntimeError(f"zpd serve exited before listening (rc={proc.returncode}): {''.join(self.stderr)[-2000:]}")
+        match = LISTENING.match(first)
+        if match is None:
+            proc.kill()
+            raise RuntimeError(f"zpd serve: expected the 'listening on URL token=T' line first, got {first!r}")
+        threading.Thread(target=self._drain, args=(proc.stdout,), daemon=True).start()
+        self.url, self.token = match.group(1), match.group(2)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def _drain(self, stream: Any) -> None:
+        for line in stream:
+            self.stderr.append(line)
+            del self.stderr[:-200]
+
+    def client(self, **options: Any) -> ZpdClient:
+        return ZpdClient(self.url, self.token or "", **options)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Starts again on the same port and state DIR (after ``kill9``)."""
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class Learner:
+    """zpd's simulated learner (python/tests/simulated_learner.ts) as a JSON-lines subprocess."""
+
+    def __init__(self, data: str) -> None:
+        self.proc = subprocess.Popen(
+            [TSX, LEARNER, "serve", "--data", data, "--seed", str(SEED), "--group-size", str(GROUP)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.initial = self.checkpoint()
+
+    def _call(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("simulated learner exited")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"simulated learner: {reply['error']}")
+        return reply
+
+    def step(self, step: int, indices: Sequence[int]) -> Dict[int, List[Dict[str, Any]]]:
+        """Rolls out ``indices`` (served positions), updates the policy; returns index → its groups (in batch order)."""
+        groups = self._call({"step": step, "indices": list(indices)})["groups"]
+        out: Dict[int, List[Dict[str, Any]]] = {}
+        for g in groups:
+            out.setdefault(g["index"], []).append(g)
+        return out
+
+    def checkpoint(self) -> Any:
+        return self._call({"checkpoint": "test"})["checkpoint"]
+
+    def restore(self, checkpoint: Any) -> None:
+        self._call({"restore": checkpoint})
+
+    def reset(self) -> None:
+        self.restore(self.initial)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def write_dataset(directory: str) -> str:
+    path = os.path.join(directory, "train.jsonl")
+    subprocess.run(
+        [TSX, LEARNER, "write-data", path, "--seed", str(SEED), "--per-level", str(PER_LEVEL)], cwd=ROOT, check=True
+    )
+    return path
+
+
+def read_ids(path: str) -> List[str]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line)["id"] for line in f if line.strip()]
+
+
+class SpyClient(ZpdClient):
+    """A client that records every select reply and observe body (what the adapter actually sent)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.selected: Dict[int, List[int]] = {}
+        self.observed: Dict[int, List[Dict[str, Any]]] = {}
+
+    def select(self, cursor: int, batch_size: Optional[int] = None) -> List[int]:
+        indices = super().select(cursor, batch_size)
+        previous = self.selected.setdefault(cursor, indices)
+        assert previous == indices, f"cursor {cursor} selected twice with different batches"
+        return indices
+
+    def observe(self, cursor: int, groups: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+        reply = super().observe(cursor, groups)
+        self.observed[cursor] = [dict(g) for g in groups]
+        return reply

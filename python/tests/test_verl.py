@@ -1,0 +1,119 @@
+"""verl adapter against the real server: 50 steps the way verl's fit() drives a curriculum sampler."""
+
+from __future__ import annotations
+
+import io
+import unittest
+from collections import Counter
+
+import torch
+
+import shared
+import verl_driver
+from helpers import BATCH, GROUP, STEPS, SpyClient
+from zpd_curriculum.client import ZpdError
+from zpd_curriculum.verl import ZpdCurriculumSampler
+
+SAVE_AT = 21  # verl global step (1-based) whose checkpoint the resume test starts from
+
+
+def uninterrupted():
+    """The 50-step run (cached: the kill -9 test compares against it)."""
+    if not hasattr(uninterrupted, "result"):
+        server = shared.server()
+        client = SpyClient(server.url, server.token)
+        dataset = verl_driver.FakeRLHFDataset(120)
+        sampler = ZpdCurriculumSampler(dataset, verl_driver.data_config(server.url, server.token), client=client)
+        learner = shared.learner()
+        run = verl_driver.fit(sampler, learner, STEPS, save_at=SAVE_AT)
+        uninterrupted.result = (run, client, learner.checkpoint(), server)
+    return uninterrupted.result
+
+
+class VerlAdapterTest(unittest.TestCase):
+    def test_fifty_steps_send_each_selected_prompt_its_own_outcomes(self) -> None:
+        run, client, _, server = uninterrupted()
+        self.assertEqual(len(run.selections), STEPS)
+        self.assertEqual(sorted(client.selected), list(range(STEPS)))
+        self.assertEqual(sorted(client.observed), list(range(STEPS)))
+        for t in range(STEPS):
+            self.assertEqual(run.selections[t], client.selected[t], f"step {t}: the sampler yielded another batch")
+            self.assertEqual(len(client.selected[t]), BATCH)
+            groups = client.observed[t]
+            self.assertEqual(Counter(g["index"] for g in groups), Counter(client.selected[t]), f"step {t}")
+            for g in groups:
+                self.assertEqual(len(g["rewards"]), GROUP)
+                self.assertEqual(len(g["advantages"]), GROUP)
+                self.assertEqual(g["correct"], [1 if r > 0 else 0 for r in g["rewards"]])
+                self.assertEqual(g["extra"]["acc"], [float(c) for c in g["correct"]])
+        self.assertEqual(server.client().health()["observed"], STEPS - 1)
+
+    def test_rewards_reach_the_server_under_the_prompt_that_earned_them(self) -> None:
+        # Replays the learner from its initial policy on the recorded batches: the outcomes must match
+        # what the adapter posted for each index (rows were reordered before update, as balance_batch does).
+        run, client, _, _ = uninterrupted()
+        learner = shared.learner()
+        for t, positions in enumerate(run.selections):
+            outcomes = learner.step(t + 1, positions)
+            want = Counter()
+            for position, groups in outcomes.items():
+                for g in groups:
+                    want[(position, tuple(sorted(g["rewards"])))] += 1
+            got = Counter((g["index"], tuple(sorted(g["rewards"]))) for g in client.observed[t])
+            self.assertEqual(got, want, f"step {t}")
+        # The advantages are verl's: zero-mean per group, and zero where the group's rewards are all equal.
+        for t in range(STEPS):
+            for g in client.observed[t]:
+                self.assertAlmostEqual(sum(g["advantages"]), 0.0, places=4)
+                if len(set(g["rewards"])) == 1:
+                    self.assertEqual(g["advantages"], [0.0] * GROUP)
+
+    def test_resume_from_verl_checkpoint_on_a_fresh_server(self) -> None:
+        run, _, _, _ = uninterrupted()
+        self.assertIsNotNone(run.checkpoint)
+        fresh = shared.server()
+        client = SpyClient(fresh.url, fresh.token)
+        sampler = ZpdCurriculumSampler(
+            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token), client=client
+        )
+        learner = shared.learner()
+        learner.restore(run.learner_checkpoint)
+        saved = torch.load(io.BytesIO(run.checkpoint), weights_only=False)
+        self.assertEqual(saved["sampler_state"]["ledger"]["server"], run.server_state_at_checkpoint)
+        resumed = verl_driver.fit(sampler, learner, STEPS, start_step=SAVE_AT, loader_state=run.checkpoint)
+        # verl checkpoints before update(): step SAVE_AT is unobserved in the checkpoint and selected again,
+        # with the journaled batch, on a server that never saw it before the restore.
+        cursor = SAVE_AT - 1
+        self.assertEqual(resumed.selections[0], run.selections[cursor])
+        self.assertEqual(min(client.selected), cursor)
+        self.assertEqual(len(resumed.selections), STEPS - SAVE_AT)
+        self.assertEqual(fresh.client().health()["observed"], cursor + len(resumed.selections) - 1)
+
+    def test_restored_server_reports_the_checkpointed_state(self) -> None:
+        run, _, _, _ = uninterrupted()
+        fresh = shared.server()
+        sampler = ZpdCurriculumSampler(
+            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token)
+        )
+        saved = torch.load(io.BytesIO(run.checkpoint), weights_only=False)
+        sampler.load_state_dict(saved["sampler_state"])
+        self.assertEqual(fresh.client().state(), run.server_state_at_checkpoint)
+        self.assertEqual(sampler.ledger.next_select, SAVE_AT - 1)
+
+    def test_update_names_the_missing_field(self) -> None:
+        fresh = shared.server()
+        sampler = ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token))
+        positions = [next(iter(sampler)) for _ in range(1)]
+        self.assertEqual(len(positions), 1)
+        batch = verl_driver.FakeDataProto(batch={}, non_tensor_batch={})
+        with self.assertRaisesRegex(ZpdError, "uid"):
+            sampler.update(batch=batch)
+
+    def test_dataset_of_another_size_is_refused_by_name(self) -> None:
+        fresh = shared.server()
+        with self.assertRaisesRegex(ZpdError, "119 rows"):
+            ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(119), verl_driver.data_config(fresh.url, fresh.token))
+
+
+if __name__ == "__main__":
+    unittest.main()
