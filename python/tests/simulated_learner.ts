@@ -87,7 +87,11 @@ const serve = async (args: ReadonlyArray<string>): Promise<void> => {
         samples: Stages.trainSamples(groups, advantages, weights, defaultSampling.temperature),
         loss: Pipeline.defaultLoss
       })
-      return scored.map((g) => ({ index: g.index, rewards: Array.from(g.rewards), correct: Array.from(g.correct ?? []) }))
+      return scored.map((g) => ({
+        index: g.index,
+        rewards: Array.from(g.rewards),
+        correct: Array.from(g.correct ?? [])
+      }))
     })
 
   const lines = createInterface({ input: process.stdin })
