@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -56,39 +57,62 @@ class Server:
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
         self.stderr: List[str] = []
+        """The last lines the server printed (stdout and stderr), for error messages."""
         self.start()
 
     def start(self) -> None:
         cmd = server_command(self.data, self.state, self.port, self.token)
+        # Its own process group: tsx runs the server in a child node process, and kill -9 must reach it.
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         proc = self.proc
-        threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True).start()
-        deadline = time.monotonic() + START_TIMEOUT
-        first = proc.stdout.readline()
-        if time.monotonic() > deadline or not first:
-            proc.wait(timeout=5)
-            raise RuntimeError(f"zpd serve exited before listening (rc={proc.returncode}): {''.join(self.stderr)[-2000:]}")
+        lines: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=self._drain, args=(proc.stderr, None), daemon=True).start()
+        threading.Thread(target=self._drain, args=(proc.stdout, lines), daemon=True).start()
+        try:
+            first = lines.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            first = ""
+        if first == "":
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            time.sleep(0.2)  # let the stderr drain catch the reason
+            raise RuntimeError(
+                f"zpd serve printed no listening line within {START_TIMEOUT:g} s (rc={proc.returncode}): "
+                f"{''.join(self.stderr)[-2000:]}"
+            )
         match = LISTENING.match(first)
         if match is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             raise RuntimeError(f"zpd serve: expected the 'listening on URL token=T' line first, got {first!r}")
-        threading.Thread(target=self._drain, args=(proc.stdout,), daemon=True).start()
         self.url, self.token = match.group(1), match.group(2)
         self.port = int(self.url.rsplit(":", 1)[1])
 
-    def _drain(self, stream: Any) -> None:
-        for line in stream:
-            self.stderr.append(line)
-            del self.stderr[:-200]
+    def _drain(self, stream: Any, lines: "Optional[queue.Queue[str]]") -> None:
+        with stream:
+            for line in stream:
+                if lines is not None:
+                    lines.put(line)
+                self.stderr.append(line)
+                del self.stderr[:-200]
+        if lines is not None:
+            lines.put("")
 
     def client(self, **options: Any) -> ZpdClient:
         return ZpdClient(self.url, self.token or "", **options)
 
     def kill9(self) -> None:
+        """SIGKILL to the server's process group (tsx and the node process running the server)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def restart(self) -> None:
@@ -97,17 +121,12 @@ class Server:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 class Learner:

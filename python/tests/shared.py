@@ -33,11 +33,30 @@ def learner() -> Learner:
     return _learner
 
 
-def server(**options) -> Server:
-    """A fresh `zpd serve` on the shared dataset (stopped at exit)."""
+_shared: Optional[Server] = None
+_initial_state = None
+
+
+def fresh_server(**options) -> Server:
+    """A newly started `zpd serve` on the shared dataset (stopped at exit)."""
     s = Server(data(), **options)
     _servers.append(s)
     return s
+
+
+def server() -> Server:
+    """The shared `zpd serve`, reset to the state it started in (POST /v1/restore of its first GET /v1/state).
+
+    Starting a server takes seconds under tsx; runs that only need "a server at step 0" share one. The
+    previous user must be done with it (cached runs keep what they assert on, not the server).
+    """
+    global _shared, _initial_state
+    if _shared is None:
+        _shared = fresh_server()
+        _initial_state = _shared.client().state()
+    else:
+        _shared.client().restore(_initial_state)
+    return _shared
 
 
 @atexit.register

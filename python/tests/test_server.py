@@ -56,7 +56,7 @@ class ServerContractTest(unittest.TestCase):
 
     def test_kill9_and_restart_from_state_dir_gives_the_uninterrupted_selections(self) -> None:
         reference, reference_client, _, _ = test_verl.uninterrupted()
-        server = shared.server()
+        server = shared.fresh_server()  # its own process and state DIR: it gets killed
         client = SpyClient(server.url, server.token, retry_for=120.0)
         sampler = ZpdCurriculumSampler(
             verl_driver.FakeRLHFDataset(120), verl_driver.data_config(server.url, server.token), client=client

@@ -26,13 +26,13 @@ def uninterrupted():
         sampler = ZpdCurriculumSampler(dataset, verl_driver.data_config(server.url, server.token), client=client)
         learner = shared.learner()
         run = verl_driver.fit(sampler, learner, STEPS, save_at=SAVE_AT)
-        uninterrupted.result = (run, client, learner.checkpoint(), server)
+        uninterrupted.result = (run, client, learner.checkpoint(), server.client().health())
     return uninterrupted.result
 
 
 class VerlAdapterTest(unittest.TestCase):
     def test_fifty_steps_send_each_selected_prompt_its_own_outcomes(self) -> None:
-        run, client, _, server = uninterrupted()
+        run, client, _, health = uninterrupted()
         self.assertEqual(len(run.selections), STEPS)
         self.assertEqual(sorted(client.selected), list(range(STEPS)))
         self.assertEqual(sorted(client.observed), list(range(STEPS)))
@@ -46,7 +46,7 @@ class VerlAdapterTest(unittest.TestCase):
                 self.assertEqual(len(g["advantages"]), GROUP)
                 self.assertEqual(g["correct"], [1 if r > 0 else 0 for r in g["rewards"]])
                 self.assertEqual(g["extra"]["acc"], [float(c) for c in g["correct"]])
-        self.assertEqual(server.client().health()["observed"], STEPS - 1)
+        self.assertEqual(health["observed"], STEPS - 1)
 
     def test_rewards_reach_the_server_under_the_prompt_that_earned_them(self) -> None:
         # Replays the learner from its initial policy on the recorded batches: the outcomes must match
@@ -71,7 +71,7 @@ class VerlAdapterTest(unittest.TestCase):
     def test_resume_from_verl_checkpoint_on_a_fresh_server(self) -> None:
         run, _, _, _ = uninterrupted()
         self.assertIsNotNone(run.checkpoint)
-        fresh = shared.server()
+        fresh = shared.fresh_server()
         client = SpyClient(fresh.url, fresh.token)
         sampler = ZpdCurriculumSampler(
             verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token), client=client
@@ -100,19 +100,15 @@ class VerlAdapterTest(unittest.TestCase):
         self.assertEqual(fresh.client().state(), run.server_state_at_checkpoint)
         self.assertEqual(sampler.ledger.next_select, SAVE_AT - 1)
 
-    def test_update_names_the_missing_field(self) -> None:
-        fresh = shared.server()
-        sampler = ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token))
-        positions = [next(iter(sampler)) for _ in range(1)]
-        self.assertEqual(len(positions), 1)
-        batch = verl_driver.FakeDataProto(batch={}, non_tensor_batch={})
-        with self.assertRaisesRegex(ZpdError, "uid"):
-            sampler.update(batch=batch)
-
-    def test_dataset_of_another_size_is_refused_by_name(self) -> None:
-        fresh = shared.server()
-        with self.assertRaisesRegex(ZpdError, "119 rows"):
-            ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(119), verl_driver.data_config(fresh.url, fresh.token))
+    def test_bad_input_is_refused_by_name(self) -> None:
+        server = shared.server()
+        config = verl_driver.data_config(server.url, server.token)
+        with self.assertRaisesRegex(ZpdError, "serves 120 problems, verl's dataset has 119 rows"):
+            ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(119), config)
+        sampler = ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(120), config)
+        next(iter(sampler))
+        with self.assertRaisesRegex(ZpdError, "non_tensor_batch has no 'uid'"):
+            sampler.update(batch=verl_driver.FakeDataProto(batch={}, non_tensor_batch={}))
 
 
 if __name__ == "__main__":

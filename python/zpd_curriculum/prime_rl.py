@@ -156,7 +156,8 @@ class ZpdTaskSampler(TaskSampler):
                 return
             reply = self.ledger.observe(groups)
             del self._arrived[cursor]
-            self._last_metrics = {k: float(v) for k, v in reply.get("metrics", {}).items()}
+            # the server reports NaN as null; prime-rl's metrics are floats
+            self._last_metrics = {k: float("nan") if v is None else float(v) for k, v in reply.get("metrics", {}).items()}
             self.last_events = list(reply.get("events", []))
 
     def state_dict(self) -> Dict[str, Any]:
