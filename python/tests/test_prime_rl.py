@@ -63,6 +63,7 @@ class PrimeRun:
     rewards: Dict[int, Dict[str, List[List[float]]]] = field(default_factory=dict)
     state: Optional[str] = None
     learner_checkpoint: Any = None
+    metrics: Dict[str, float] = field(default_factory=dict)
 
 
 def orchestrate(server: Any, learner: Any, *, start: int = 0, state: Optional[str] = None,
@@ -97,6 +98,7 @@ def orchestrate(server: Any, learner: Any, *, start: int = 0, state: Optional[st
         if save_after is not None and t == save_after:
             run.state = json.dumps(sampler.state_dict())
             run.learner_checkpoint = learner.checkpoint()
+    run.metrics = sampler.metrics()
     return run
 
 
@@ -118,6 +120,9 @@ class PrimeRlAdapterTest(unittest.TestCase):
             want = sorted((key, tuple(r)) for key, rs in run.rewards[t].items() for r in rs)
             self.assertEqual(got, want, f"step {t}: each group must carry its own task's trainable rewards")
             self.assertTrue(all(len(g["rewards"]) == GROUP for g in run.client.observed[t]))
+        # the server's metrics of the last step are computed from what the sampler posted
+        last = [r for g in run.client.observed[STEPS - 1] for r in g["rewards"]]
+        self.assertAlmostEqual(run.metrics["reward_mean"], sum(last) / len(last))
 
     def test_checkpoint_resume_continues_with_the_uninterrupted_selections(self) -> None:
         run = uninterrupted()

@@ -26,6 +26,7 @@ def uninterrupted():
         sampler = ZpdCurriculumSampler(dataset, verl_driver.data_config(server.url, server.token), client=client)
         learner = shared.learner()
         run = verl_driver.fit(sampler, learner, STEPS, save_at=SAVE_AT)
+        run.last_metrics = sampler.last_metrics
         uninterrupted.result = (run, client, learner.checkpoint(), server.client().health())
     return uninterrupted.result
 
@@ -47,6 +48,12 @@ class VerlAdapterTest(unittest.TestCase):
                 self.assertEqual(g["correct"], [1 if r > 0 else 0 for r in g["rewards"]])
                 self.assertEqual(g["extra"]["acc"], [float(c) for c in g["correct"]])
         self.assertEqual(health["observed"], STEPS - 1)
+        # the server's metrics of the last step are computed from what update() posted (acc as extra)
+        last = client.observed[STEPS - 1]
+        rewards = [r for g in last for r in g["rewards"]]
+        self.assertAlmostEqual(run.last_metrics["reward_mean"], sum(rewards) / len(rewards))
+        acc = [a for g in last for a in g["extra"]["acc"]]
+        self.assertAlmostEqual(run.last_metrics["acc_mean"], sum(acc) / len(acc))
 
     def test_rewards_reach_the_server_under_the_prompt_that_earned_them(self) -> None:
         # Replays the learner from its initial policy on the recorded batches: the outcomes must match

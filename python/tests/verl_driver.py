@@ -127,6 +127,7 @@ class VerlRun:
     checkpoint: Optional[bytes] = None
     learner_checkpoint: Any = None
     server_state_at_checkpoint: Any = None
+    last_metrics: Dict[str, Any] = field(default_factory=dict)
 
 
 def data_config(url: str, token: str) -> Dict[str, Any]:

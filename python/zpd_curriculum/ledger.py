@@ -13,7 +13,7 @@ the previous step's rewards exist); the server allows up to two steps.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .client import ZpdClient, ZpdError
 
@@ -38,6 +38,9 @@ class CursorLedger:
         self.pending: "OrderedDict[int, List[int]]" = OrderedDict()
         self.last_reply: Optional[Dict[str, Any]] = None
         """The last observe reply (``events``, ``metrics``), for the trainer's logger."""
+        self.on_events: Optional[Callable[[List[Dict[str, Any]]], None]] = None
+        """Called with an observe reply's events when there are any (AdaCuRL's ``BucketMerged`` and
+        ``RoundStarted`` ask the trainer to reset its reference policy)."""
 
     def select(self) -> List[int]:
         """The batch of the next cursor (advances the cursor)."""
@@ -69,6 +72,9 @@ class CursorLedger:
         del self.pending[cursor]
         self.next_observe = cursor + 1
         self.last_reply = reply
+        events = reply.get("events") or []
+        if events and self.on_events is not None:
+            self.on_events(list(events))
         return reply
 
     def acknowledge(self, cursor: int) -> None:
