@@ -214,7 +214,9 @@ class TrlAdapterTest(unittest.TestCase):
         for g in spy.observed[0]:
             self.assertTrue(all(r in (1.0, 2.0) for r in g["rewards"]), g["rewards"])
         fresh_trainer = trainer_class(out)
-        fresh_trainer._load_from_checkpoint(os.path.join(out, "checkpoint-2"))
+        fresh_trainer._load_optimizer_and_scheduler(None)  # not resuming: the server is left alone
+        self.assertEqual(server.client().health()["observed"], 2)
+        fresh_trainer._load_optimizer_and_scheduler(os.path.join(out, "checkpoint-2"))
         self.assertEqual(server.client().health()["observed"], 1)
         self.assertEqual(fresh_trainer._zpd_hooks.ledger.next_select, 2)
 
@@ -263,7 +265,7 @@ class FakeGRPOTrainer:
         os.makedirs(path, exist_ok=True)
         self.saved.append(path)
 
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]) -> None:
         pass
 
 

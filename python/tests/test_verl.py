@@ -117,6 +117,18 @@ class VerlAdapterTest(unittest.TestCase):
         with self.assertRaisesRegex(ZpdError, "non_tensor_batch has no 'uid'"):
             sampler.update(batch=verl_driver.FakeDataProto(batch={}, non_tensor_batch={}))
 
+    def test_module_loads_from_its_file_path_as_older_verl_does(self) -> None:
+        # verl < pkg:// support: importlib.util.spec_from_file_location("custom_module", class_path)
+        import importlib.util
+        import os
+
+        path = os.path.join(os.path.dirname(verl_driver.__file__), "..", "zpd_curriculum", "verl.py")
+        spec = importlib.util.spec_from_file_location("custom_module", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self.assertTrue(hasattr(module.ZpdCurriculumSampler, "update"))
+        self.assertTrue(hasattr(module.ZpdCurriculumSampler, "state_dict"))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -234,7 +234,7 @@ def zpd_grpo_trainer(base: type, *, url: Optional[str] = None, token: Optional[s
     Overrides ``_get_train_sampler`` (server-chosen chunks), ``_calculate_rewards``
     (posts the gathered rewards of each training generation batch),
     ``_save_checkpoint`` (writes ``zpd_curriculum.json`` next to the weights)
-    and ``_load_from_checkpoint`` (restores the server on resume).
+    and ``_load_optimizer_and_scheduler`` (restores the server on resume).
     """
 
     class ZpdGRPOTrainer(base):  # type: ignore[misc, valid-type]
@@ -272,9 +272,12 @@ def zpd_grpo_trainer(base: type, *, url: Optional[str] = None, token: Optional[s
                 run_dir = self._get_output_dir(trial=trial)
                 self._zpd().save(os.path.join(run_dir, f"checkpoint-{self.state.global_step}"))
 
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):  # type: ignore[no-untyped-def]
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            self._zpd().load(resume_from_checkpoint)
+        def _load_optimizer_and_scheduler(self, checkpoint):  # type: ignore[no-untyped-def]
+            # Called on every resume (also under DeepSpeed/FSDP, where _load_from_checkpoint is skipped),
+            # before the first batch is drawn.
+            super()._load_optimizer_and_scheduler(checkpoint)
+            if checkpoint is not None:
+                self._zpd().load(checkpoint)
 
     ZpdGRPOTrainer.__name__ = ZpdGRPOTrainer.__qualname__ = f"Zpd{base.__name__}"
     return ZpdGRPOTrainer

@@ -32,9 +32,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
-from .client import ZpdClient, ZpdError, client_from_env
-from .ledger import CursorLedger
-from .rows import groups_from_rows, masked_row_means, row_sums, to_list
+try:
+    from .client import ZpdClient, ZpdError, client_from_env
+    from .ledger import CursorLedger
+    from .rows import groups_from_rows, masked_row_means, row_sums, to_list
+except ImportError:  # loaded from its file path (older verl: data.sampler.class_path=/path/to/zpd_curriculum/verl.py)
+    import os as _os
+    import sys as _sys
+
+    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+    from zpd_curriculum.client import ZpdClient, ZpdError, client_from_env
+    from zpd_curriculum.ledger import CursorLedger
+    from zpd_curriculum.rows import groups_from_rows, masked_row_means, row_sums, to_list
 
 try:  # the real base class when verl is installed (verl checks isinstance on it)
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler
