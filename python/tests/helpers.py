@@ -38,9 +38,12 @@ START_TIMEOUT = 120.0
 LISTENING = re.compile(r"^zpd serve: listening on (http://\S+) token=(\S+)\s*$")
 
 
-def server_command(data: str, state: str, port: int = 0, token: Optional[str] = None) -> List[str]:
-    cmd = [TSX, CLI, "serve", "--curriculum", CURRICULUM, "--data", data, "--seed", str(SEED), "--state", state]
-    cmd += ["--port", str(port), "--batch-size", str(BATCH), "--group-size", str(GROUP)]
+def server_command(
+    data: str, state: str, port: int = 0, token: Optional[str] = None, curriculum: str = CURRICULUM,
+    extra: Sequence[str] = (),
+) -> List[str]:
+    cmd = [TSX, CLI, "serve", "--curriculum", curriculum, "--data", data, "--seed", str(SEED), "--state", state]
+    cmd += ["--port", str(port), "--batch-size", str(BATCH), "--group-size", str(GROUP), *extra]
     if token is not None:
         cmd += ["--token", token]
     return cmd
@@ -49,8 +52,13 @@ def server_command(data: str, state: str, port: int = 0, token: Optional[str] = 
 class Server:
     """One `zpd serve` process; ``kill9`` and ``restart`` keep its state DIR and port."""
 
-    def __init__(self, data: str, state: Optional[str] = None, token: Optional[str] = None) -> None:
+    def __init__(
+        self, data: str, state: Optional[str] = None, token: Optional[str] = None, curriculum: str = CURRICULUM,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.data = data
+        self.curriculum = curriculum
+        self.extra = list(extra)
         self.state = state or tempfile.mkdtemp(prefix="zpd-serve-state-")
         self.token = token
         self.port = 0
@@ -61,7 +69,7 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        cmd = server_command(self.data, self.state, self.port, self.token)
+        cmd = server_command(self.data, self.state, self.port, self.token, self.curriculum, self.extra)
         # Its own process group: tsx runs the server in a child node process, and kill -9 must reach it.
         self.proc = subprocess.Popen(
             cmd,
@@ -192,6 +200,13 @@ def write_dataset(directory: str) -> str:
     return path
 
 
+def write_difficulties(data: str) -> str:
+    """AdaCuRL's precomputed difficulties for ``data`` (1 − the initial simulated policy's pass rate)."""
+    path = os.path.join(os.path.dirname(data), "difficulties.jsonl")
+    subprocess.run([TSX, LEARNER, "write-difficulties", path, "--data", data, "--seed", str(SEED)], cwd=ROOT, check=True)
+    return path
+
+
 def read_ids(path: str) -> List[str]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line)["id"] for line in f if line.strip()]
@@ -204,6 +219,7 @@ class SpyClient(ZpdClient):
         super().__init__(*args, **kwargs)
         self.selected: Dict[int, List[int]] = {}
         self.observed: Dict[int, List[Dict[str, Any]]] = {}
+        self.replies: Dict[int, Dict[str, Any]] = {}
 
     def select(self, cursor: int, batch_size: Optional[int] = None) -> List[int]:
         indices = super().select(cursor, batch_size)
@@ -214,4 +230,5 @@ class SpyClient(ZpdClient):
     def observe(self, cursor: int, groups: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         reply = super().observe(cursor, groups)
         self.observed[cursor] = [dict(g) for g in groups]
+        self.replies[cursor] = reply
         return reply

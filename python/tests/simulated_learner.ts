@@ -7,6 +7,8 @@
  *
  *   tsx python/tests/simulated_learner.ts write-data FILE --seed S --per-level K
  *     writes the regime's training problems (K per family and level) as JSONL
+ *   tsx python/tests/simulated_learner.ts write-difficulties FILE --data DATA --seed S
+ *     writes AdaCuRL's precomputed difficulties (1 − the initial policy's pass rate) for DATA
  *   tsx python/tests/simulated_learner.ts serve --data FILE --seed S --group-size G
  *     reads JSON lines `{"step": t, "indices": [i...]}` (positions in FILE) on stdin and
  *     answers each with `{"step": t, "groups": [{"index", "rewards", "correct"}...]}`
@@ -120,8 +122,21 @@ const serve = async (args: ReadonlyArray<string>): Promise<void> => {
   }
 }
 
+/** AdaCuRL's precomputed difficulties: 1 − the initial policy's exact pass rate, one `{id, difficulty}` line each. */
+const writeDifficulties = (args: ReadonlyArray<string>): void => {
+  const file = args[0]
+  if (file === undefined) throw new Error("simulated_learner write-difficulties: missing FILE")
+  const data = flag(args, "data")
+  const problems = Either.getOrThrow(Problem.parseJsonl(data, readFileSync(data, "utf8"))).problems
+  const learner = Regimes.learner("default", problems, intFlag(args, "seed"))
+  const lines = problems.map((p) => JSON.stringify({ id: p.id, difficulty: 1 - learner.passRate(p) }) + "\n")
+  writeFileSync(`${file}.tmp`, lines.join(""))
+  renameSync(`${file}.tmp`, file)
+}
+
 const [command, ...rest] = process.argv.slice(2)
 if (command === "write-data") writeData(rest)
+else if (command === "write-difficulties") writeDifficulties(rest)
 else if (command === "serve") await serve(rest)
 else {
   process.stderr.write("usage: simulated_learner.ts write-data FILE --seed S --per-level K | serve --data FILE ...\n")

@@ -10,7 +10,7 @@ import torch
 
 import shared
 import verl_driver
-from helpers import BATCH, GROUP, STEPS, SpyClient
+from helpers import BATCH, GROUP, STEPS, SpyClient, write_difficulties
 from zpd_curriculum.client import ZpdError
 from zpd_curriculum.verl import ZpdCurriculumSampler
 
@@ -116,6 +116,23 @@ class VerlAdapterTest(unittest.TestCase):
         next(iter(sampler))
         with self.assertRaisesRegex(ZpdError, "non_tensor_batch has no 'uid'"):
             sampler.update(batch=verl_driver.FakeDataProto(batch={}, non_tensor_batch={}))
+
+    def test_adacurl_bucket_merges_reach_the_trainer(self) -> None:
+        difficulties = write_difficulties(shared.data())
+        server = shared.fresh_server(curriculum="adacurl", extra=["--difficulties", difficulties])
+        client = SpyClient(server.url, server.token)
+        sampler = ZpdCurriculumSampler(
+            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(server.url, server.token), client=client
+        )
+        delivered = []
+        sampler.ledger.on_events = lambda events: delivered.append((sampler.ledger.next_observe - 1, events))
+        verl_driver.fit(sampler, shared.learner(), STEPS)
+        replied = [(t, r["events"]) for t, r in sorted(client.replies.items()) if r["events"]]
+        self.assertEqual(delivered, replied)
+        merges = [(t, e) for t, events in delivered for e in events if e["_tag"] == "BucketMerged"]
+        self.assertGreaterEqual(len(merges), 1, "AdaCuRL merged no bucket in 50 steps on the simulated learner")
+        for t, event in merges:
+            self.assertEqual(event["step"], t + 1, "an event's zpd step is its cursor + 1")
 
     def test_module_loads_from_its_file_path_as_older_verl_does(self) -> None:
         # verl < pkg:// support: importlib.util.spec_from_file_location("custom_module", class_path)
