@@ -220,6 +220,13 @@ class SpyClient(ZpdClient):
         self.selected: Dict[int, List[int]] = {}
         self.observed: Dict[int, List[Dict[str, Any]]] = {}
         self.replies: Dict[int, Dict[str, Any]] = {}
+        self.select_ids: Dict[int, List[str]] = {}
+
+    def request(self, method: str, path: str, body: Optional[Any] = None) -> Dict[str, Any]:
+        reply = super().request(method, path, body)
+        if path == "/v1/select":
+            self.select_ids[reply["cursor"]] = reply["ids"]
+        return reply
 
     def select(self, cursor: int, batch_size: Optional[int] = None) -> List[int]:
         indices = super().select(cursor, batch_size)

@@ -10,7 +10,7 @@ import torch
 
 import shared
 import verl_driver
-from helpers import BATCH, GROUP, STEPS, SpyClient, write_difficulties
+from helpers import BATCH, GROUP, STEPS, SpyClient, read_ids, write_difficulties
 from zpd_curriculum.client import ZpdError
 from zpd_curriculum.verl import ZpdCurriculumSampler
 
@@ -133,6 +133,22 @@ class VerlAdapterTest(unittest.TestCase):
         self.assertGreaterEqual(len(merges), 1, "AdaCuRL merged no bucket in 50 steps on the simulated learner")
         for t, event in merges:
             self.assertEqual(event["step"], t + 1, "an event's zpd step is its cursor + 1")
+
+    def test_id_key_attaches_a_dataset_in_another_order(self) -> None:
+        served_ids = read_ids(shared.data())
+        ids = list(reversed(served_ids))  # verl's row p is served position 119 − p
+        served = [served_ids.index(i) for i in ids]
+        server = shared.server()
+        client = SpyClient(server.url, server.token)
+        config = verl_driver.data_config(server.url, server.token)
+        config["sampler"]["id_key"] = "extra_info.id"
+        sampler = ZpdCurriculumSampler(verl_driver.FakeRLHFDataset(120, ids), config, client=client)
+        self.assertTrue(server.client().health()["attached"])
+        run = verl_driver.fit(sampler, shared.learner(), 10, served=served)
+        for t, positions in enumerate(run.selections):
+            # the server's ids for the step are the problems verl's rows hold
+            self.assertEqual([ids[p] for p in positions], client.select_ids[t], f"step {t}")
+        self.assertEqual(server.client().health()["observed"], 9)
 
     def test_module_loads_from_its_file_path_as_older_verl_does(self) -> None:
         # verl < pkg:// support: importlib.util.spec_from_file_location("custom_module", class_path)

@@ -32,9 +32,12 @@ INDEX_BASE = 1000  # extra_info.index = INDEX_BASE + 3·position: the index is n
 class FakeRLHFDataset:
     """Stands in for verl's RLHFDataset: a length and a ``dataframe`` with ``extra_info`` per row."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ids: Optional[List[str]] = None) -> None:
         self.size = size
-        self.dataframe = {"extra_info": [{"index": INDEX_BASE + 3 * i, "split": "train"} for i in range(size)]}
+        rows = [{"index": INDEX_BASE + 3 * i, "split": "train"} for i in range(size)]
+        for row, problem_id in zip(rows, ids or []):
+            row["id"] = problem_id
+        self.dataframe = {"extra_info": rows}
 
     def __len__(self) -> int:
         return self.size
@@ -143,8 +146,12 @@ def fit(
     save_at: Optional[int] = None,
     loader_state: Optional[bytes] = None,
     between: Optional[Any] = None,
+    served: Optional[List[int]] = None,
 ) -> VerlRun:
-    """verl's fit(): global steps start_step+1 … total_steps; the checkpoint of step ``save_at`` is kept."""
+    """verl's fit(): global steps start_step+1 … total_steps; the checkpoint of step ``save_at`` is kept.
+
+    ``served[p]`` is the served position of verl's row p when verl's dataset is in another order.
+    """
     run = VerlRun()
     loader = StatefulLoader(sampler, BATCH)
     if loader_state is not None:
@@ -154,7 +161,11 @@ def fit(
         for batch_indices in loader:
             positions = list(batch_indices)
             run.selections.append(positions)
-            outcomes = learner.step(global_steps, positions)
+            if served is None:
+                outcomes = learner.step(global_steps, positions)
+            else:  # the learner reads the served file: translate, then key the outcomes by verl's rows
+                by_served = learner.step(global_steps, [served[p] for p in positions])
+                outcomes = {p: by_served[served[p]] for p in set(positions)}
             batch = build_batch(positions, outcomes, global_steps)
             if save_at is not None and global_steps == save_at:
                 buffer = io.BytesIO()
