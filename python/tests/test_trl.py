@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import unittest
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -182,7 +183,7 @@ class TrlAdapterTest(unittest.TestCase):
         trainer = trainer_class(out)
         sampler = trainer._get_train_sampler()
         spy = SpyClient(server.url, server.token)
-        trainer._zpd_hooks.ledger.client = spy
+        trainer.zpd_hooks.ledger.client = spy
         rows = iter(sampler)
         repeat = trainer.num_iterations * trainer.args.steps_per_generation
         for cursor in range(3):
@@ -209,6 +210,11 @@ class TrlAdapterTest(unittest.TestCase):
         saved = os.path.join(out, "checkpoint-3", STATE_FILE)
         with open(saved, encoding="utf-8") as f:
             self.assertEqual(json.load(f)["server"]["observed"], 2)
+        # the server's metrics of each posted generation batch land in TRL's train metrics
+        self.assertEqual(len(trainer._metrics["train"]["zpd/reward_mean"]), 3)
+        self.assertEqual(trainer._metrics["eval"], {})
+        last = [r for g in spy.observed[2] for r in g["rewards"]]
+        self.assertAlmostEqual(trainer._metrics["train"]["zpd/reward_mean"][-1], sum(last) / len(last))
         # the posted reward is TRL's weighted sum over reward functions (weights 1 and 2): r + 2·0.5
         self.assertEqual(sorted(spy.observed), [0, 1, 2])
         for g in spy.observed[0]:
@@ -218,7 +224,7 @@ class TrlAdapterTest(unittest.TestCase):
         self.assertEqual(server.client().health()["observed"], 2)
         fresh_trainer._load_optimizer_and_scheduler(os.path.join(out, "checkpoint-2"))
         self.assertEqual(server.client().health()["observed"], 1)
-        self.assertEqual(fresh_trainer._zpd_hooks.ledger.next_select, 2)
+        self.assertEqual(fresh_trainer.zpd_hooks.ledger.next_select, 2)
 
     def test_on_rewards_refuses_a_batch_of_the_wrong_size(self) -> None:
         server = shared.server()
@@ -250,6 +256,7 @@ class FakeGRPOTrainer:
         self.state = _Namespace(global_step=0)
         self.next_rewards: List[List[float]] = []
         self.saved: List[str] = []
+        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
 
     def _get_train_sampler(self, dataset: Any = None) -> Any:
         raise AssertionError("replaced by the subclass")

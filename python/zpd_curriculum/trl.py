@@ -238,6 +238,11 @@ def zpd_grpo_trainer(base: type, *, url: Optional[str] = None, token: Optional[s
     """
 
     class ZpdGRPOTrainer(base):  # type: ignore[misc, valid-type]
+        @property
+        def zpd_hooks(self) -> ZpdGRPOHooks:
+            """The curriculum hooks: ``last_metrics``, ``last_events``, ``ledger.on_events``."""
+            return self._zpd()
+
         def _zpd(self) -> ZpdGRPOHooks:
             hooks = getattr(self, "_zpd_hooks", None)
             if hooks is None:
@@ -264,6 +269,11 @@ def zpd_grpo_trainer(base: type, *, url: Optional[str] = None, token: Optional[s
 
                     indices = gather_object([int(row[hooks.index_column]) for row in inputs])
                 hooks.on_rewards(_weighted_rewards(rewards_per_func, self.reward_weights), indices)
+                logged = getattr(self, "_metrics", None)  # GRPOTrainer's per-mode metric lists
+                if isinstance(logged, dict) and "train" in logged:
+                    for name, value in hooks.last_metrics.items():
+                        if isinstance(value, (int, float)):
+                            logged["train"][f"zpd/{name}"].append(float(value))
             return rewards_per_func
 
         def _save_checkpoint(self, model, trial):  # type: ignore[no-untyped-def]
