@@ -26,6 +26,8 @@ outcomes back. Configuration (``data.sampler.*``, environment fallbacks):
   correctness flag (> 0 is correct); absent → the server uses reward > 0.
 - ``extra_keys`` (default ``["acc"]``): reward-extra keys forwarded as ``extra``.
 - ``wait_ahead`` (default 0): seconds to wait on 409 ``too_far_ahead``.
+- ``retry_for`` (default 60) / ``timeout`` (default 30): seconds a call keeps retrying
+  connection errors (a restarting server) / seconds per attempt.
 """
 
 from __future__ import annotations
@@ -124,7 +126,11 @@ class ZpdCurriculumSampler(AbstractCurriculumSampler):
         if batch_size is None:
             raise ZpdError("ZpdCurriculumSampler: data.train_batch_size is not set (the step's batch size B)")
         self.client = client or client_from_env(
-            option("url"), option("token"), wait_ahead=float(option("wait_ahead", 0.0))
+            option("url"),
+            option("token"),
+            wait_ahead=float(option("wait_ahead", 0.0)),
+            retry_for=float(option("retry_for", 60.0)),
+            timeout=float(option("timeout", 30.0)),
         )
         self.ledger = CursorLedger(self.client, int(batch_size))
         self.index_key = str(option("index_key", "extra_info.index"))
