@@ -64,7 +64,7 @@ class Server:
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
-        self.stderr: List[str] = []
+        self.output: List[str] = []
         """The last lines the server printed (stdout and stderr), for error messages."""
         self.start()
 
@@ -95,7 +95,7 @@ class Server:
             time.sleep(0.2)  # let the stderr drain catch the reason
             raise RuntimeError(
                 f"zpd serve printed no listening line within {START_TIMEOUT:g} s (rc={proc.returncode}): "
-                f"{''.join(self.stderr)[-2000:]}"
+                f"{''.join(self.output)[-2000:]}"
             )
         match = LISTENING.match(first)
         if match is None:
@@ -109,8 +109,8 @@ class Server:
             for line in stream:
                 if lines is not None:
                     lines.put(line)
-                self.stderr.append(line)
-                del self.stderr[:-200]
+                self.output.append(line)
+                del self.output[:-200]
         if lines is not None:
             lines.put("")
 
