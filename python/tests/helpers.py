@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class Server:
         extra: Sequence[str] = (),
     ) -> None:
         self.data = data
+        self._own_state = state is None
         self.curriculum = curriculum
         self.extra = list(extra)
         self.state = state or tempfile.mkdtemp(prefix="zpd-serve-state-")
@@ -135,6 +137,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        if self._own_state:
+            shutil.rmtree(self.state, ignore_errors=True)
 
 
 class Learner:

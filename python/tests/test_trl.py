@@ -13,8 +13,10 @@ What is mimicked (trl GRPOTrainer, accelerate):
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 import unittest
 from collections import defaultdict
@@ -115,6 +117,7 @@ def train(server: Any, learner: Any, *, resume_dir: Optional[str] = None, resume
                     h.on_rewards(rewards, rows)
                 if save_after_chunk is not None and cursor == save_after_chunk:
                     run.checkpoint_dir = tempfile.mkdtemp(prefix="trl-checkpoint-")
+                    atexit.register(shutil.rmtree, run.checkpoint_dir, True)
                     run.learner_checkpoint = learner.checkpoint()
             step += 1
             if run.checkpoint_dir is not None and run.global_step_at_save == 0 and step % REPEAT == 0:
@@ -180,6 +183,7 @@ class TrlAdapterTest(unittest.TestCase):
         trainer_class = zpd_grpo_trainer(FakeGRPOTrainer, url=server.url, token=server.token)
         self.assertEqual(trainer_class.__name__, "ZpdFakeGRPOTrainer")
         out = tempfile.mkdtemp(prefix="trl-out-")
+        self.addCleanup(shutil.rmtree, out, True)
         trainer = trainer_class(out)
         sampler = trainer._get_train_sampler()
         spy = SpyClient(server.url, server.token)
