@@ -83,6 +83,14 @@ class CursorLedgerTest(unittest.TestCase):
         with self.assertRaisesRegex(ZpdError, "expected a 'zpd-adapter-state/1' object"):
             other.load_state_dict({"format": "something else"})
 
+    def test_non_finite_numbers_are_refused_before_sending(self) -> None:
+        from zpd_curriculum.rows import groups_from_rows
+
+        with self.assertRaisesRegex(ZpdError, r"verl update\(batch\): row 1 has a non-finite rewards value \(nan\)"):
+            groups_from_rows(["u", "u"], [3, 3], [1.0, float("nan")], where="verl update(batch)")
+        with self.assertRaisesRegex(ZpdError, r"POST /v1/observe: the body holds a non-finite number"):
+            ZpdClient("http://127.0.0.1:9", "t", retry_for=0).observe(0, [{"index": 0, "rewards": [float("inf")]}])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -98,7 +98,10 @@ class ZpdClient:
     def request(self, method: str, path: str, body: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """One JSON call with retries on connection errors; returns the decoded reply."""
         route = f"{method} {path}"
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        try:
+            data = None if body is None else json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        except ValueError as error:  # NaN or infinity: not JSON
+            raise ZpdError(f"{route}: the body holds a non-finite number ({error})") from None
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
         while True:

@@ -9,6 +9,7 @@ its prompt, so the mapping never depends on row order.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence
 
@@ -69,6 +70,12 @@ def groups_from_rows(
     for name, column in (extra or {}).items():
         if len(column) != n:
             raise ZpdError(f"{where}: extra key {name!r} has {len(column)} rows, the group keys have {n}")
+    numeric = [("rewards", rewards), ("advantages", advantages)]
+    numeric += [(f"extra {name!r}", column) for name, column in (extra or {}).items()]
+    for name, column in numeric:
+        for row, value in enumerate(column or []):
+            if not math.isfinite(float(value)):
+                raise ZpdError(f"{where}: row {row} has a non-finite {name} value ({value!r}); the server takes finite numbers")
     rows_of: "OrderedDict[Hashable, List[int]]" = OrderedDict()
     for row, key in enumerate(keys):
         rows_of.setdefault(key, []).append(row)
