@@ -21,11 +21,11 @@
  * steps after it, i.e. the symmetric selection around the competence. The
  * other curricula get 10 untimed steps (JIT warm-up), then 100 timed ones.
  *
- * AdaCuRL and the pre-filter baseline (`offline-filter.gate`) are not
- * measured: their build estimates every problem's difficulty with rollouts,
- * which no synthetic bench at 1e7 can afford (the pre-filter's per-step work
- * is one `Part.restrict` of its kept set: O(1) over a full pool; 4 bytes per
- * kept problem). GRESO is measured as `greso+random` (its 4B proposals come
+ * AdaCuRL is not measured: its build estimates every problem's difficulty
+ * with rollouts, which no synthetic bench at 1e7 can afford. The pre-filter
+ * baseline (`offline-filter`) is built as on a resume (no estimation) and
+ * given the kept set its estimate would give here: the problems whose
+ * synthetic pass rate lies in its band [0.2, 0.8]. GRESO is measured as `greso+random` (its 4B proposals come
  * from the random sampler; subtract `random`'s row for GRESO alone). SPEED is
  * a post-filter stage, no curriculum state: its cost is rollouts, charged in
  * `rollouts_generated`.
@@ -34,9 +34,11 @@
  *   npm run bench:overhead -- 1e4 1e5   # chosen sizes
  *   npm run bench:overhead -- 1e4 1e5 --only=random,prioritized   # chosen curricula
  */
-import { Advantage, type Curriculum, Metrics, Part, Problem, Rng } from "@zpd/core"
-import { AdaRft, Baselines, Cdas, Dump, Greso, Pcl, Prioritized, Sec } from "@zpd/plugins"
+import { Advantage, type Curriculum, Metrics, Part, Problem, Rng, Runtime } from "@zpd/core"
+import { AdaRft, Baselines, Cdas, Dump, Greso, OfflineFilter, Pcl, Prioritized, Sec } from "@zpd/plugins"
+import { exactMatch, verify } from "@zpd/tasks/Task"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import process from "node:process"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
@@ -122,7 +124,33 @@ interface Row {
   readonly valueModelMs: number | undefined
 }
 
-const contenders: ReadonlyArray<{ readonly name: string; readonly plugin: () => Curriculum.Plugin }> = [
+/** A build that starts from a given state instead of estimating (the pre-filter, as on a resume). */
+interface Preset {
+  readonly part: string
+  readonly state: (n: number) => unknown
+}
+
+/** The estimation runtime: never called, since a preset build is a resuming one. */
+const noInference = Layer.succeed(Runtime.InferenceRuntime, {
+  capabilities: { logprobSemantics: "processed", maxConcurrency: 1 },
+  health: Effect.succeed({ ready: true, policyVersion: 0 }),
+  generate: () => Effect.die("bench:overhead: a preset build must not estimate")
+})
+
+/** The problems whose synthetic pass rate lies in the pre-filter's default band. */
+const inBand = (n: number) => {
+  const kept: Array<number> = []
+  for (let i = 0; i < n; i++) {
+    if (latent(i) >= OfflineFilter.defaults.pLow && latent(i) <= OfflineFilter.defaults.pHigh) kept.push(i)
+  }
+  return { kept: Int32Array.from(kept), estimationRollouts: 0 }
+}
+
+const contenders: ReadonlyArray<{
+  readonly name: string
+  readonly plugin: () => Curriculum.Plugin<unknown, Runtime.InferenceRuntime>
+  readonly preset?: Preset
+}> = [
   { name: "random", plugin: () => Baselines.random() },
   { name: "sec", plugin: () => Sec.plugin({ arms: ["level"], alpha: 0.5, temperature: 0.2 }) },
   { name: "cdas", plugin: () => Cdas.plugin() },
@@ -130,7 +158,12 @@ const contenders: ReadonlyArray<{ readonly name: string; readonly plugin: () => 
   { name: "prioritized", plugin: () => Prioritized.plugin() },
   { name: "adarft", plugin: () => AdaRft.plugin() },
   { name: "dump", plugin: () => Dump.plugin() },
-  { name: "greso+random", plugin: () => Greso.prefilter().pipe(Part.andThen(Baselines.random())) }
+  { name: "greso+random", plugin: () => Greso.prefilter().pipe(Part.andThen(Baselines.random())) },
+  {
+    name: "offline-filter",
+    plugin: () => OfflineFilter.plugin({ verifier: (problem, completion) => verify(exactMatch, problem, completion) }),
+    preset: { part: "offline-filter", state: inBand }
+  }
 ].filter((c) => only === undefined || only.includes(c.name))
 
 const arrayBuffers = () => {
@@ -139,11 +172,19 @@ const arrayBuffers = () => {
   return process.memoryUsage().arrayBuffers
 }
 
-const measure = (name: string, plugin: Curriculum.Plugin, dataset: Problem.Dataset, seed = 1): Row => {
+const measure = (
+  name: string,
+  plugin: Curriculum.Plugin<unknown, Runtime.InferenceRuntime>,
+  dataset: Problem.Dataset,
+  preset?: Preset,
+  seed = 1
+): Row => {
   const n = dataset.problems.length
   const before = arrayBuffers()
   let t0 = performance.now()
-  const curriculum = Effect.runSync(plugin.build({ dataset, seed, steps: 1000, batchSize: B, groupSize: G }))
+  const context = { dataset, seed, steps: 1000, batchSize: B, groupSize: G, resuming: preset !== undefined }
+  const curriculum = Effect.runSync(plugin.build(context).pipe(Effect.provide(noInference), Effect.orDie))
+  if (preset !== undefined) Part.inspect(curriculum).get(preset.part)!.state = preset.state(n)
   const buildMs = performance.now() - t0
   let step = 0
   const oneStep = () => {
@@ -203,7 +244,7 @@ process.stdout.write(
 for (const n of sizes) {
   const dataset = datasetOf(n)
   for (const c of contenders) {
-    const row = measure(c.name, c.plugin(), dataset)
+    const row = measure(c.name, c.plugin(), dataset, c.preset)
     rows.push(row)
     process.stderr.write(
       `  ${c.name.padEnd(6)} N=${n.toExponential(0)}: ${row.totalMs.toFixed(3)} ms/step, ${
