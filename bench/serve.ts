@@ -6,9 +6,10 @@
  * A generated dataset of `--problems` (default 1e6) problems is written to a
  * temp directory and `zpd serve` runs it in its own process, once per
  * curriculum (`--curricula`, default sec,cdas), with B = 256, G = 8 and its
- * default checkpointing (every 100 observed cursors, a full snapshot of the
- * 1e6-problem state). Rewards are Bernoulli draws with pass probability
- * 1 − level/6, seeded per (cursor, index), so the curricula's state moves.
+ * default checkpointing (every 1000 observed cursors, so none falls inside the
+ * default 130 measured cursors). Rewards are Bernoulli draws with pass
+ * probability 1 − level/6, seeded per (cursor, index), so the curricula's
+ * state moves.
  * Two phases, from this client process:
  *
  * - **(b) single trainer**: one client advances the cursor (select t,
