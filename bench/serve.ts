@@ -21,6 +21,10 @@
  *   the journal; the clients run unsynchronised, so the advancing calls
  *   interleave with the retries.
  *
+ * - **(floor)**: phase (a) against a bare `node:http` server answering from
+ *   prebuilt replies, first: what this machine, Node's HTTP stack and the load
+ *   generator cost before zpd does anything.
+ *
  * Printed: requests, throughput, p50/p99 latency of select and observe per
  * phase, and the server's own last-step timings (`GET /v1/metrics`).
  */
@@ -93,6 +97,36 @@ const startServer = (curriculum: string, data: string, state: string) =>
       if (m !== null) resolve({ child, port: Number(m[1]), readyMs: performance.now() - t0 })
     })
     child.on("exit", (code) => reject(new Error(`zpd serve exited with ${code}`)))
+  })
+
+/**
+ * The floor: a bare `node:http` server that reads each body and answers from a
+ * prebuilt reply (a select reply of B indices, `{}` for observe), no token,
+ * journal or curriculum. Run under the same 64-client phase, it shows how much
+ * of the latency is this machine, Node's HTTP stack and the load generator.
+ */
+const bareServerSource = `
+const http = require("node:http")
+const indices = Array.from({ length: ${B} }, (_, i) => i * 3901)
+const select = JSON.stringify({ cursor: 0, indices, ids: indices.map((i) => "p" + i) })
+const server = http.createServer((req, res) => {
+  const chunks = []
+  req.on("data", (c) => chunks.push(c))
+  req.on("end", () => {
+    const reply = req.url === "/v1/select" ? select : "{}"
+    Buffer.concat(chunks).toString("utf8")
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) })
+    res.end(reply)
+  })
+})
+server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"))
+`
+
+const startBareServer = () =>
+  new Promise<{ child: ChildProcess; port: number }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", bareServerSource], { stdio: ["ignore", "pipe", "inherit"] })
+    child.stdout!.once("data", (d: Buffer) => resolve({ child, port: Number(String(d).trim()) }))
+    child.on("error", reject)
   })
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
@@ -238,21 +272,41 @@ const main = async () => {
   await writeDataset(data)
   process.stdout.write(`dataset: ${N} problems (${((performance.now() - w0) / 1000).toFixed(1)} s to write)\n`)
   const rows: Array<string> = []
+  const measuredOn = (pid: number | undefined) => async (run: () => Promise<Phase>) => {
+    const cpu0 = cpuSeconds(pid)
+    const client0 = process.cpuUsage()
+    const phase = await run()
+    const requests = phase.select.length + phase.observe.length
+    phase.serverCpuMs = ((cpuSeconds(pid) - cpu0) * 1000) / requests
+    const client = process.cpuUsage(client0)
+    phase.clientCpuMs = (client.user + client.system) / 1000 / requests
+    return phase
+  }
+  const row = (label: string, p: Phase) => {
+    const requests = p.select.length + p.observe.length
+    return `| ${label} | ${p.name} | ${requests} | ${(requests / (p.wallMs / 1000)).toFixed(0)} | ${
+      fmt(percentile(p.select, 0.5))
+    } | ${fmt(percentile(p.select, 0.99))} | ${fmt(percentile(p.observe, 0.5))} | ${
+      fmt(percentile(p.observe, 0.99))
+    } | ${fmt(p.serverCpuMs)} | ${fmt(p.clientCpuMs)} |`
+  }
+  const floor = await startBareServer()
+  try {
+    rows.push(
+      row(
+        "(floor) bare node:http",
+        await measuredOn(floor.child.pid)(() => shared(floor.port, 0, SHARED_STEPS, CLIENTS))
+      )
+    )
+  } finally {
+    floor.child.kill("SIGTERM")
+  }
   try {
     for (const curriculum of CURRICULA) {
       const { child, port, readyMs } = await startServer(curriculum, data, join(dir, `state-${curriculum}`))
       try {
         process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
-        const measured = async (run: () => Promise<Phase>) => {
-          const cpu0 = cpuSeconds(child.pid)
-          const client0 = process.cpuUsage()
-          const phase = await run()
-          const requests = phase.select.length + phase.observe.length
-          phase.serverCpuMs = ((cpuSeconds(child.pid) - cpu0) * 1000) / requests
-          const client = process.cpuUsage(client0)
-          phase.clientCpuMs = (client.user + client.system) / 1000 / requests
-          return phase
-        }
+        const measured = measuredOn(child.pid)
         const phases = [
           await measured(() => single(port, 0, STEPS)),
           await measured(() => shared(port, STEPS, SHARED_STEPS, CLIENTS))
@@ -260,16 +314,7 @@ const main = async () => {
         const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).text) as {
           timings: Record<string, number>
         }
-        for (const p of phases) {
-          const requests = p.select.length + p.observe.length
-          rows.push(
-            `| ${curriculum} | ${p.name} | ${requests} | ${(requests / (p.wallMs / 1000)).toFixed(0)} | ${
-              fmt(percentile(p.select, 0.5))
-            } | ${fmt(percentile(p.select, 0.99))} | ${fmt(percentile(p.observe, 0.5))} | ${
-              fmt(percentile(p.observe, 0.99))
-            } | ${fmt(p.serverCpuMs)} | ${fmt(p.clientCpuMs)} |`
-          )
-        }
+        for (const p of phases) rows.push(row(curriculum, p))
         process.stdout.write(
           `${curriculum}: server RSS ${rssMiB(child.pid).toFixed(0)} MiB; timings of the last step (ms): ${
             Object.entries(metrics.timings).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")
