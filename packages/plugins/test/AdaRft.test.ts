@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Advantage from "@zpd/core/Advantage"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { ConfigError } from "@zpd/core/Errors"
 import * as Problem from "@zpd/core/Problem"
@@ -7,6 +6,7 @@ import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as AdaRft from "../src/AdaRft.ts"
+import { groupOf } from "./support/outcomes.ts"
 
 const dataset = (scores: ReadonlyArray<number | undefined>, levels?: ReadonlyArray<number>) =>
   Problem.make(
@@ -24,16 +24,6 @@ const dataset = (scores: ReadonlyArray<number | undefined>, levels?: ReadonlyArr
 const context = (ds: Problem.Dataset) => ({ dataset: ds, seed: 1, steps: 100, batchSize: 2, groupSize: 4 })
 const select = (c: Curriculum.Curriculum, step: number, batchSize: number) =>
   c.select({ step, batchSize, rng: Rng.make(1, step, "select") })
-const group = (ds: Problem.Dataset, index: number, rewards: ReadonlyArray<number>): Curriculum.GroupOutcome => {
-  const r = Float64Array.from(rewards)
-  return {
-    index,
-    problem: ds.problems[index]!,
-    rewards: r,
-    passRate: rewards.filter((x) => x === 1).length / r.length,
-    advantages: Advantage.groupAdvantages(r)
-  }
-}
 
 describe("AdaRft.nextTarget (spec §5.5, code defaults β = 0.5, α = 2, η = 50, [0, 100])", () => {
   const c = AdaRft.defaults
@@ -69,7 +59,7 @@ describe("AdaRft.sampler", () => {
       const c = yield* AdaRft.plugin().build(context(ds))
       expect(yield* select(c, 0, 2)).toEqual([0, 1])
       // R_avg = 6/8 = 0.75 → T = 0 + 50·tanh(0.5)
-      yield* c.observe({ step: 0, groups: [group(ds, 0, [1, 1, 1, 1]), group(ds, 1, [1, 1, 0, 0])] })
+      yield* c.observe({ step: 0, groups: [groupOf(ds, 0, [1, 1, 1, 1]), groupOf(ds, 1, [1, 1, 0, 0])] })
       const t = 50 * Math.tanh(0.5)
       expect(c.metrics()["adarft_target"]).toBeCloseTo(t, 12)
       expect(c.metrics()["adarft_reward_mean"]).toBe(0.75)
@@ -90,7 +80,7 @@ describe("AdaRft.sampler", () => {
     Effect.gen(function*() {
       const ds = dataset([0, 10])
       const c = yield* AdaRft.plugin({ signal: "accuracy" }).build(context(ds))
-      const shaped = { ...group(ds, 0, [1.2, 1.2, 0.2, 0.2]), correct: Uint8Array.from([1, 1, 0, 0]) }
+      const shaped = { ...groupOf(ds, 0, [1.2, 1.2, 0.2, 0.2]), correct: Uint8Array.from([1, 1, 0, 0]) }
       yield* c.observe({ step: 0, groups: [shaped] })
       expect(c.metrics()["adarft_reward_mean"]).toBe(0.5)
       expect(c.metrics()["adarft_target"]).toBe(0)
@@ -112,7 +102,7 @@ describe("AdaRft.sampler", () => {
             out.push(batch)
             yield* c.observe({
               step,
-              groups: batch.map((i) => group(ds, i, [i % 2, (i + step) % 3 === 0 ? 1 : 0, 1, 0]))
+              groups: batch.map((i) => groupOf(ds, i, [i % 2, (i + step) % 3 === 0 ? 1 : 0, 1, 0]))
             })
           }
           return out

@@ -1,37 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Advantage from "@zpd/core/Advantage"
-import type * as Curriculum from "@zpd/core/Curriculum"
 import * as Part from "@zpd/core/Part"
-import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Baselines from "../src/Baselines.ts"
 import * as Greso from "../src/Greso.ts"
-
-const dataset = (n: number) =>
-  Problem.make(
-    "test",
-    Array.from({ length: n }, (_, i) => ({
-      id: `p${i}`,
-      prompt: `prompt ${i}`,
-      answer: "0",
-      level: 1,
-      family: "countdown",
-      metadata: {}
-    }))
-  )
-
-const group = (ds: Problem.Dataset, index: number, rewards: ReadonlyArray<number>): Curriculum.GroupOutcome => {
-  const r = Float64Array.from(rewards)
-  return {
-    index,
-    problem: ds.problems[index]!,
-    rewards: r,
-    passRate: rewards.filter((x) => x === 1).length / r.length,
-    advantages: Advantage.groupAdvantages(r)
-  }
-}
+import { groupOf, plainDataset } from "./support/outcomes.ts"
 
 /** A generator that returns the given uniforms in order (and fails the test if asked for more). */
 const scripted = (uniforms: ReadonlyArray<number>): Rng.Rng => {
@@ -88,28 +62,28 @@ describe("Greso streaks and the exploration update (code ray_trainer.py)", () =>
     expect(Greso.adapt(0.95, 0, 0.1, c)).toBe(0.95)
   })
   it("observe: mean ≥ 0.98 extends the easy streak, ≤ 0.11 the hard one; 0.1-only rewards count as hard", () => {
-    const ds = dataset(4)
+    const ds = plainDataset(4)
     const s = fresh(4, { easy: Uint8Array.from([2, 0, 0, 3]), hard: Uint8Array.from([0, 1, 0, 0]) })
     Greso.observe(s, [
-      group(ds, 0, [1, 1, 1, 1]),
-      group(ds, 1, [0.1, 0.1, 0.1, 0.1]),
-      group(ds, 2, [1, 0, 0, 0]), // mean 0.25: neither
-      group(ds, 3, [1, 1, 1, 0]) // 0.75 breaks the easy streak
+      groupOf(ds, 0, [1, 1, 1, 1]),
+      groupOf(ds, 1, [0.1, 0.1, 0.1, 0.1]),
+      groupOf(ds, 2, [1, 0, 0, 0]), // mean 0.25: neither
+      groupOf(ds, 3, [1, 1, 1, 0]) // 0.75 breaks the easy streak
     ], Greso.defaults)
     expect(Array.from(s.easy)).toEqual([3, 0, 0, 0])
     expect(Array.from(s.hard)).toEqual([0, 2, 0, 0])
     expect([s.pEasy, s.pHard]).toEqual([0.5, 0.5]) // epoch 0: no adaptation
   })
   it("from epoch 1 on, the step's all-correct and none-correct ratios move p_easy and p_hard", () => {
-    const ds = dataset(7)
+    const ds = plainDataset(7)
     const s = fresh(7, { epoch: 1 })
     // 7 groups: 1 all correct (1/7 ≥ 0.25/3: p_easy − 0.01), 1 none correct (1/7 < 2·0.25/3: p_hard + 0.01)
-    Greso.observe(s, [0, 1, 2, 3, 4, 5, 6].map((i) => group(ds, i, i === 0 ? [1, 1] : i === 1 ? [0, 0] : [1, 0])), {
+    Greso.observe(s, [0, 1, 2, 3, 4, 5, 6].map((i) => groupOf(ds, i, i === 0 ? [1, 1] : i === 1 ? [0, 0] : [1, 0])), {
       ...Greso.defaults
     })
     expect(s.pEasy).toBe(0.49)
     expect(s.pHard).toBe(0.51)
-    Greso.observe(s, [group(ds, 1, [0, 0]), group(ds, 2, [1, 0])], Greso.defaults) // hard 1/2 ≥ 1/6: − 0.01
+    Greso.observe(s, [groupOf(ds, 1, [0, 0]), groupOf(ds, 2, [1, 0])], Greso.defaults) // hard 1/2 ≥ 1/6: − 0.01
     expect(s.pHard).toBe(0.5)
   })
 })
@@ -149,12 +123,12 @@ describe("Greso.validate", () => {
 describe("Greso.prefilter as a part", () => {
   it.effect("asks uniform for 4B proposals, returns B, and a snapshot restores the same state", () =>
     Effect.gen(function*() {
-      const ds = dataset(40)
+      const ds = plainDataset(40)
       const plugin = Greso.prefilter().pipe(Part.andThen(Baselines.uniform()))
       const c = yield* plugin.build({ dataset: ds, seed: 1, steps: 10, batchSize: 4, groupSize: 2 })
       const batch = yield* c.select({ step: 1, batchSize: 4, rng: Rng.make(1, 1, "select") })
       expect(batch).toHaveLength(4)
-      yield* c.observe({ step: 1, groups: batch.map((i) => group(ds, i, [1, 1])) })
+      yield* c.observe({ step: 1, groups: batch.map((i) => groupOf(ds, i, [1, 1])) })
       const live = Part.inspect(c).get("greso")!.state as Greso.State
       expect(batch.map((i) => live.easy[i])).toEqual([1, 1, 1, 1])
       expect(live.examined).toBe(4)

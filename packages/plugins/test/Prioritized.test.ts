@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Advantage from "@zpd/core/Advantage"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, ConfigError } from "@zpd/core/Errors"
 import * as Part from "@zpd/core/Part"
@@ -11,33 +10,14 @@ import * as Schema from "effect/Schema"
 import * as SumTree from "../src/internal/sumTree.ts"
 import * as Prioritized from "../src/Prioritized.ts"
 import * as Registry from "../src/Registry.ts"
-
-const dataset = (n: number): Problem.Dataset =>
-  Problem.make(
-    "test",
-    Array.from({ length: n }, (_, i) => ({
-      id: `p${i}`,
-      prompt: `prompt ${i}`,
-      answer: "0",
-      level: 1,
-      family: "countdown",
-      metadata: {}
-    }))
-  )
+import { groupOf, plainDataset } from "./support/outcomes.ts"
 
 const context = (ds: Problem.Dataset, seed = 1) => ({ dataset: ds, seed, steps: 100, batchSize: 4, groupSize: 4 })
 
 /** A group of `correct` right answers out of 4. */
-const group = (ds: Problem.Dataset, index: number, correct: number): Curriculum.GroupOutcome => {
-  const rewards = Float64Array.from({ length: 4 }, (_, j) => (j < correct ? 1 : 0))
-  return {
-    index,
-    problem: ds.problems[index]!,
-    rewards,
-    passRate: correct / 4,
-    advantages: Advantage.groupAdvantages(rewards)
-  }
-}
+/** Problem `index` solved by `correct` of 4 samples. */
+const group = (ds: Problem.Dataset, index: number, correct: number) =>
+  groupOf(ds, index, Array.from({ length: 4 }, (_, j) => (j < correct ? 1 : 0)))
 
 const select = (c: Curriculum.Curriculum, step: number, batchSize: number, seed = 1) =>
   c.select({ step, batchSize, rng: Rng.make(seed, step, "select") })
@@ -146,7 +126,7 @@ describe("Prioritized.validate", () => {
 
   it.effect("fails the build with that error", () =>
     Effect.gen(function*() {
-      const e = yield* Effect.flip(Prioritized.sampler({ initialPassRate: -0.1 }).build(context(dataset(4))))
+      const e = yield* Effect.flip(Prioritized.sampler({ initialPassRate: -0.1 }).build(context(plainDataset(4))))
       expect(e).toBeInstanceOf(ConfigError)
     }))
 })
@@ -158,14 +138,14 @@ describe("Prioritized.sampler", () => {
 
   it.effect("unseen problems weigh 1: a batch the size of the pool is a permutation", () =>
     Effect.gen(function*() {
-      const c = yield* Prioritized.plugin().build(context(dataset(6)))
+      const c = yield* Prioritized.plugin().build(context(plainDataset(6)))
       const batch = yield* select(c, 0, 6)
       expect([...batch].sort()).toEqual([0, 1, 2, 3, 4, 5])
     }))
 
   it.effect("a solved problem (s = 1) is not drawn while unsolved ones remain", () =>
     Effect.gen(function*() {
-      const ds = dataset(6)
+      const ds = plainDataset(6)
       const c = yield* Prioritized.plugin().build(context(ds))
       yield* c.observe({ step: 0, groups: [group(ds, 0, 4), group(ds, 3, 4)] })
       for (let step = 1; step < 30; step++) {
@@ -182,7 +162,7 @@ describe("Prioritized.sampler", () => {
 
   it.effect("draw frequencies follow 1 − s with replacement (s = 0, 0.5, 0.75, 1 → 4 : 2 : 1 : 0)", () =>
     Effect.gen(function*() {
-      const ds = dataset(4)
+      const ds = plainDataset(4)
       const c = yield* Prioritized.plugin({ replacement: true }).build(context(ds))
       yield* c.observe({ step: 0, groups: [group(ds, 0, 0), group(ds, 1, 2), group(ds, 2, 3), group(ds, 3, 4)] })
       const batches = []
@@ -198,7 +178,7 @@ describe("Prioritized.sampler", () => {
 
   it.effect("when every problem is solved, a distinct batch is filled uniformly; a batch over the pool repeats each problem", () =>
     Effect.gen(function*() {
-      const ds = dataset(5)
+      const ds = plainDataset(5)
       const c = yield* Prioritized.plugin({ initialPassRate: 1 }).build(context(ds))
       const batch = yield* select(c, 0, 5)
       expect([...batch].sort()).toEqual([0, 1, 2, 3, 4])
@@ -209,7 +189,7 @@ describe("Prioritized.sampler", () => {
 
   it.effect("under a gate, draws only from the pool and tracks every observed problem", () =>
     Effect.gen(function*() {
-      const ds = dataset(8)
+      const ds = plainDataset(8)
       const c = yield* evens.pipe(Part.andThen(Prioritized.sampler())).build(context(ds))
       yield* c.observe({ step: 0, groups: [group(ds, 2, 4), group(ds, 3, 0)] })
       for (let step = 1; step < 10; step++) {
@@ -223,7 +203,7 @@ describe("Prioritized.sampler", () => {
 
   it.effect("snapshot → JSON → restore continues identically", () =>
     Effect.gen(function*() {
-      const ds = dataset(50)
+      const ds = plainDataset(50)
       const drive = (c: Curriculum.Curriculum, from: number, to: number) =>
         Effect.gen(function*() {
           const out: Array<ReadonlyArray<number>> = []
@@ -244,8 +224,8 @@ describe("Prioritized.sampler", () => {
 
   it.effect("refuses a checkpoint of another dataset size, naming the part", () =>
     Effect.gen(function*() {
-      const small = yield* Prioritized.plugin().build(context(dataset(3)))
-      const big = yield* Prioritized.plugin().build(context(dataset(4)))
+      const small = yield* Prioritized.plugin().build(context(plainDataset(3)))
+      const big = yield* Prioritized.plugin().build(context(plainDataset(4)))
       const e = yield* Effect.flip(big.restore(small.snapshot()))
       expect(e).toBeInstanceOf(CheckpointError)
       expect(String((e as CheckpointError).path)).toContain("prioritized")

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Advantage from "@zpd/core/Advantage"
 import * as Columns from "@zpd/core/Columns"
 import type * as Curriculum from "@zpd/core/Curriculum"
 import { CheckpointError, ConfigError } from "@zpd/core/Errors"
@@ -10,6 +9,7 @@ import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Schema from "effect/Schema"
 import * as Sec from "../src/Sec.ts"
+import { groupOf } from "./support/outcomes.ts"
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -38,17 +38,6 @@ const context = (dataset: Problem.Dataset, seed = 7, batchSize = 4) => ({
 
 const select = (c: Curriculum.Curriculum, seed: number, step: number, batchSize: number) =>
   c.select({ step, batchSize, rng: Rng.make(seed, step, "select") })
-
-const group = (dataset: Problem.Dataset, index: number, rewards: ReadonlyArray<number>): Curriculum.GroupOutcome => {
-  const r = Float64Array.from(rewards)
-  return {
-    index,
-    problem: dataset.problems[index]!,
-    rewards: r,
-    passRate: rewards.filter((x) => x === 1).length / rewards.length,
-    advantages: Advantage.groupAdvantages(r)
-  }
-}
 
 const Snapshot = Schema.Struct({
   arms: Schema.Array(Schema.String),
@@ -229,14 +218,14 @@ describe("Sec.plugin — bandit", () => {
       const ds = byLevel([1, 2, 3], [2, 2, 2])
       const c = yield* Sec.plugin({ alpha: 0.5 }).build(context(ds))
       // give arm "3" some value first so its decay is visible
-      yield* c.observe({ step: 0, groups: [group(ds, 4, [1, 1, 1, 1, 0, 0, 0, 0])] })
+      yield* c.observe({ step: 0, groups: [groupOf(ds, 4, [1, 1, 1, 1, 0, 0, 0, 0])] })
       const q3 = c.metrics()["sec_q_3"]!
       expect(q3).toBeCloseTo(0.5 * halfCorrectMeanAbs, 12)
       expect(c.metrics()["sec_q_1"]).toBe(0)
 
       yield* c.observe({
         step: 1,
-        groups: [group(ds, 0, [1, 0, 1, 0, 1, 0, 1, 0]), group(ds, 2, [1, 1, 1, 1, 1, 1, 1, 1])]
+        groups: [groupOf(ds, 0, [1, 0, 1, 0, 1, 0, 1, 0]), groupOf(ds, 2, [1, 1, 1, 1, 1, 1, 1, 1])]
       })
       const m = c.metrics()
       expect(halfCorrectMeanAbs).toBeCloseTo(0.93541, 5)
@@ -257,7 +246,7 @@ describe("Sec.plugin — bandit", () => {
       // arm "1": 8 responses with mean |Â| ≈ 0.935 and 4 responses with |Â| = 0
       yield* c.observe({
         step: 0,
-        groups: [group(ds, 0, [1, 1, 1, 1, 0, 0, 0, 0]), group(ds, 1, [0, 0, 0, 0])]
+        groups: [groupOf(ds, 0, [1, 1, 1, 1, 0, 0, 0, 0]), groupOf(ds, 1, [0, 0, 0, 0])]
       })
       expect(c.metrics()["sec_q_1"]).toBeCloseTo((8 * halfCorrectMeanAbs) / 12, 12)
       expect(c.metrics()["sec_q_2"]).toBe(0)
@@ -267,9 +256,9 @@ describe("Sec.plugin — bandit", () => {
     Effect.gen(function*() {
       const ds = byLevel([1, 2], [2, 2])
       const c = yield* Sec.plugin({ alpha: 0.5, unsampledArms: "keep" }).build(context(ds))
-      yield* c.observe({ step: 0, groups: [group(ds, 2, [1, 1, 1, 1, 0, 0, 0, 0])] })
+      yield* c.observe({ step: 0, groups: [groupOf(ds, 2, [1, 1, 1, 1, 0, 0, 0, 0])] })
       const q2 = c.metrics()["sec_q_2"]!
-      yield* c.observe({ step: 1, groups: [group(ds, 0, [0, 0, 0, 0, 0, 0, 0, 0])] })
+      yield* c.observe({ step: 1, groups: [groupOf(ds, 0, [0, 0, 0, 0, 0, 0, 0, 0])] })
       expect(c.metrics()["sec_q_2"]).toBe(q2)
       expect(c.metrics()["sec_q_1"]).toBe(0)
     }))
@@ -437,7 +426,7 @@ describe("Sec.plugin — arms from metadata", () => {
         problem("d", 1, "zebra")
       ])
       const c = yield* Sec.plugin({ arms: ["level", "family"] }).build(context(ds))
-      yield* c.observe({ step: 0, groups: [group(ds, 0, [1, 1, 1, 1, 0, 0, 0, 0])] })
+      yield* c.observe({ step: 0, groups: [groupOf(ds, 0, [1, 1, 1, 1, 0, 0, 0, 0])] })
       const m = c.metrics()
       expect(Object.keys(m).filter((k) => k.startsWith("sec_q_"))).toEqual([
         "sec_q_1-zebra",
@@ -487,7 +476,7 @@ describe("Sec.plugin — checkpoints and determinism", () => {
       for (let step = from; step < to; step++) {
         const batch = yield* select(c, seed, step, 6)
         out.push(batch)
-        yield* c.observe({ step, groups: batch.map((i) => group(ds, i, rewardsFor(i, step))) })
+        yield* c.observe({ step, groups: batch.map((i) => groupOf(ds, i, rewardsFor(i, step))) })
       }
       return out
     })
