@@ -5,32 +5,18 @@
  * as the `online-filter` post-filter of an expression.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { type Curriculum, Part, Pipeline, Problem } from "@zpd/core"
+import { type Curriculum, Pipeline, Problem } from "@zpd/core"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Baselines, Dapo, OnlineFilter, Registry } from "@zpd/plugins"
 import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
-import { suite } from "./helpers.ts"
+import { recordingSampler, suite } from "./helpers.ts"
 
 const verifier = Tasks.verifier()
 
-/** Uniform draws (with replacement) that record every pass rate the curriculum is shown. */
-const recording = (seen: Array<number>) =>
-  Part.sampler({
-    name: "recording",
-    state: Schema.Struct({}),
-    build: () => ({
-      initial: {},
-      select: (_, pool, { batchSize, rng }) =>
-        Array.from({ length: batchSize }, () => pool.indices[rng.int(pool.indices.length)]!),
-      observe: (_, { groups }) => {
-        for (const g of groups) seen.push(g.passRate)
-      }
-    })
-  })
+const recording = (seen: Array<number>) => recordingSampler((g) => seen.push(g.passRate))
 
 const runFilter = (
   dataset: Problem.Dataset,

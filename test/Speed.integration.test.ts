@@ -5,32 +5,19 @@
  * as large as the group, and parses as the `speed` post-filter.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Part, Pipeline } from "@zpd/core"
+import { Pipeline } from "@zpd/core"
 import { Simulated } from "@zpd/gpu-runtime"
 import { Registry, Speed } from "@zpd/plugins"
 import { Tasks } from "@zpd/tasks"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
-import { suite } from "./helpers.ts"
+import { recordingSampler, suite } from "./helpers.ts"
 
 const verifier = Tasks.verifier()
 
-/** Uniform draws that record every group the curriculum is shown. */
 const recording = (seen: Array<{ passRate: number; size: number }>) =>
-  Part.sampler({
-    name: "recording",
-    state: Schema.Struct({}),
-    build: () => ({
-      initial: {},
-      select: (_, pool, { batchSize, rng }) =>
-        Array.from({ length: batchSize }, () => pool.indices[rng.int(pool.indices.length)]!),
-      observe: (_, { groups }) => {
-        for (const g of groups) seen.push({ passRate: g.passRate, size: g.rewards.length })
-      }
-    })
-  })
+  recordingSampler((g) => seen.push({ passRate: g.passRate, size: g.rewards.length }))
 
 const runSpeed = (options: Partial<Speed.Config>, seen: Array<{ passRate: number; size: number }>) =>
   Effect.runPromise(

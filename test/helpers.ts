@@ -1,8 +1,9 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Run } from "@zpd/cli"
-import type { Curriculum } from "@zpd/core"
+import { type Curriculum, Part } from "@zpd/core"
 import type { Regimes } from "@zpd/gpu-runtime"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -68,3 +69,18 @@ export const spawnAsync = (
         resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
     )
   )
+
+/** Uniform draws (with replacement) that hand every observed group to `seen`. */
+export const recordingSampler = (seen: (group: Curriculum.GroupOutcome) => void) =>
+  Part.sampler({
+    name: "recording",
+    state: Schema.Struct({}),
+    build: () => ({
+      initial: {},
+      select: (_, pool, { batchSize, rng }) =>
+        Array.from({ length: batchSize }, () => pool.indices[rng.int(pool.indices.length)]!),
+      observe: (_, { groups }) => {
+        for (const g of groups) seen(g)
+      }
+    })
+  })
