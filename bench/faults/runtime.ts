@@ -14,7 +14,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type { RuntimeError } from "@zpd/core/Errors"
-import type { SamplingParams, TrainStepRequest } from "@zpd/core/Runtime"
+import type { SamplingParams } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import * as HttpInference from "../../packages/gpu-runtime/src/HttpInference.ts"
 import * as HttpTrainer from "../../packages/gpu-runtime/src/HttpTrainer.ts"
+import { trainStepRequest } from "../../packages/gpu-runtime/test/fixtures.ts"
 
 import type { Context, FaultCase, Outcome, Result } from "./Case.ts"
 
@@ -236,22 +237,6 @@ const onlyOnce = (problem: string) => (server: Server | undefined) =>
 
 // ---------------------------------------------------------------------------
 // trainer
-
-const trainRequest: TrainStepRequest = {
-  step: 3,
-  samples: [{
-    promptId: "p",
-    group: 0,
-    tokenIds: [1, 5, 6],
-    lossMask: [false, false, true],
-    samplingLogprobs: [0, 0, -0.7],
-    advantages: [0, 0, 1],
-    klWeight: [0, 0, 1],
-    temperature: 1,
-    policyVersion: 2
-  }],
-  loss: { klCoef: 0.04, clip: 0.2, aggregation: "token-mean" }
-}
 
 const updateReply = (over: object = {}) => ({
   step: 3,
@@ -567,7 +552,7 @@ export const cases: ReadonlyArray<FaultCase> = [
     "trainer reply for another step",
     trainer(
       (_req, _body, res) => send(res, 200, updateReply({ step: 2 })),
-      (t) => t.update(trainRequest),
+      (t) => t.update(trainStepRequest),
       "/trainer/update"
     ),
     ["the reply is for step 2; expected step 3"]
@@ -577,7 +562,7 @@ export const cases: ReadonlyArray<FaultCase> = [
     "trainer grad_norm null",
     trainer(
       (_req, _body, res) => send(res, 200, updateReply({ metrics: { loss: 0.5, grad_norm: null } })),
-      (t) => t.update(trainRequest),
+      (t) => t.update(trainStepRequest),
       "/trainer/update"
     ),
     ["metric \"grad_norm\" is null; expected a finite number"]
@@ -587,7 +572,7 @@ export const cases: ReadonlyArray<FaultCase> = [
     "trainer loss infinite",
     trainer(
       (_req, _body, res) => send(res, 200, "{\"step\": 3, \"policyVersion\": 3, \"metrics\": {\"loss\": 1e999}}"),
-      (t) => t.update(trainRequest),
+      (t) => t.update(trainStepRequest),
       "/trainer/update"
     ),
     ["metric \"loss\" is Infinity; expected a finite number"]
@@ -648,7 +633,7 @@ export const cases: ReadonlyArray<FaultCase> = [
     "trainer 400 is not retried",
     trainer(
       (_req, _body, res) => send(res, 400, { error: { message: "samples[0].lossMask has 2 entries for 3 tokens" } }),
-      (t) => t.update(trainRequest),
+      (t) => t.update(trainStepRequest),
       "/trainer/update"
     ),
     ["HTTP 400", "lossMask has 2 entries"],
@@ -662,7 +647,7 @@ export const cases: ReadonlyArray<FaultCase> = [
     "trainer reply without a policy version",
     trainer(
       (_req, _body, res) => send(res, 200, { metrics: { loss: 1 } }),
-      (t) => t.update(trainRequest),
+      (t) => t.update(trainStepRequest),
       "/trainer/update"
     ),
     ["expected an update reply", "policyVersion"]

@@ -1,9 +1,9 @@
 import type { RuntimeError } from "@zpd/core/Errors"
-import type { TrainStepRequest } from "@zpd/core/Runtime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import * as HttpTrainer from "../src/HttpTrainer.ts"
+import { trainStepRequest } from "./fixtures.ts"
 import { json, runHttp, serve, trackServers } from "./servers.ts"
 
 const track = trackServers()
@@ -15,21 +15,7 @@ const failure = async <A>(effect: Effect.Effect<A, RuntimeError, any>): Promise<
 }
 const fast = { timeout: "2 seconds", retries: 2, backoff: "10 millis", maxBackoff: "50 millis" } as const
 
-const request: TrainStepRequest = {
-  step: 3,
-  samples: [{
-    promptId: "p",
-    group: 0,
-    tokenIds: [1, 5, 6],
-    lossMask: [false, false, true],
-    samplingLogprobs: [0, 0, -0.7],
-    advantages: [0, 0, 1],
-    klWeight: [0, 0, 1],
-    temperature: 1,
-    policyVersion: 2
-  }],
-  loss: { klCoef: 0.04, clip: 0.2, aggregation: "token-mean" }
-}
+const request = trainStepRequest
 
 /** A trainer that speaks the protocol, with a version counter. */
 const fakeTrainer = (fail: (path: string, n: number) => number | undefined = () => undefined) => {
