@@ -35,6 +35,7 @@ import * as http from "node:http"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import process from "node:process"
+import { Connection, encodeRequest } from "./lib/rawHttp.ts"
 
 const flag = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -43,7 +44,16 @@ const flag = (name: string, fallback: string): string => {
 
 const N = Number(flag("problems", "1000000"))
 const STEPS = Number(flag("steps", "100"))
-const SHARED_STEPS = Number(flag("shared-steps", "30"))
+const SHARED_STEPS = Number(flag("shared-steps", "200"))
+/** Cursors every client runs through before a shared phase is recorded (connections open, code compiled). */
+const WARMUP = Number(flag("warmup", "10"))
+/**
+ * `--client raw` (default): the lean keep-alive client of `lib/rawHttp.ts`;
+ * `--client node-http`: `node:http`'s client, which costs the shared cores
+ * about as much CPU per request as the server under test.
+ */
+const CLIENT = flag("client", "raw")
+if (CLIENT !== "raw" && CLIENT !== "node-http") throw new Error(`--client: expected raw or node-http, got ${CLIENT}`)
 const CLIENTS = Number(flag("clients", "64"))
 const B = 256
 const G = 8
@@ -51,6 +61,8 @@ const CURRICULA = flag("curricula", "sec,cdas").split(",")
 const SYNC = flag("sync", "fsync")
 /** `--profile DIR`: write the server's V8 CPU profile there. */
 const PROFILE = flag("profile", "")
+/** `--server-flags "..."`: extra Node flags for the server process (e.g. `--trace-gc`; its output goes to stderr). */
+const SERVER_FLAGS = flag("server-flags", "").split(" ").filter((f) => f !== "")
 const TOKEN = "bench-token"
 
 const writeDataset = async (file: string) => {
@@ -69,6 +81,7 @@ const startServer = (curriculum: string, data: string, state: string) =>
     const t0 = performance.now()
     const child = spawn(process.execPath, [
       ...(PROFILE === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", PROFILE]),
+      ...SERVER_FLAGS,
       "--import",
       "tsx",
       "packages/cli/src/main.ts",
@@ -91,10 +104,15 @@ const startServer = (curriculum: string, data: string, state: string) =>
       SYNC
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
+    let ready = false
     child.stdout!.on("data", (d) => {
+      if (ready) return void process.stderr.write(d)
       out += d
       const m = /listening on http:\/\/[^:]+:(\d+) /.exec(out)
-      if (m !== null) resolve({ child, port: Number(m[1]), readyMs: performance.now() - t0 })
+      if (m !== null) {
+        ready = true
+        resolve({ child, port: Number(m[1]), readyMs: performance.now() - t0 })
+      }
     })
     child.on("exit", (code) => reject(new Error(`zpd serve exited with ${code}`)))
   })
@@ -131,8 +149,16 @@ const startBareServer = () =>
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
 
+/** One reply as the phases read it. */
+interface Answer {
+  readonly status: number
+  readonly bytes: Buffer
+  readonly ms: number
+}
+
+/** `node:http`'s client over the shared keep-alive agent (`--client node-http`, and the metrics read). */
 const request = (port: number, method: string, path: string, body?: string) =>
-  new Promise<{ status: number; text: string; ms: number }>((resolve, reject) => {
+  new Promise<Answer>((resolve, reject) => {
     const t0 = performance.now()
     const req = http.request({
       host: "127.0.0.1",
@@ -151,16 +177,42 @@ const request = (port: number, method: string, path: string, body?: string) =>
       res.on(
         "end",
         () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString("utf8"),
-            ms: performance.now() - t0
-          })
+          resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), ms: performance.now() - t0 })
       )
     })
     req.on("error", reject)
     req.end(body)
   })
+
+/**
+ * A client of the phases: `post(path, body)` sends one POST and resolves with
+ * its reply. Bodies are prebuilt per cursor, so `raw` writes cached bytes.
+ */
+interface Client {
+  readonly post: (path: string, body: string) => Promise<Answer>
+  readonly close: () => void
+}
+
+const requestBytes = new Map<string, Buffer>()
+const authorization = { authorization: `Bearer ${TOKEN}` }
+
+const openClient = async (port: number): Promise<Client> => {
+  if (CLIENT === "node-http") return { post: (path, body) => request(port, "POST", path, body), close: () => {} }
+  const connection = await Connection.open(port)
+  return {
+    post: async (path, body) => {
+      const key = `${path} ${body}`
+      let bytes = requestBytes.get(key)
+      if (bytes === undefined) {
+        bytes = encodeRequest("POST", path, authorization, body)
+        requestBytes.set(key, bytes)
+      }
+      const reply = await connection.send(bytes)
+      return { status: reply.status, bytes: reply.body, ms: reply.ms }
+    },
+    close: () => connection.close()
+  }
+}
 
 /** The observe body of `cursor` for `indices`: Bernoulli(1 − level/6) rewards, the same bytes on every call. */
 const observeBody = (cursor: number, indices: ReadonlyArray<number>): string => {
@@ -208,57 +260,62 @@ interface Phase {
   clientCpuMs: number
 }
 
-const ok = <A extends { status: number; text: string }>(r: A, what: string): A => {
-  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.text}`)
+const ok = (r: Answer, what: string): Answer => {
+  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.bytes.toString("utf8")}`)
   return r
 }
 
-const single = async (port: number, from: number, steps: number): Promise<Phase> => {
-  const phase: Phase = {
-    name: "(b) 1 trainer, advancing",
-    select: [],
-    observe: [],
-    wallMs: 0,
-    serverCpuMs: 0,
-    clientCpuMs: 0
-  }
+const indicesOf = (select: Answer): ReadonlyArray<number> =>
+  (JSON.parse(select.bytes.toString("utf8")) as { indices: Array<number> }).indices
+
+const newPhase = (name: string): Phase => ({
+  name,
+  select: [],
+  observe: [],
+  wallMs: 0,
+  serverCpuMs: 0,
+  clientCpuMs: 0
+})
+
+const single = async (client: Client, from: number, steps: number): Promise<Phase> => {
+  const phase = newPhase("(b) 1 trainer, advancing")
   const t0 = performance.now()
   for (let t = from; t < from + steps; t++) {
-    const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
+    const s = ok(await client.post("/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
     phase.select.push(s.ms)
-    const indices = (JSON.parse(s.text) as { indices: Array<number> }).indices
-    const o = ok(await request(port, "POST", "/v1/observe", observeBody(t, indices)), `observe ${t}`)
+    const o = ok(await client.post("/v1/observe", observeBody(t, indicesOf(s))), `observe ${t}`)
     phase.observe.push(o.ms)
   }
   phase.wallMs = performance.now() - t0
   return phase
 }
 
-const shared = async (port: number, from: number, steps: number, clients: number): Promise<Phase> => {
-  const phase: Phase = {
-    name: `(a) ${clients} clients, one session`,
-    select: [],
-    observe: [],
-    wallMs: 0,
-    serverCpuMs: 0,
-    clientCpuMs: 0
-  }
-  const bodies = new Map<number, string>()
-  const client = async () => {
+/**
+ * Every client selects and observes cursors `from … from + steps − 1` in a
+ * closed loop. The first select reply of a cursor fixes its batch (and the
+ * observe body every client sends); every other client's reply must be the
+ * same bytes (the same cursor gives the same batch), or the phase fails.
+ */
+const shared = async (clients: ReadonlyArray<Client>, from: number, steps: number): Promise<Phase> => {
+  const phase = newPhase(`(a) ${clients.length} clients, one session`)
+  const batches = new Map<number, { readonly reply: Buffer; readonly observe: string }>()
+  const run = async (client: Client) => {
     for (let t = from; t < from + steps; t++) {
-      const s = ok(await request(port, "POST", "/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
+      const s = ok(await client.post("/v1/select", JSON.stringify({ cursor: t })), `select ${t}`)
       phase.select.push(s.ms)
-      let body = bodies.get(t)
-      if (body === undefined) {
-        body = observeBody(t, (JSON.parse(s.text) as { indices: Array<number> }).indices)
-        bodies.set(t, body)
+      let batch = batches.get(t)
+      if (batch === undefined) {
+        batch = { reply: s.bytes, observe: observeBody(t, indicesOf(s)) }
+        batches.set(t, batch)
+      } else if (!batch.reply.equals(s.bytes)) {
+        throw new Error(`select ${t}: two clients got different batches for the same cursor`)
       }
-      const o = ok(await request(port, "POST", "/v1/observe", body), `observe ${t}`)
+      const o = ok(await client.post("/v1/observe", batch.observe), `observe ${t}`)
       phase.observe.push(o.ms)
     }
   }
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: clients }, client))
+  await Promise.all(clients.map(run))
   phase.wallMs = performance.now() - t0
   return phase
 }
@@ -290,14 +347,24 @@ const main = async () => {
       fmt(percentile(p.observe, 0.99))
     } | ${fmt(p.serverCpuMs)} | ${fmt(p.clientCpuMs)} |`
   }
+  /**
+   * Opens the clients and runs the shared phase: first `WARMUP` cursors (new
+   * connections, code not yet optimised; printed as their own row), then the
+   * `SHARED_STEPS` measured ones.
+   */
+  const sharedPhases = async (pid: number | undefined, port: number, from: number) => {
+    const clients = await Promise.all(Array.from({ length: CLIENTS }, () => openClient(port)))
+    try {
+      const warm = await measuredOn(pid)(() => shared(clients, from, WARMUP))
+      const steady = await measuredOn(pid)(() => shared(clients, from + WARMUP, SHARED_STEPS))
+      return [{ ...warm, name: `${warm.name}: warm-up, ${WARMUP} cursors` }, steady]
+    } finally {
+      for (const c of clients) c.close()
+    }
+  }
   const floor = await startBareServer()
   try {
-    rows.push(
-      row(
-        "(floor) bare node:http",
-        await measuredOn(floor.child.pid)(() => shared(floor.port, 0, SHARED_STEPS, CLIENTS))
-      )
-    )
+    for (const p of await sharedPhases(floor.child.pid, floor.port, 0)) rows.push(row("(floor) bare node:http", p))
   } finally {
     floor.child.kill("SIGTERM")
   }
@@ -306,12 +373,11 @@ const main = async () => {
       const { child, port, readyMs } = await startServer(curriculum, data, join(dir, `state-${curriculum}`))
       try {
         process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
-        const measured = measuredOn(child.pid)
-        const phases = [
-          await measured(() => single(port, 0, STEPS)),
-          await measured(() => shared(port, STEPS, SHARED_STEPS, CLIENTS))
-        ]
-        const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).text) as {
+        const trainer = await openClient(port)
+        const phases = [await measuredOn(child.pid)(() => single(trainer, 0, STEPS))]
+        trainer.close()
+        phases.push(...await sharedPhases(child.pid, port, STEPS))
+        const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).bytes.toString("utf8")) as {
           timings: Record<string, number>
         }
         for (const p of phases) rows.push(row(curriculum, p))
@@ -329,7 +395,7 @@ const main = async () => {
     rmSync(dir, { recursive: true, force: true })
   }
   process.stdout.write(
-    `\nB = ${B}, G = ${G}, ${N} problems, --sync ${SYNC}; latency in ms, measured by the client ` +
+    `\nB = ${B}, G = ${G}, ${N} problems, --sync ${SYNC}; latency in ms, measured by the client (${CLIENT}) ` +
       `(target: p99 ≤ 20 ms); server CPU per request from /proc; load average ${
         loadavg().map((x) => x.toFixed(1)).join(" ")
       } on ${cpus().length} cores\n\n` +
