@@ -176,8 +176,7 @@ const request = (port: number, method: string, path: string, body?: string) =>
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on(
         "end",
-        () =>
-          resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), ms: performance.now() - t0 })
+        () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), ms: performance.now() - t0 })
       )
     })
     req.on("error", reject)

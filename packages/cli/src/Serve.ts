@@ -130,11 +130,12 @@ const trainerRefused = Layer.succeed(Runtime.TrainerRuntime, {
 
 const evaluatorRefused = Layer.succeed(Runtime.Evaluator, { accuracy: () => notServed("Evaluator.accuracy") })
 
-const readBody = (request: IncomingMessage): Promise<string> =>
+/** The body's bytes (not decoded: a retried observe is recognised by its bytes, see `Routes.Request`). */
+const readBody = (request: IncomingMessage): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     request.on("data", (c: Buffer) => chunks.push(c))
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    request.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
     request.on("error", reject)
   })
 

@@ -26,7 +26,11 @@ export interface Request {
   /** The request target; a query string is ignored. */
   readonly path: string
   readonly authorization: string | undefined
-  readonly body: string
+  /**
+   * The body, as text or as its UTF-8 bytes: a transport that holds the bytes
+   * passes them, so a retried observe is recognised without decoding it.
+   */
+  readonly body: string | Uint8Array
 }
 
 /**
@@ -40,10 +44,10 @@ export interface Response {
   readonly body: string
 }
 
-type Handler = (server: Server, route: string, body: string) => Effect.Effect<string, ApiError>
+type Handler = (server: Server, route: string, body: string | Uint8Array) => Effect.Effect<string, ApiError>
 
-const object = (route: string, text: string) => {
-  const parsed = Wire.parseObject(route, text)
+const object = (route: string, body: string | Uint8Array) => {
+  const parsed = Wire.parseObject(route, body)
   return parsed instanceof ApiError ? Effect.fail(parsed) : Effect.succeed(parsed)
 }
 

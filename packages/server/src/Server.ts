@@ -93,10 +93,10 @@ export interface Server {
   readonly stateDir: string
   readonly health: () => Record<string, unknown>
   readonly select: (route: string, body: Wire.SelectBody) => Effect.Effect<string, ApiError>
-  /** Observes the body `text` (decoded here, under the lock); a byte-identical retry is answered from memory. */
-  readonly observe: (route: string, text: string) => Effect.Effect<string, ApiError>
-  /** The reply to a byte-identical retry of an accepted observe, if `text` is one. */
-  readonly observeRetry: (text: string) => string | undefined
+  /** Observes a request body (text or its UTF-8 bytes; decoded here, under the lock); a byte-identical retry is answered from memory. */
+  readonly observe: (route: string, body: string | Uint8Array) => Effect.Effect<string, ApiError>
+  /** The reply to a byte-identical retry of an accepted observe, if `body` is one. */
+  readonly observeRetry: (body: string | Uint8Array) => string | undefined
   readonly attach: (route: string, body: Wire.AttachBody) => Effect.Effect<string, ApiError>
   readonly metrics: () => Record<string, unknown>
   readonly state: () => Effect.Effect<string, ApiError>
@@ -216,8 +216,8 @@ export const make = <E, R>(
       })
     const change = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
       lock.withPermits(1)(locked(route, compute))
-    const observeRetry = (text: string) => {
-      const t = session.observedTexts.get(text)
+    const observeRetry = (body: string | Uint8Array) => {
+      const t = session.observedBodies.find(Wire.bytes(body))
       return t === undefined ? undefined : session.replies.get(t)?.reply
     }
 
@@ -261,15 +261,16 @@ export const make = <E, R>(
         ).pipe(Effect.map((p) => p.reply))
       },
       observeRetry,
-      observe: (route, text) => {
-        const hit = observeRetry(text)
+      observe: (route, raw) => {
+        const bytes = Wire.bytes(raw)
+        const hit = observeRetry(bytes)
         if (hit !== undefined) return Effect.succeed(hit)
         // Decoded under the lock: the many ranks that send one cursor's body at once then wait for the first,
         // and find their bytes among the accepted ones.
         return lock.withPermits(1)(Effect.suspend(() => {
-          const again = observeRetry(text)
+          const again = observeRetry(bytes)
           if (again !== undefined) return Effect.succeed(again)
-          const object = Wire.parseObject(route, text)
+          const object = Wire.parseObject(route, Wire.text(raw))
           if (object instanceof ApiError) return Effect.fail(object)
           const body = Wire.observe(route, object, options.groupSize)
           if (body instanceof ApiError) return Effect.fail(body)
@@ -278,7 +279,7 @@ export const make = <E, R>(
             ? session.observe(route, body)
             : locked(route, session.observe(route, body).pipe(Effect.tapError(breakOn(route))))
           return Effect.flatMap(run, (pending) => {
-            if (session.replies.has(body.cursor)) session.observedTexts.set(text, body.cursor)
+            if (session.replies.has(body.cursor)) session.observedBodies.add(bytes, body.cursor)
             const due = fresh && pending.entry !== undefined && every > 0 && ++sinceCheckpoint >= every
             return Effect.as(due ? Effect.forkDaemon(autoCheckpoint) : Effect.void, pending.reply)
           })

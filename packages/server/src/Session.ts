@@ -107,6 +107,59 @@ interface NormalGroup {
   readonly x?: Readonly<Record<string, ReadonlyArray<number>>>
 }
 
+/**
+ * The request bodies of accepted observes, byte for byte, by cursor: a
+ * retry that repeats its bytes is recognised by comparing bytes (no decoding,
+ * so the many ranks that resend a 30 KB body leave no 30 KB string each
+ * behind for the garbage collector). Not persisted: after a restart the
+ * first retry of a cursor is decoded and compared once.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class ObservedBodies {
+  private readonly byLength = new Map<number, Array<{ readonly bytes: Uint8Array; readonly cursor: number }>>()
+
+  /** The cursor whose accepted observe had exactly these bytes, if any. */
+  find(bytes: Uint8Array): number | undefined {
+    for (const b of this.byLength.get(bytes.length) ?? []) if (sameBytes(b.bytes, bytes)) return b.cursor
+    return undefined
+  }
+
+  /** Remembers `bytes` (copied) as an accepted body of `cursor`. */
+  add(bytes: Uint8Array, cursor: number): void {
+    if (this.find(bytes) !== undefined) return
+    const list = this.byLength.get(bytes.length)
+    const entry = { bytes: new Uint8Array(bytes), cursor }
+    if (list === undefined) this.byLength.set(bytes.length, [entry])
+    else list.push(entry)
+  }
+
+  /** Forgets the bodies of cursors below `floor`. */
+  forget(floor: number): void {
+    for (const [length, list] of this.byLength) {
+      const kept = list.filter((b) => b.cursor >= floor)
+      if (kept.length === 0) this.byLength.delete(length)
+      else if (kept.length < list.length) this.byLength.set(length, kept)
+    }
+  }
+
+  clear(): void {
+    this.byLength.clear()
+  }
+}
+
+/** Byte equality of two arrays of one length, four bytes at a time where it can. */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  const n = a.length
+  const va = new DataView(a.buffer, a.byteOffset, n)
+  const vb = new DataView(b.buffer, b.byteOffset, n)
+  let i = 0
+  for (; i + 4 <= n; i += 4) if (va.getUint32(i) !== vb.getUint32(i)) return false
+  for (; i < n; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 const json = (value: unknown): string =>
   JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v))
 
@@ -135,8 +188,8 @@ export class Session {
   selected = -1
   readonly selections = new Map<number, Selection>()
   readonly replies = new Map<number, ObservedReply>()
-  /** Request texts of accepted observes → cursor: a byte-identical retry is answered without decoding (not persisted). */
-  readonly observedTexts = new Map<string, number>()
+  /** Request bodies of accepted observes: a byte-identical retry is answered without decoding. */
+  readonly observedBodies = new ObservedBodies()
   attachment: Attachment | undefined = undefined
   lastMetrics: Record<string, number> = {}
   readonly lastTimings: Record<string, number> = {}
@@ -430,7 +483,7 @@ export class Session {
     const floor = this.observed - this.settings.retain
     for (const t of this.selections.keys()) if (t < floor) this.selections.delete(t)
     for (const t of this.replies.keys()) if (t < floor) this.replies.delete(t)
-    for (const [text, t] of this.observedTexts) if (t < floor) this.observedTexts.delete(text)
+    this.observedBodies.forget(floor)
   }
 
   // -------------------------------------------------------------------------
@@ -656,7 +709,7 @@ export class Session {
       for (const [t, indices] of selections) this.selections.set(t, { indices, reply: this.selectReply(t, indices) })
       this.selected = Math.max(observed, ...selections.keys())
       this.replies.clear()
-      this.observedTexts.clear()
+      this.observedBodies.clear()
       for (const [t, r] of replies) this.replies.set(t, r)
     })
   }

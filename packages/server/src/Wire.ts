@@ -55,16 +55,36 @@ export interface AttachBody {
   readonly promptSha256: ReadonlyArray<string> | undefined
 }
 
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * A request body as text (UTF-8 decoded when the transport handed over bytes).
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const text = (body: string | Uint8Array): string => (typeof body === "string" ? body : decoder.decode(body))
+
+/**
+ * A request body as its UTF-8 bytes.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const bytes = (body: string | Uint8Array): Uint8Array => (typeof body === "string" ? encoder.encode(body) : body)
+
 /**
  * Parses a request body as a JSON object, naming the route when it is not one.
  *
  * @since 0.3.0
  * @category decoding
  */
-export const parseObject = (route: string, text: string): Record<string, unknown> | ApiError => {
+export const parseObject = (route: string, body: string | Uint8Array): Record<string, unknown> | ApiError => {
+  const source = text(body)
   let json: unknown
   try {
-    json = JSON.parse(text.length === 0 ? "{}" : text)
+    json = JSON.parse(source.length === 0 ? "{}" : source)
   } catch (e) {
     return badRequest(route, "(body)", "a JSON object", String(e))
   }

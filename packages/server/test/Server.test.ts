@@ -1,7 +1,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Problem, Runtime } from "@zpd/core"
 import { AdaCurl, Cdas, Sec } from "@zpd/plugins"
-import { Difficulties, Journal, Routes, Server } from "@zpd/server"
+import { Difficulties, Journal, Routes, Server, Session } from "@zpd/server"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -29,7 +29,12 @@ interface Started {
   readonly server: Server.Server
   readonly call: Call
   /** `authorization`: the header (default the right token; `null` = no header). */
-  readonly raw: (method: string, path: string, body: string, authorization?: string | null) => Promise<Routes.Response>
+  readonly raw: (
+    method: string,
+    path: string,
+    body: string | Uint8Array,
+    authorization?: string | null
+  ) => Promise<Routes.Response>
   readonly close: () => Promise<void>
 }
 
@@ -55,7 +60,12 @@ const start = async <E, R>(
       Effect.provide((layer ?? Layer.empty) as Layer.Layer<never>)
     ) as Effect.Effect<Server.Server, unknown, never>
   )
-  const raw = (method: string, path: string, body: string, authorization: string | null = `Bearer ${TOKEN}`) =>
+  const raw = (
+    method: string,
+    path: string,
+    body: string | Uint8Array,
+    authorization: string | null = `Bearer ${TOKEN}`
+  ) =>
     Effect.runPromise(Routes.handle(server, TOKEN, { method, path, authorization: authorization ?? undefined, body }))
   const call: Call = async (method, path, body) => {
     const r = await raw(method, path, body === undefined ? "" : JSON.stringify(body))
@@ -72,6 +82,27 @@ const uninterrupted = async (steps: number) => {
   await s.close()
   return t.selections
 }
+
+describe("ObservedBodies", () => {
+  it("finds a body by its exact bytes only, and forgets cursors below a floor", () => {
+    const bodies = new Session.ObservedBodies()
+    const encode = (text: string) => new TextEncoder().encode(text)
+    const body = encode(`{"cursor":4,"groups":[{"index":7,"rewards":[1,0,1]}]}`)
+    bodies.add(body, 4)
+    body[0] = 0 // the stored copy is not the caller's array
+    expect(bodies.find(encode(`{"cursor":4,"groups":[{"index":7,"rewards":[1,0,1]}]}`))).toBe(4)
+    expect(bodies.find(encode(`{"cursor":4,"groups":[{"index":7,"rewards":[1,0,0]}]}`))).toBeUndefined()
+    expect(bodies.find(encode(`{"cursor":4,"groups":[{"index":7,"rewards":[1,0,1]}]} `))).toBeUndefined()
+    bodies.add(encode(`{"cursor":5,"groups":[{"index":8,"rewards":[1,0,1]}]}`), 5)
+    bodies.forget(5)
+    expect(bodies.find(encode(`{"cursor":4,"groups":[{"index":7,"rewards":[1,0,1]}]}`))).toBeUndefined()
+    const five = encode(`{"cursor":5,"groups":[{"index":8,"rewards":[1,0,1]}]}`)
+    expect(bodies.find(five)).toBe(5)
+    const shifted = new Uint8Array(five.length + 1)
+    shifted.set(five, 1)
+    expect(bodies.find(shifted.subarray(1))).toBe(5)
+  })
+})
 
 describe("zpd serve routes", () => {
   it("refuses a missing or wrong token on every route, health and unknown routes included", async () => {
@@ -120,6 +151,11 @@ describe("zpd serve routes", () => {
     const first = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups }))
     expect(first.status).toBe(200)
     expect((await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups }))).body).toBe(first.body)
+    // The same bytes as a view at an odd offset (as a socket's buffer hands them over).
+    const bytes = new TextEncoder().encode(JSON.stringify({ cursor: 1, groups }))
+    const padded = new Uint8Array(bytes.length + 3)
+    padded.set(bytes, 3)
+    expect((await s.raw("POST", "/v1/observe", padded.subarray(3))).body).toBe(first.body)
     const shuffled = await s.raw("POST", "/v1/observe", JSON.stringify({ cursor: 1, groups: [...groups].reverse() }))
     expect(shuffled.body).toBe(first.body)
     const changed = groups.map((g, k) => (k === 2 ? { ...g, rewards: [1, 1, 1, 1] } : g))
