@@ -163,7 +163,7 @@ export const listen = (
           authorization: request.headers.authorization,
           body
         }
-        return Routes.handleSync(server, token, req) ?? run(Routes.handleEffect(server, token, req))
+        return Routes.handlePromise(server, token, req, run)
       }).then(
         (reply) => {
           response.writeHead(reply.status, {

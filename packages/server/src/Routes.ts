@@ -161,6 +161,30 @@ export const handleEffect = (server: Server, token: string, request: Request): E
 }
 
 /**
+ * Answers one request as a promise, running effects with `run` (the
+ * transport's runtime): synchronously when {@link handleSync} can; a request
+ * that arrives while a change is being made first waits for that change —
+ * the ranks of a trainer send one cursor's select or observe together, and
+ * all but the first are then retries answered from committed state — and
+ * only then, if it still needs the lock, takes {@link handleEffect}'s path.
+ *
+ * @since 0.3.0
+ * @category routes
+ */
+export const handlePromise = (
+  server: Server,
+  token: string,
+  request: Request,
+  run: (effect: Effect.Effect<Response>) => Promise<Response>
+): Promise<Response> => {
+  const fast = handleSync(server, token, request)
+  if (fast !== undefined) return Promise.resolve(fast)
+  const busy = server.settled()
+  if (busy === undefined) return run(handleEffect(server, token, request))
+  return busy.then(() => handleSync(server, token, request) ?? run(handleEffect(server, token, request)))
+}
+
+/**
  * Answers one request: token, route, body, and the error envelope for any
  * failure (an unexpected defect becomes 500 `internal`); retries and health
  * take the synchronous path ({@link handleSync}).

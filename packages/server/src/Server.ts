@@ -102,6 +102,13 @@ export interface Server {
   readonly state: () => Effect.Effect<string, ApiError>
   readonly restore: (route: string, state: Record<string, unknown>) => Effect.Effect<string, ApiError>
   readonly checkpoint: (route: string) => Effect.Effect<string, ApiError>
+  /**
+   * Resolves when the change now being made (its journal line being written)
+   * is done, or `undefined` when none is: the retries of that cursor that
+   * arrive meanwhile wait for it and are then answered from committed state
+   * instead of queueing for the lock.
+   */
+  readonly settled: () => Promise<void> | undefined
 }
 
 const describe = (e: unknown): string =>
@@ -147,6 +154,20 @@ export const make = <E, R>(
     })
     const every = options.checkpointEvery ?? defaultCheckpointEvery
     const lock = yield* Effect.makeSemaphore(1)
+    /** Resolves when the holder of the lock lets go; undefined while the lock is free. */
+    let holding: Promise<void> | undefined
+    const exclusive = <A, E, R2>(effect: Effect.Effect<A, E, R2>): Effect.Effect<A, E, R2> =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        let release = () => {}
+        holding = new Promise<void>((resolve) => (release = resolve))
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => {
+            holding = undefined
+            release()
+          })
+        )
+      }))
     let broken: string | undefined
     let sinceCheckpoint = 0
 
@@ -190,8 +211,7 @@ export const make = <E, R>(
     }
     if (builtNow || builtDuringReplay || saved === undefined) yield* writeCheckpoint
 
-    /** Runs a change under the lock: compute, journal (fsync), commit; a failure after the curriculum moved breaks the server. */
-    /** Runs a change while holding the lock. */
+    /** Runs a change while holding the lock: compute, journal (fsync), commit; a failure after the curriculum moved breaks the server. */
     const locked = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
       Effect.gen(function*() {
         if (broken !== undefined) {
@@ -214,8 +234,7 @@ export const make = <E, R>(
         pending.commit()
         return pending
       })
-    const change = (route: string, compute: Effect.Effect<Pending, ApiError>) =>
-      lock.withPermits(1)(locked(route, compute))
+    const change = (route: string, compute: Effect.Effect<Pending, ApiError>) => exclusive(locked(route, compute))
     const observeRetry = (body: string | Uint8Array) => {
       const t = session.observedBodies.find(Wire.bytes(body))
       return t === undefined ? undefined : session.replies.get(t)?.reply
@@ -226,7 +245,7 @@ export const make = <E, R>(
         if (e.status === 500 && broken === undefined) broken = `${route}: ${e.message}`
       })
 
-    const autoCheckpoint = lock.withPermits(1)(writeCheckpoint).pipe(
+    const autoCheckpoint = exclusive(writeCheckpoint).pipe(
       Effect.catchAll((e) => Effect.sync(() => (broken = e.message)))
     )
 
@@ -267,7 +286,7 @@ export const make = <E, R>(
         if (hit !== undefined) return Effect.succeed(hit)
         // Decoded under the lock: the many ranks that send one cursor's body at once then wait for the first,
         // and find their bytes among the accepted ones.
-        return lock.withPermits(1)(Effect.suspend(() => {
+        return exclusive(Effect.suspend(() => {
           const again = observeRetry(bytes)
           if (again !== undefined) return Effect.succeed(again)
           const object = Wire.parseObject(route, Wire.text(raw))
@@ -286,17 +305,18 @@ export const make = <E, R>(
         }))
       },
       attach: (route, body) => Effect.map(change(route, session.attach(route, body)), (p) => p.reply),
+      settled: () => holding,
       metrics: () => ({ observed: session.observed, metrics: session.lastMetrics, timings: session.lastTimings }),
-      state: () => lock.withPermits(1)(Effect.sync(() => JSON.stringify(session.state(false)))),
+      state: () => exclusive(Effect.sync(() => JSON.stringify(session.state(false)))),
       restore: (route, state) =>
-        lock.withPermits(1)(Effect.gen(function*() {
+        exclusive(Effect.gen(function*() {
           yield* session.restore(route, state)
           broken = undefined
           yield* writeCheckpoint
           return JSON.stringify({ observed: session.observed })
         })),
       checkpoint: (route) =>
-        lock.withPermits(1)(Effect.gen(function*() {
+        exclusive(Effect.gen(function*() {
           if (broken !== undefined) return yield* internal(route, `the server is broken (${broken}); restart it`)
           const path = yield* writeCheckpoint
           return JSON.stringify({ observed: session.observed, path })

@@ -1,4 +1,5 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Problem, Runtime } from "@zpd/core"
 import { AdaCurl, Cdas, Sec } from "@zpd/plugins"
 import { Difficulties, Journal, Routes, Server, Session } from "@zpd/server"
@@ -40,10 +41,13 @@ interface Started {
 
 const start = async <E, R>(
   dir: string,
-  options: Partial<Server.Options<E, R>> & { readonly layer?: Layer.Layer<R> } = {}
+  options: Partial<Server.Options<E, R>> & {
+    readonly layer?: Layer.Layer<R>
+    readonly fileSystem?: Layer.Layer<FileSystem.FileSystem>
+  } = {}
 ): Promise<Started> => {
   const scope = await Effect.runPromise(Scope.make())
-  const { layer, ...rest } = options
+  const { fileSystem, layer, ...rest } = options
   const server = await Effect.runPromise(
     Server.make({
       plugin: sec() as never,
@@ -56,7 +60,7 @@ const start = async <E, R>(
       ...rest
     }).pipe(
       Effect.provideService(Scope.Scope, scope),
-      Effect.provide(NodeFileSystem.layer),
+      Effect.provide(fileSystem ?? NodeFileSystem.layer),
       Effect.provide((layer ?? Layer.empty) as Layer.Layer<never>)
     ) as Effect.Effect<Server.Server, unknown, never>
   )
@@ -189,6 +193,68 @@ describe("zpd serve routes", () => {
       (await s.raw("POST", "/v1/select", `{"cursor":1}`)).body
     )
     await r.close()
+  })
+
+  it("lets the requests that arrive during a change wait for it instead of queueing for the lock", async () => {
+    const dir = tempDir()
+    // Journal writes wait for `open()`, so requests can be sent while a change is being made.
+    let gate = Promise.resolve()
+    let open = () => {}
+    const close = () => (gate = new Promise<void>((resolve) => (open = resolve)))
+    const gatedFs = Layer.effect(
+      FileSystem.FileSystem,
+      Effect.map(FileSystem.FileSystem, (fs) => ({
+        ...fs,
+        open: (path: string, options?: FileSystem.OpenFileOptions) =>
+          Effect.map(fs.open(path, options), (file) =>
+            Object.assign(Object.create(file) as FileSystem.File, {
+              writeAll: (bytes: Uint8Array) => Effect.zipRight(Effect.promise(() => gate), file.writeAll(bytes))
+            }))
+      }))
+    ).pipe(Layer.provide(NodeFileSystem.layer))
+    const s = await start(dir, { checkpointEvery: 0, fileSystem: gatedFs })
+    let effects = 0
+    const run = (effect: Effect.Effect<Routes.Response>) => {
+      effects++
+      return Effect.runPromise(effect)
+    }
+    const send = (path: string, body: string) =>
+      Routes.handlePromise(s.server, TOKEN, { method: "POST", path, authorization: `Bearer ${TOKEN}`, body }, run)
+    const changing = async () => {
+      for (let i = 0; s.server.settled() === undefined; i++) {
+        if (i > 2000) throw new Error("the server never reported a change in progress")
+        await new Promise((r) => setTimeout(r, 1))
+      }
+    }
+    const during = async (path: string, body: string) => {
+      close()
+      const first = send(path, body)
+      await changing()
+      const rest = Array.from({ length: 7 }, () => send(path, body))
+      open()
+      return Promise.all([first, ...rest])
+    }
+    const selects = await during("/v1/select", `{"cursor":0}`)
+    expect(new Set(selects.map((r) => r.body)).size).toBe(1)
+    expect(effects).toBe(1)
+    const indices = JSON.parse(selects[0]!.body).indices as Array<number>
+    const body = JSON.stringify({ cursor: 0, groups: indices.map((index) => ({ index, rewards: [1, 0, 0, 1] })) })
+    const observes = await during("/v1/observe", body)
+    expect(observes.map((r) => r.status)).toEqual(Array(8).fill(200))
+    expect(new Set(observes.map((r) => r.body)).size).toBe(1)
+    expect(effects).toBe(2)
+    // After the wait, a request that still needs the lock takes it (the next cursor's select).
+    close()
+    const next = send("/v1/select", `{"cursor":1}`)
+    await changing()
+    const after = send("/v1/select", `{"cursor":2}`)
+    open()
+    expect((await next).status).toBe(200)
+    expect((await after).status).toBe(200)
+    expect(effects).toBe(4)
+    const ops = readFileSync(Journal.journalFile(dir), "utf8").trim().split("\n").map((l) => JSON.parse(l).op)
+    expect(ops).toEqual(["select", "observe", "select", "select"])
+    await s.close()
   })
 
   it("refuses cursors out of order, too far ahead, with a gap, unselected, and bad groups, naming them", async () => {
