@@ -7,26 +7,34 @@
  * temp directory and `zpd serve` runs it in its own process, once per
  * curriculum (`--curricula`, default sec,cdas), with B = 256, G = 8 and its
  * default checkpointing (every 1000 observed cursors, so none falls inside the
- * default 130 measured cursors). Rewards are Bernoulli draws with pass
+ * 310 cursors run by default). Rewards are Bernoulli draws with pass
  * probability 1 − level/6, seeded per (cursor, index), so the curricula's
  * state moves.
- * Two phases, from this client process:
+ * Phases, from this client process:
  *
  * - **(b) single trainer**: one client advances the cursor (select t,
- *   observe t) for `--steps` cursors: the step latency a trainer sees.
+ *   observe t) for `--steps` (100) cursors: the step latency a trainer sees.
  * - **(a) 64 clients**: `--clients` clients share the session like the ranks
  *   of one trainer that each call the server: each selects and observes
  *   every cursor with the same bytes, so per cursor one select and one
- *   observe advance the curriculum and 63 of each are retries answered from
- *   the journal; the clients run unsynchronised, so the advancing calls
- *   interleave with the retries.
- *
+ *   observe advance the curriculum and 63 of each are retries; the clients
+ *   run unsynchronised, so the advancing calls interleave with the retries.
+ *   Every client's select reply must equal the first one of its cursor, byte
+ *   for byte. The first `--warmup` (10) cursors are printed as their own row
+ *   (fresh connections, code not yet optimised by the JIT), then
+ *   `--shared-steps` (200) cursors are measured: 25,600 requests.
  * - **(floor)**: phase (a) against a bare `node:http` server answering from
  *   prebuilt replies, first: what this machine, Node's HTTP stack and the load
  *   generator cost before zpd does anything.
  *
+ * The clients are `--client raw` (default: `lib/rawHttp.ts`, one keep-alive
+ * socket each, prebuilt request bytes) or `--client node-http` (Node's HTTP
+ * client, which spends twice the client CPU per request on the cores the
+ * server shares).
+ *
  * Printed: requests, throughput, p50/p99 latency of select and observe per
- * phase, and the server's own last-step timings (`GET /v1/metrics`).
+ * phase, CPU per request of the server and of this process, and the server's
+ * own last-step timings (`GET /v1/metrics`).
  */
 import { Rng } from "@zpd/core"
 import { type ChildProcess, spawn } from "node:child_process"
