@@ -30,7 +30,7 @@ import type * as Curriculum from "@zpd/core/Curriculum"
 import type { Dataset } from "@zpd/core/Problem"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { ApiError, internal } from "./ApiError.ts"
+import { ApiError, badRequest, internal } from "./ApiError.ts"
 import * as Journal from "./Journal.ts"
 import { idsHash, type Pending, Session } from "./Session.ts"
 import * as Wire from "./Wire.ts"
@@ -307,13 +307,30 @@ export const make = <E, R>(
       attach: (route, body) => Effect.map(change(route, session.attach(route, body)), (p) => p.reply),
       settled: () => holding,
       metrics: () => ({ observed: session.observed, metrics: session.lastMetrics, timings: session.lastTimings }),
-      state: () => exclusive(Effect.sync(() => JSON.stringify(session.state(false)))),
+      state: () =>
+        exclusive(Effect.gen(function*() {
+          const cursors = session.unobserved()
+          if (cursors.length > 0) {
+            yield* journal.append({ op: "watch", cursors }).pipe(
+              Effect.mapError((e) => internal("GET /v1/state", e.message))
+            )
+            session.watch(cursors)
+          }
+          return JSON.stringify(session.state(false))
+        })),
       restore: (route, state) =>
         exclusive(Effect.gen(function*() {
+          const asked = state["observe_recorded"]
+          if (asked !== undefined && !(Array.isArray(asked) && asked.every((t) => Number.isInteger(t) && t >= 0))) {
+            return yield* badRequest(route, "observe_recorded", "an array of cursors (integers ≥ 0)", asked)
+          }
           yield* session.restore(route, state)
+          const { notRecorded, reobserved } = asked === undefined
+            ? { reobserved: [], notRecorded: [] }
+            : yield* session.reobserve(route, asked as Array<number>)
           broken = undefined
           yield* writeCheckpoint
-          return JSON.stringify({ observed: session.observed })
+          return JSON.stringify({ observed: session.observed, reobserved, not_recorded: notRecorded })
         })),
       checkpoint: (route) =>
         exclusive(Effect.gen(function*() {

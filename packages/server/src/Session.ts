@@ -87,6 +87,20 @@ interface ObservedReply {
   readonly reply: string
 }
 
+/** The outcomes a watched cursor was observed with (see {@link Session.recorded}). */
+interface Recorded {
+  /** The cursor's selection (served positions): a restore re-applies the outcomes only to the same batch. */
+  readonly indices: ReadonlyArray<number>
+  /** The normalised groups (JSON). */
+  readonly groups: string
+}
+
+/**
+ * Watched and recorded cursors kept at most: enough for a trainer that keeps
+ * its last few checkpoints [R].
+ */
+const keptRecords = 16
+
 interface Attachment {
   /** The trainer's ids in the trainer's order. */
   readonly ids: ReadonlyArray<string>
@@ -160,6 +174,13 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
+/** Drops the smallest keys of `kept` beyond {@link keptRecords}. */
+const trim = (kept: Set<number> | Map<number, unknown>): void => {
+  if (kept.size <= keptRecords) return
+  const keys = [...kept.keys()].sort((a, b) => a - b)
+  for (const t of keys.slice(0, keys.length - keptRecords)) kept.delete(t)
+}
+
 const json = (value: unknown): string =>
   JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v))
 
@@ -190,6 +211,18 @@ export class Session {
   readonly replies = new Map<number, ObservedReply>()
   /** Request bodies of accepted observes: a byte-identical retry is answered without decoding. */
   readonly observedBodies = new ObservedBodies()
+  /**
+   * Cursors that were selected but not observed when the trainer took its
+   * state (`GET /v1/state`): their outcomes are recorded when they arrive.
+   */
+  readonly watched = new Set<number>()
+  /**
+   * The outcomes of watched cursors. A trainer that saves its checkpoint after
+   * training a step but before reporting its outcomes (verl) restores with
+   * `observe_recorded`, and the server re-applies them instead of having the
+   * step selected and trained again ({@link reobserve}).
+   */
+  readonly recorded = new Map<number, Recorded>()
   attachment: Attachment | undefined = undefined
   lastMetrics: Record<string, number> = {}
   readonly lastTimings: Record<string, number> = {}
@@ -470,6 +503,11 @@ export class Session {
         entry: { op: "observe", cursor: t, groups, reply: JSON.parse(reply) as unknown },
         commit: () => {
           this.replies.set(t, { groups: text, reply })
+          const selection = this.selections.get(t)
+          if (this.watched.delete(t) && selection !== undefined) {
+            this.recorded.set(t, { indices: Array.from(selection.indices), groups: text })
+            trim(this.recorded)
+          }
           this.observed = t
           this.lastMetrics = metrics
           this.forget()
@@ -619,7 +657,9 @@ export class Session {
       selected: this.selected,
       curriculum: this.curriculum === undefined ? null : this.curriculum.snapshot(),
       selections,
-      ...(all ? { replies } : {}),
+      ...(all
+        ? { replies, watched: [...this.watched].sort((a, b) => a - b), recorded: Object.fromEntries(this.recorded) }
+        : {}),
       attach: this.attachment === undefined ? null : { ids: this.attachment.ids }
     }
   }
@@ -711,6 +751,65 @@ export class Session {
       this.replies.clear()
       this.observedBodies.clear()
       for (const [t, r] of replies) this.replies.set(t, r)
+      // A server checkpoint carries what the server watched and recorded; a trainer's state does not, and
+      // restoring it keeps them (they are the server's own knowledge of steps after that state).
+      if (Array.isArray(state["watched"])) {
+        this.watched.clear()
+        for (const t of state["watched"]) if (Number.isInteger(t)) this.watched.add(t as number)
+      }
+      const recorded = state["recorded"]
+      if (typeof recorded === "object" && recorded !== null && !Array.isArray(recorded)) {
+        this.recorded.clear()
+        for (const [key, value] of Object.entries(recorded)) {
+          const r = value as Partial<Recorded>
+          if (Array.isArray(r.indices) && typeof r.groups === "string") {
+            this.recorded.set(Number(key), { indices: r.indices, groups: r.groups })
+          }
+        }
+      }
+    })
+  }
+
+  /** The cursors selected but not yet observed. */
+  unobserved(): Array<number> {
+    const out: Array<number> = []
+    for (let t = this.observed + 1; t <= this.selected; t++) out.push(t)
+    return out
+  }
+
+  /** Watches `cursors` (see {@link watched}); the oldest beyond {@link keptRecords} are dropped. */
+  watch(cursors: ReadonlyArray<number>): void {
+    for (const t of cursors) this.watched.add(t)
+    trim(this.watched)
+  }
+
+  /**
+   * Re-applies the recorded outcomes of `cursors` (ascending, starting at the
+   * first unobserved cursor) after a restore; stops at the first cursor with
+   * no record for its batch. Returns the cursors re-applied and those not.
+   */
+  reobserve(
+    route: string,
+    cursors: ReadonlyArray<number>
+  ): Effect.Effect<{ readonly reobserved: Array<number>; readonly notRecorded: Array<number> }, ApiError> {
+    return Effect.gen(this, function*() {
+      const reobserved: Array<number> = []
+      const sorted = [...cursors].sort((a, b) => a - b)
+      for (let k = 0; k < sorted.length; k++) {
+        const t = sorted[k]!
+        const record = this.recorded.get(t)
+        const selection = this.selections.get(t)
+        if (
+          t !== this.observed + 1 || record === undefined || selection === undefined ||
+          json(record.indices) !== json(Array.from(selection.indices))
+        ) {
+          return { reobserved, notRecorded: sorted.slice(k) }
+        }
+        const pending = yield* this.apply(route, t, JSON.parse(record.groups) as Array<NormalGroup>)
+        pending.commit()
+        reobserved.push(t)
+      }
+      return { reobserved, notRecorded: [] }
     })
   }
 
@@ -753,6 +852,8 @@ export class Session {
           )
         }
         pending.commit()
+      } else if (op === "watch") {
+        this.watch(entry["cursors"] as Array<number>)
       } else {
         return yield* internal(where, `unknown journal entry ${preview(op)}`)
       }
