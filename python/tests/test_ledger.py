@@ -29,7 +29,7 @@ class ScriptedClient(ZpdClient):
     def state(self) -> Dict[str, Any]:
         return {"observed": self.sent[-1] if self.sent else -1}
 
-    def restore(self, state: Dict[str, Any]) -> Dict[str, Any]:
+    def restore(self, state: Dict[str, Any], observe_recorded: Optional[Sequence[int]] = None) -> Dict[str, Any]:
         return {"observed": state["observed"]}
 
 

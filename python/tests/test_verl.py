@@ -87,14 +87,33 @@ class VerlAdapterTest(unittest.TestCase):
         learner.restore(run.learner_checkpoint)
         saved = torch.load(io.BytesIO(run.checkpoint), weights_only=False)
         self.assertEqual(saved["sampler_state"]["ledger"]["server"], run.server_state_at_checkpoint)
-        resumed = verl_driver.fit(sampler, learner, STEPS, start_step=SAVE_AT, loader_state=run.checkpoint)
-        # verl checkpoints before update(): step SAVE_AT is unobserved in the checkpoint and selected again,
-        # with the journaled batch, on a server that never saw it before the restore.
+        # verl checkpoints after training step SAVE_AT and before update(): the step is unobserved in the
+        # checkpoint, and a server that never saw its outcomes cannot re-apply them, so it is selected again
+        # (the journaled batch) and trained once more, with a warning.
+        with self.assertWarnsRegex(RuntimeWarning, r"step\(s\) \[20\]"):
+            resumed = verl_driver.fit(sampler, learner, STEPS, start_step=SAVE_AT, loader_state=run.checkpoint)
         cursor = SAVE_AT - 1
         self.assertEqual(resumed.selections[0], run.selections[cursor])
         self.assertEqual(min(client.selected), cursor)
         self.assertEqual(len(resumed.selections), STEPS - SAVE_AT)
         self.assertEqual(fresh.client().health()["observed"], cursor + len(resumed.selections) - 1)
+
+    def test_resume_on_the_server_that_saw_the_step_trains_no_step_twice(self) -> None:
+        # The trainer crashed after step 50; the server kept running. Its outcomes of step SAVE_AT (sent by
+        # update() after the save) are re-applied on restore, and the resumed run is the uninterrupted one.
+        run, _, _, _ = uninterrupted()
+        server = shared.server()
+        client = SpyClient(server.url, server.token)
+        sampler = ZpdCurriculumSampler(
+            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(server.url, server.token), client=client
+        )
+        learner = shared.learner()
+        learner.restore(run.learner_checkpoint)
+        resumed = verl_driver.fit(sampler, learner, STEPS, start_step=SAVE_AT, loader_state=run.checkpoint)
+        self.assertEqual(len(resumed.selections), STEPS - SAVE_AT)
+        self.assertEqual(resumed.selections, run.selections[SAVE_AT:])
+        self.assertEqual(min(client.selected), SAVE_AT)
+        self.assertEqual(server.client().health()["observed"], STEPS - 1)
 
     def test_restored_server_reports_the_checkpointed_state(self) -> None:
         run, _, _, _ = uninterrupted()
@@ -103,9 +122,15 @@ class VerlAdapterTest(unittest.TestCase):
             verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token)
         )
         saved = torch.load(io.BytesIO(run.checkpoint), weights_only=False)
+        self.assertEqual(saved["sampler_state"]["trained"], [SAVE_AT - 1])
         sampler.load_state_dict(saved["sampler_state"])
-        self.assertEqual(fresh.client().state(), run.server_state_at_checkpoint)
-        self.assertEqual(sampler.ledger.next_select, SAVE_AT - 1)
+        # The checkpoint's state plus the re-applied outcomes of step SAVE_AT (cursor SAVE_AT - 1).
+        state = fresh.client().state()
+        checkpointed = run.server_state_at_checkpoint
+        self.assertEqual(checkpointed["observed"], SAVE_AT - 2)
+        self.assertEqual(state["observed"], SAVE_AT - 1)
+        self.assertNotEqual(state["curriculum"], checkpointed["curriculum"])
+        self.assertEqual(sampler.ledger.next_select, SAVE_AT)
 
     def test_bad_input_is_refused_by_name(self) -> None:
         server = shared.server()

@@ -194,8 +194,13 @@ class ZpdClient:
     def state(self) -> Dict[str, Any]:
         return self.request("GET", "/v1/state")
 
-    def restore(self, state: Mapping[str, Any]) -> Dict[str, Any]:
-        return self.request("POST", "/v1/restore", dict(state))
+    def restore(self, state: Mapping[str, Any], observe_recorded: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+        """POST /v1/restore. ``observe_recorded``: cursors the checkpoint trained but had not reported; the
+        server re-applies the outcomes it recorded for them (reply: ``reobserved``, ``not_recorded``)."""
+        body = dict(state)
+        if observe_recorded:
+            body["observe_recorded"] = [int(t) for t in observe_recorded]
+        return self.request("POST", "/v1/restore", body)
 
     def checkpoint(self) -> Dict[str, Any]:
         return self.request("POST", "/v1/checkpoint", {})

@@ -12,6 +12,7 @@ the previous step's rewards exist); the server allows up to two steps.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter, OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -90,12 +91,23 @@ class CursorLedger:
         """The server's state (GET /v1/state) wrapped for the trainer's checkpoint."""
         return {"format": ADAPTER_STATE_FORMAT, "batch_size": self.batch_size, "server": self.client.state()}
 
-    def load_state_dict(self, state: Mapping[str, Any], *, restore_server: bool = True) -> None:
+    def load_state_dict(
+        self,
+        state: Mapping[str, Any],
+        *,
+        restore_server: bool = True,
+        observe_recorded: Optional[Sequence[int]] = None,
+    ) -> None:
         """Makes the server agree with the checkpoint (POST /v1/restore) and resumes at its first unobserved cursor.
 
         Cursors selected but not observed when the checkpoint was taken are
         selected again: the server returns their journaled batch, so the
-        sequence of batches is the uninterrupted run's.
+        sequence of batches is the uninterrupted run's. ``observe_recorded``
+        names those the trainer had already trained when it saved (verl saves
+        before it reports a step): the server re-applies the outcomes it
+        recorded for them, and they are not selected again; if it no longer
+        holds them (a server started afresh), they are selected and trained
+        again, with a warning.
         """
         if not isinstance(state, Mapping) or state.get("format") != ADAPTER_STATE_FORMAT:
             raise ZpdError(
@@ -108,7 +120,16 @@ class CursorLedger:
                 f"this trainer uses {self.batch_size}"
             )
         if restore_server:
-            observed = int(self.client.restore(state["server"])["observed"])
+            reply = self.client.restore(state["server"], observe_recorded)
+            observed = int(reply["observed"])
+            missing = reply.get("not_recorded") or []
+            if missing:
+                warnings.warn(
+                    f"zpd: the server no longer holds the outcomes of step(s) {list(missing)} (trained before the "
+                    "checkpoint was saved, reported after it); they are selected and trained again",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         else:  # another process restores the server (TRL: the main rank)
             observed = int(state["server"]["observed"])
         self.pending.clear()

@@ -254,19 +254,24 @@ class ZpdCurriculumSampler(AbstractCurriculumSampler):
             "format": VERL_STATE_FORMAT,
             "epoch_step": self.epoch_step,
             "next_select": self.ledger.next_select,
+            # verl saves after training the step and before update(): the pending cursor is trained, unreported.
+            "trained": list(self.ledger.pending),
             "ledger": self.ledger.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restores the server to the checkpoint and resumes at its first unobserved step.
+        """Restores the server to the checkpoint and resumes after the last step verl trained.
 
-        verl saves the checkpoint before it calls ``update`` for that step, so
-        the step trained last is selected but unobserved in the checkpoint: it
-        is selected again (the same journaled batch) and trained once more, so
-        that the curriculum receives its outcomes.
+        verl saves the checkpoint after training a step but before it calls
+        ``update`` with that step's outcomes, so the step is unobserved in the
+        checkpoint. The server recorded its outcomes when ``update`` sent them
+        and re-applies them on restore (``observe_recorded``); the next batch
+        is the next step's. A server that no longer holds them (started
+        afresh, without its ``--state`` directory) has the step selected again
+        — the same journaled batch, trained once more — with a warning.
         """
         if not isinstance(state, Mapping) or state.get("format") != VERL_STATE_FORMAT:
             raise ZpdError(f"ZpdCurriculumSampler.load_state_dict: expected a {VERL_STATE_FORMAT!r} object")
-        self.ledger.load_state_dict(state["ledger"])
+        self.ledger.load_state_dict(state["ledger"], observe_recorded=state.get("trained"))
         replayed = int(state["next_select"]) - self.ledger.next_select
         self.epoch_step = max(0, int(state["epoch_step"]) - replayed)
