@@ -2,6 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -88,6 +89,42 @@ describe("Problem.parseJsonl errors", () => {
     expect(error.message).toContain("metadata")
     const family = fail("f.jsonl", JSON.stringify({ prompt: "q", level: 1, family: 3 }))
     expect(family.field).toBe("family")
+  })
+
+  it("accepts exactly what the record schema accepts, and refuses near misses by field", () => {
+    const decodeSchema = Schema.decodeUnknownSync(Problem.ProblemRecord, { onExcessProperty: "ignore" })
+    const accepted = [
+      { prompt: "q", level: 1 },
+      { id: 7, prompt: "q", answer: 3.5, level: -2, family: "f", metadata: { a: "x", b: 2 } },
+      { id: "a", prompt: " q", answer: "", level: 0, metadata: {} }
+    ]
+    for (const record of accepted) {
+      const decoded = Problem.decodeLine("ok.jsonl", 4, JSON.stringify(record))
+      const r = decodeSchema(record)
+      expect(decoded).toEqual(Either.right({
+        id: r.id === undefined ? "ok.jsonl:4" : String(r.id),
+        prompt: r.prompt,
+        answer: r.answer === undefined ? "" : String(r.answer),
+        level: r.level,
+        family: r.family ?? "default",
+        metadata: r.metadata ?? {}
+      }))
+    }
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ id: 1.5, prompt: "q", level: 1 }, "id"],
+      [{ id: true, prompt: "q", level: 1 }, "id"],
+      [{ prompt: "q", level: 1, answer: null }, "answer"],
+      [{ prompt: "q", level: 1, answer: [1] }, "answer"],
+      [{ prompt: 5, level: 1 }, "prompt"],
+      [{ prompt: "q", level: 2 ** 60 }, "level"],
+      [{ prompt: "q", level: 1, family: null }, "family"],
+      [{ prompt: "q", level: 1, metadata: null }, "metadata"],
+      [{ prompt: "q", level: 1, metadata: [] }, "metadata"],
+      [{ prompt: "q", level: 1, metadata: { a: { b: 1 } } }, "metadata"]
+    ]
+    for (const [record, field] of refused) {
+      expect(fail("n.jsonl", JSON.stringify(record)).field?.split(".")[0]).toBe(field)
+    }
   })
 
   it("an empty file (or one with only blank lines) is rejected", () => {
