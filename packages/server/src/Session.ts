@@ -181,8 +181,8 @@ const trim = (kept: Set<number> | Map<number, unknown>): void => {
   for (const t of keys.slice(0, keys.length - keptRecords)) kept.delete(t)
 }
 
-const json = (value: unknown): string =>
-  JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v))
+/** JSON text; non-finite numbers (a metric over an empty set) become `null`, as JSON.stringify writes them. */
+const json = (value: unknown): string => JSON.stringify(value)
 
 /**
  * `sha256:<hex>` over the ids joined by `\n`.
