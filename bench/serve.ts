@@ -5,7 +5,8 @@
  *
  * A generated dataset of `--problems` (default 1e6) problems is written to a
  * temp directory and `zpd serve` runs it in its own process, once per
- * curriculum (`--curricula`, default sec,cdas), with B = 256, G = 8 and its
+ * curriculum (`--curricula`, default sec,cdas; AdaCuRL and hybrids such as
+ * `"adacurl.gate > sec(arms=bucket)"` get precomputed difficulties), with B = 256, G = 8 and its
  * default checkpointing (every 1000 observed cursors, so none falls inside the
  * 310 cursors run by default). Rewards are Bernoulli draws with pass
  * probability 1 − level/6, seeded per (cursor, index), so the curricula's
@@ -73,12 +74,21 @@ const PROFILE = flag("profile", "")
 const SERVER_FLAGS = flag("server-flags", "").split(" ").filter((f) => f !== "")
 const TOKEN = "bench-token"
 
+/**
+ * AdaCuRL needs difficulties: when a served curriculum names it, every line
+ * carries `metadata.difficulty` = level/6 (the failure rate the rewards below
+ * draw), which `zpd serve` reads as precomputed difficulties.
+ */
+const DIFFICULTIES = CURRICULA.some((c) => c.includes("adacurl"))
+
 const writeDataset = async (file: string) => {
   const out = createWriteStream(file)
   for (let i = 0; i < N; i++) {
-    const line = `{"id":"p${i}","prompt":"Compute ${i} + ${i % 97}.","answer":"${i + (i % 97)}","level":${
-      1 + (i % 5)
-    },"family":"arith"}\n`
+    const level = 1 + (i % 5)
+    const metadata = DIFFICULTIES ? `,"metadata":{"difficulty":${(level / 6).toFixed(4)}}` : ""
+    const line = `{"id":"p${i}","prompt":"Compute ${i} + ${i % 97}.","answer":"${
+      i + (i % 97)
+    }","level":${level},"family":"arith"${metadata}}\n`
     if (!out.write(line)) await new Promise<void>((r) => out.once("drain", () => r()))
   }
   await new Promise((r) => out.end(r))

@@ -45,7 +45,7 @@ import * as Fmath from "@zpd/core/Fmath"
 import * as Part from "@zpd/core/Part"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { declared, intAtLeast, positive, validated } from "./internal/config.ts"
+import { declared, intAtLeast, keyList, keysGiven, positive, validated } from "./internal/config.ts"
 import * as Sec from "./Sec.ts"
 
 /**
@@ -79,7 +79,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
     intAtLeast(config.window, 1, "dump.window"),
     positive(config.temperature, "dump.temperature"),
     positive(config.exploration, "dump.exploration"),
-    intAtLeast(config.arms.length, 1, "dump.arms", " (metadata keys)")
+    keysGiven(config.arms, "dump.arms")
   )
 
 /**
@@ -175,7 +175,7 @@ interface Members {
  * @category parts
  */
 export const sampler = (options: Partial<Config> = {}) => {
-  const config: Config = { ...defaults, ...options }
+  const config: Config = { ...defaults, ...options, arms: keyList(options.arms ?? defaults.arms) }
   return Part.sampler({
     ...declared("dump", State, validate(config)),
     derive: (): Members => ({ since: -1, lists: [] }),

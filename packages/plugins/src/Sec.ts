@@ -40,7 +40,7 @@ import * as Problem from "@zpd/core/Problem"
 import * as Rng from "@zpd/core/Rng"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { declared, oneOf, positive, validated } from "./internal/config.ts"
+import { declared, keyList, keysGiven, oneOf, positive, validated } from "./internal/config.ts"
 
 /**
  * @since 0.1.0
@@ -74,7 +74,7 @@ export const validate = (config: Config): Either.Either<Config, ConfigError> =>
     config,
     requireConfig(config.alpha > 0 && config.alpha <= 1, "sec.alpha", "a number in (0, 1]", config.alpha),
     positive(config.temperature, "sec.temperature"),
-    requireConfig(config.arms.length > 0, "sec.arms", "at least one metadata key", "[]"),
+    keysGiven(config.arms, "sec.arms"),
     oneOf(config.unsampledArms, ["decay", "keep"], "sec.unsampledArms")
   )
 
@@ -237,7 +237,7 @@ const membership = (names: ReadonlyArray<string>, labels: ReadonlyArray<string>,
  * @category parts
  */
 export const sampler = (options: Partial<Config> = {}) => {
-  const config: Config = { ...defaults, ...options }
+  const config: Config = { ...defaults, ...options, arms: keyList(options.arms ?? defaults.arms) }
   return Part.sampler({
     ...declared("sec", State, validate(config)),
     derive: (): Arms => ({ since: -1, armOf: new Int32Array(0), members: [] }),

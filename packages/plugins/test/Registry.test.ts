@@ -42,7 +42,37 @@ describe("Registry.parse", () => {
       ok("adacurl.buckets(fine.samples=32, fine.keep=[0, 1]) > sec(arms=\"bucket\")").plugin.identity
     )
     expect(options.parts[0].options.fine).toEqual({ keep: [0, 1], samples: 32 })
-    expect(options.parts[1].options.arms).toBe("bucket")
+    expect(options.parts[1].options.arms).toEqual(["bucket"])
+  })
+
+  it("a list option given one word is the one-element list: sec(arms=bucket) builds and equals sec(arms=[bucket])", () => {
+    expect(ok("adacurl.gate > sec(arms=bucket)").plugin.identity).toBe(
+      ok("adacurl.gate > sec(arms=[bucket])").plugin.identity
+    )
+    expect(ok("dump(arms=family)").plugin.identity).toBe(ok("dump").plugin.identity)
+    const dataset = Problem.make(
+      "d",
+      [1, 2, 3, 4].map((level) => ({
+        id: `p${level}`,
+        prompt: "1+1",
+        answer: "2",
+        level,
+        family: "sums",
+        metadata: {}
+      }))
+    )
+    const curriculum = Effect.runSync(
+      ok("sec(arms=level)").plugin.build({ dataset, seed: 1, steps: 1, batchSize: 2, groupSize: 1 }) as Effect.Effect<
+        { readonly select: (r: unknown) => Effect.Effect<ReadonlyArray<number>> }
+      >
+    )
+    expect(curriculum.select).toBeTypeOf("function")
+    const bad = Effect.runSync(
+      Effect.flip(
+        ok("sec(arms=[])").plugin.build({ dataset, seed: 1, steps: 1, batchSize: 1, groupSize: 1 })
+      ) as Effect.Effect<ConfigError>
+    )
+    expect([bad.field, bad.message]).toEqual(["sec.arms", expect.stringContaining("at least one metadata key")])
   })
 
   it("gives AdaCuRL its own step and loss, and DAPO its dynamic sampling", () => {

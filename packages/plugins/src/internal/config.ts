@@ -17,6 +17,22 @@ export const validated = <A>(
   return failed === undefined ? Either.right(config) : Either.left(failed)
 }
 
+/**
+ * Metadata keys as a list: an expression may give one key as a word
+ * (`sec(arms=bucket)`), which means the one-key list. @internal
+ */
+export const keyList = (keys: ReadonlyArray<string> | string): ReadonlyArray<string> =>
+  typeof keys === "string" ? [keys] : keys
+
+/** A non-empty list of strings (metadata keys). @internal */
+export const keysGiven = (keys: ReadonlyArray<string>, field: string) =>
+  requireConfig(
+    Array.isArray(keys) && keys.length > 0 && keys.every((k) => typeof k === "string"),
+    field,
+    "at least one metadata key (a key or a list of keys)",
+    keys
+  )
+
 /** @internal */
 export const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x)
 
