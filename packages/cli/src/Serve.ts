@@ -29,6 +29,8 @@ import * as Option from "effect/Option"
 import * as Runtime_ from "effect/Runtime"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import process from "node:process"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 import * as Curricula from "./Curricula.ts"
 
 const text = (flag: string, pseudo: string, description: string) =>
@@ -129,6 +131,18 @@ const trainerRefused = Layer.succeed(Runtime.TrainerRuntime, {
 })
 
 const evaluatorRefused = Layer.succeed(Runtime.Evaluator, { accuracy: () => notServed("Evaluator.accuracy") })
+
+/**
+ * Runs a full garbage collection once, before the port opens: loading a large
+ * dataset and building the curriculum (AdaCuRL's estimation over a million
+ * problems) leave hundreds of MB of garbage whose first major collection would
+ * otherwise pause the first requests for ~100 ms.
+ */
+const collectGarbage = () => {
+  setFlagsFromString("--expose-gc")
+  const gc = runInNewContext("gc") as (() => void) | undefined
+  if (typeof gc === "function") gc()
+}
 
 /** The body's bytes (not decoded: a retried observe is recognised by its bytes, see `Routes.Request`). */
 const readBody = (request: IncomingMessage): Promise<Uint8Array> =>
@@ -253,6 +267,7 @@ export const serve = (flags: Parsed) =>
       checkpointEvery: flags.checkpointEvery,
       sync: flags.sync
     }).pipe(Effect.provide(services))
+    collectGarbage()
     const { close, port } = yield* listen(server, token, flags.host, flags.port)
     process.stdout.write(`zpd serve: listening on http://${flags.host}:${port} token=${token}\n`)
     if (!["127.0.0.1", "::1", "localhost"].includes(flags.host)) {

@@ -172,25 +172,33 @@ export const armsOf = (
   pool: Part.Pool = Part.everything(dataset.problems.length),
   field = "sec.arms"
 ): Either.Either<{ readonly names: ReadonlyArray<string>; readonly labels: ReadonlyArray<string> }, ConfigError> => {
-  const labels: Array<string> = []
-  for (const i of pool.indices) {
-    const p = dataset.problems[i]!
-    const parts: Array<string> = []
-    for (const key of keys) {
-      const given = pool.labels[key]?.[i]
-      const v = given !== undefined && given > 0 ? given : Problem.feature(p, key)
+  const problems = dataset.problems
+  const given = keys.map((key) => pool.labels[key])
+  const value = (i: number, k: number): string | number | undefined => {
+    const label = given[k]?.[i]
+    return label !== undefined && label > 0 ? label : Problem.feature(problems[i]!, keys[k]!)
+  }
+  const indices = pool.indices
+  const labels = new Array<string>(indices.length)
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j]!
+    let label = ""
+    for (let k = 0; k < keys.length; k++) {
+      const v = value(i, k)
       if (v === undefined) {
         return Either.left(
           new ConfigError({
             field,
-            expected: `metadata key "${key}" on every problem (level, family, id, a metadata field, or a gate's label)`,
-            actual: `problem "${p.id}" has no "${key}"`
+            expected: `metadata key "${
+              keys[k]
+            }" on every problem (level, family, id, a metadata field, or a gate's label)`,
+            actual: `problem "${problems[i]!.id}" has no "${keys[k]}"`
           })
         )
       }
-      parts.push(String(v))
+      label = k === 0 ? String(v) : `${label}-${v}`
     }
-    labels.push(parts.join("-"))
+    labels[j] = label
   }
   return Either.right({ names: sortedNames(labels), labels })
 }

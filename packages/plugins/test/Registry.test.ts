@@ -62,7 +62,13 @@ describe("Registry.parse", () => {
       }))
     )
     const curriculum = Effect.runSync(
-      ok("sec(arms=level)").plugin.build({ dataset, seed: 1, steps: 1, batchSize: 2, groupSize: 1 }) as Effect.Effect<
+      ok("sec(arms=level)").plugin.build({
+        dataset,
+        seed: 1,
+        steps: 1,
+        batchSize: 2,
+        groupSize: 1
+      }) as unknown as Effect.Effect<
         { readonly select: (r: unknown) => Effect.Effect<ReadonlyArray<number>> }
       >
     )
