@@ -8,13 +8,15 @@
  * curriculum (`--curricula`, default sec,cdas; AdaCuRL and hybrids such as
  * `"adacurl.gate > sec(arms=bucket)"` get precomputed difficulties), with B = 256, G = 8 and its
  * default checkpointing (every 1000 observed cursors, so none falls inside the
- * 310 cursors run by default). Rewards are Bernoulli draws with pass
+ * 320 cursors run by default). Rewards are Bernoulli draws with pass
  * probability 1 − level/6, seeded per (cursor, index), so the curricula's
  * state moves.
  * Phases, from this client process:
  *
  * - **(b) single trainer**: one client advances the cursor (select t,
- *   observe t) for `--steps` (100) cursors: the step latency a trainer sees.
+ *   observe t) for `--warmup` (10) cursors, printed as their own row (the
+ *   first observes run unoptimised code: 30–70 ms), then for `--steps` (100)
+ *   measured cursors: the step latency a trainer sees.
  * - **(a) 64 clients**: `--clients` clients share the session like the ranks
  *   of one trainer that each call the server: each selects and observes
  *   every cursor with the same bytes, so per cursor one select and one
@@ -391,9 +393,13 @@ const main = async () => {
       try {
         process.stdout.write(`${curriculum}: server ready in ${(readyMs / 1000).toFixed(1)} s\n`)
         const trainer = await openClient(port)
-        const phases = [await measuredOn(child.pid)(() => single(trainer, 0, STEPS))]
+        const warm = await measuredOn(child.pid)(() => single(trainer, 0, WARMUP))
+        const phases = [
+          { ...warm, name: `${warm.name}: warm-up, ${WARMUP} cursors` },
+          await measuredOn(child.pid)(() => single(trainer, WARMUP, STEPS))
+        ]
         trainer.close()
-        phases.push(...await sharedPhases(child.pid, port, STEPS))
+        phases.push(...await sharedPhases(child.pid, port, WARMUP + STEPS))
         const metrics = JSON.parse((await request(port, "GET", "/v1/metrics")).bytes.toString("utf8")) as {
           timings: Record<string, number>
         }
