@@ -31,6 +31,19 @@ def uninterrupted():
     return uninterrupted.result
 
 
+def restarted(server):
+    """verl restarted from the checkpoint of step SAVE_AT against ``server``: the uninterrupted run, and the
+    restarted driver's spy client, sampler and learner (restored to its checkpoint)."""
+    run, _, _, _ = uninterrupted()
+    client = SpyClient(server.url, server.token)
+    sampler = ZpdCurriculumSampler(
+        verl_driver.FakeRLHFDataset(120), verl_driver.data_config(server.url, server.token), client=client
+    )
+    learner = shared.learner()
+    learner.restore(run.learner_checkpoint)
+    return run, client, sampler, learner
+
+
 class VerlAdapterTest(unittest.TestCase):
     def test_fifty_steps_send_each_selected_prompt_its_own_outcomes(self) -> None:
         run, client, _, health = uninterrupted()
@@ -76,15 +89,9 @@ class VerlAdapterTest(unittest.TestCase):
                     self.assertEqual(g["advantages"], [0.0] * GROUP)
 
     def test_resume_from_verl_checkpoint_on_a_fresh_server(self) -> None:
-        run, _, _, _ = uninterrupted()
-        self.assertIsNotNone(run.checkpoint)
         fresh = shared.fresh_server()
-        client = SpyClient(fresh.url, fresh.token)
-        sampler = ZpdCurriculumSampler(
-            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(fresh.url, fresh.token), client=client
-        )
-        learner = shared.learner()
-        learner.restore(run.learner_checkpoint)
+        run, client, sampler, learner = restarted(fresh)
+        self.assertIsNotNone(run.checkpoint)
         saved = torch.load(io.BytesIO(run.checkpoint), weights_only=False)
         self.assertEqual(saved["sampler_state"]["ledger"]["server"], run.server_state_at_checkpoint)
         # verl checkpoints after training step SAVE_AT and before update(): the step is unobserved in the
@@ -101,14 +108,8 @@ class VerlAdapterTest(unittest.TestCase):
     def test_resume_on_the_server_that_saw_the_step_trains_no_step_twice(self) -> None:
         # The trainer crashed after step 50; the server kept running. Its outcomes of step SAVE_AT (sent by
         # update() after the save) are re-applied on restore, and the resumed run is the uninterrupted one.
-        run, _, _, _ = uninterrupted()
         server = shared.server()
-        client = SpyClient(server.url, server.token)
-        sampler = ZpdCurriculumSampler(
-            verl_driver.FakeRLHFDataset(120), verl_driver.data_config(server.url, server.token), client=client
-        )
-        learner = shared.learner()
-        learner.restore(run.learner_checkpoint)
+        run, client, sampler, learner = restarted(server)
         resumed = verl_driver.fit(sampler, learner, STEPS, start_step=SAVE_AT, loader_state=run.checkpoint)
         self.assertEqual(len(resumed.selections), STEPS - SAVE_AT)
         self.assertEqual(resumed.selections, run.selections[SAVE_AT:])
