@@ -328,37 +328,42 @@ describe("zpd serve routes", () => {
     await Promise.all([b.close(), other.close(), cdas.close()])
   })
 
-  it("re-applies the recorded outcomes of a step saved before it was reported (observe_recorded), across a restart", async () => {
-    const expected = await uninterrupted(8)
-    const dir = tempDir()
-    const a = await start(dir, { checkpointEvery: 0 })
-    const t = trainer(data.suite.all, data.problems)
-    for (let c = 0; c < 6; c++) await t.step(a.call, c)
-    // verl's order: select 6, train it, save the checkpoint (GET state), then report 6's outcomes.
-    const indices = (await a.call("POST", "/v1/select", { cursor: 6 })).json.indices as Array<number>
-    const groups = await t.groupsFor(6, indices)
-    const state = (await a.call("GET", "/v1/state")).json
-    expect(state.observed).toBe(5)
-    expect((await a.call("POST", "/v1/observe", { cursor: 6, groups })).status).toBe(200)
-    await t.step(a.call, 7)
-    await a.close()
-    const r = await start(dir) // the watch is journaled: a restarted server still holds cursor 6's outcomes
-    const restored = await r.call("POST", "/v1/restore", { ...state, observe_recorded: [6] })
-    expect(restored.json).toEqual({ observed: 6, reobserved: [6], not_recorded: [] })
-    expect((await r.call("POST", "/v1/select", { cursor: 7 })).json.indices).toEqual(expected[7])
-    await r.close()
-    // A server that never saw cursor 6 observed says so; the trainer then has it selected again.
-    const fresh = await start(tempDir())
-    const missing = await fresh.call("POST", "/v1/restore", { ...state, observe_recorded: [6] })
-    expect(missing.json).toEqual({ observed: 5, reobserved: [], not_recorded: [6] })
-    expect((await fresh.call("POST", "/v1/select", { cursor: 6 })).json.indices).toEqual(indices)
-    const bad = await fresh.call("POST", "/v1/restore", { ...state, observe_recorded: [-1] })
-    expect([bad.status, bad.json.error.message]).toEqual([
-      400,
-      `POST /v1/restore: field "observe_recorded": expected an array of cursors (integers ≥ 0), got [-1]`
-    ])
-    await fresh.close()
-  })
+  it.each([["the journal", false], ["a checkpoint", true]])(
+    "re-applies the recorded outcomes of a step saved before it was reported (observe_recorded), after a restart from %s",
+    async (_, compact) => {
+      const expected = await uninterrupted(8)
+      const dir = tempDir()
+      const a = await start(dir, { checkpointEvery: 0 })
+      const t = trainer(data.suite.all, data.problems)
+      for (let c = 0; c < 6; c++) await t.step(a.call, c)
+      // verl's order: select 6, train it, save the checkpoint (GET state), then report 6's outcomes.
+      const indices = (await a.call("POST", "/v1/select", { cursor: 6 })).json.indices as Array<number>
+      const groups = await t.groupsFor(6, indices)
+      const state = (await a.call("GET", "/v1/state")).json
+      expect(state.observed).toBe(5)
+      expect((await a.call("POST", "/v1/observe", { cursor: 6, groups })).status).toBe(200)
+      await t.step(a.call, 7)
+      if (compact) expect((await a.call("POST", "/v1/checkpoint")).status).toBe(200)
+      await a.close()
+      // The watch is journaled, and the record is in the checkpoint: a restarted server still holds cursor 6's outcomes.
+      const r = await start(dir)
+      const restored = await r.call("POST", "/v1/restore", { ...state, observe_recorded: [6] })
+      expect(restored.json).toEqual({ observed: 6, reobserved: [6], not_recorded: [] })
+      expect((await r.call("POST", "/v1/select", { cursor: 7 })).json.indices).toEqual(expected[7])
+      await r.close()
+      // A server that never saw cursor 6 observed says so; the trainer then has it selected again.
+      const fresh = await start(tempDir())
+      const missing = await fresh.call("POST", "/v1/restore", { ...state, observe_recorded: [6] })
+      expect(missing.json).toEqual({ observed: 5, reobserved: [], not_recorded: [6] })
+      expect((await fresh.call("POST", "/v1/select", { cursor: 6 })).json.indices).toEqual(indices)
+      const bad = await fresh.call("POST", "/v1/restore", { ...state, observe_recorded: [-1] })
+      expect([bad.status, bad.json.error.message]).toEqual([
+        400,
+        `POST /v1/restore: field "observe_recorded": expected an array of cursors (integers ≥ 0), got [-1]`
+      ])
+      await fresh.close()
+    }
+  )
 
   it("recovers from a torn last journal line and a checkpoint, and names a corrupt line", async () => {
     const expected = await uninterrupted(10)
