@@ -228,13 +228,18 @@ const membership = (names: ReadonlyArray<string>, labels: ReadonlyArray<string>,
   const index = new Map(names.map((name, c) => [name, c]))
   const armOf = new Int32Array(n).fill(-1)
   const counts = new Int32Array(names.length)
-  pool.indices.forEach((i, j) => {
-    armOf[i] = index.get(labels[j]!)!
-    counts[armOf[i]!]!++
-  })
+  const indices = pool.indices
+  for (let j = 0; j < indices.length; j++) {
+    const c = index.get(labels[j]!)!
+    armOf[indices[j]!] = c
+    counts[c]!++
+  }
   const members = names.map((_, c) => new Int32Array(counts[c]!))
   const fill = new Int32Array(names.length)
-  for (const i of pool.indices) members[armOf[i]!]![fill[armOf[i]!]!++] = i
+  for (let j = 0; j < indices.length; j++) {
+    const c = armOf[indices[j]!]!
+    members[c]![fill[c]!++] = indices[j]!
+  }
   return { since: pool.since, armOf, members }
 }
 
