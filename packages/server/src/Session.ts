@@ -834,23 +834,13 @@ export class Session {
         yield* this.ensureBuilt(entry["batch_size"] as number)
         const pending = yield* this.select(where, { cursor, batchSize: entry["batch_size"] as number })
         if (pending.entry !== undefined && json(pending.entry["indices"]) !== json(entry["indices"])) {
-          return yield* internal(
-            where,
-            `replaying select of cursor ${cursor} gives another batch than the journaled one ` +
-              `(the curriculum, data or seed differs from the run that wrote this state directory)`
-          )
+          return yield* replayDiffers(where, cursor, "select", "batch")
         }
         pending.commit()
       } else if (op === "observe") {
         if (cursor <= this.observed) return
         const pending = yield* this.apply(where, cursor, entry["groups"] as Array<NormalGroup>)
-        if (pending.reply !== json(entry["reply"])) {
-          return yield* internal(
-            where,
-            `replaying observe of cursor ${cursor} gives another reply than the journaled one ` +
-              `(the curriculum, data or seed differs from the run that wrote this state directory)`
-          )
-        }
+        if (pending.reply !== json(entry["reply"])) return yield* replayDiffers(where, cursor, "observe", "reply")
         pending.commit()
       } else if (op === "watch") {
         this.watch(entry["cursors"] as Array<number>)
@@ -862,6 +852,14 @@ export class Session {
 }
 
 /** Where two normalised group lists first differ, for the conflict message. */
+/** A replayed journal entry that does not reproduce what was journaled. */
+const replayDiffers = (where: string, cursor: number, op: string, result: string): ApiError =>
+  internal(
+    where,
+    `replaying ${op} of cursor ${cursor} gives another ${result} than the journaled one ` +
+      `(the curriculum, data or seed differs from the run that wrote this state directory)`
+  )
+
 const differs = (journaled: string, groups: ReadonlyArray<NormalGroup>): string => {
   const before = JSON.parse(journaled) as Array<NormalGroup>
   const k = groups.findIndex((g, j) => json(g) !== json(before[j]))
