@@ -246,6 +246,10 @@ export const serve = (flags: Parsed) =>
     const entry = yield* Curricula.lookup(flags.curriculum).pipe(
       Effect.mapError((e) => new Error(`--curriculum: ${e.message}`))
     )
+    const progress = (line: string) => process.stderr.write(`zpd serve: ${line}\n`)
+    const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`
+    const loading = performance.now()
+    progress(`loading ${flags.data}…`)
     const dataset = yield* Problem.fromJsonl(flags.data, {
       allowUnknownFields: flags.allowUnknownFields,
       ...(Option.isSome(flags.maxPromptChars) ? { maxPromptChars: flags.maxPromptChars.value } : {})
@@ -254,6 +258,11 @@ export const serve = (flags: Parsed) =>
     const services = Layer.mergeAll(inference, trainerRefused, evaluatorRefused)
     const token = Option.getOrUndefined(flags.token) ?? process.env["ZPD_SERVE_TOKEN"] ?? Auth.generateToken()
     if (token.length === 0) return yield* Effect.fail(new Error("--token: expected a non-empty token"))
+    progress(
+      `${dataset.problems.length} problems loaded in ${seconds(loading)}; recovering ${flags.state}${
+        Option.isSome(flags.batchSize) ? ` and building ${entry.name}` : ""
+      }…`
+    )
     const started = performance.now()
     const server = yield* Server.make({
       plugin: entry.plugin,
