@@ -354,13 +354,11 @@ describe("the worker's access rules", () => {
 describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokenizer)", () => {
   it("trains 2 SEC steps end to end through zpd and the worker (2 prompts × 4)", async () => {
     const dir = tempDir("hf")
-    const started = Date.now()
     const made = await execAsync(python, ["-m", "zpd_worker.tiny_hf", join(dir, "model")], {
       ...process.env,
       PYTHONPATH: Worker.defaultWorkerDir
     })
     expect(made.status, made.stderr).toBe(0)
-    const built = Date.now()
     const { records, completions } = await run(
       Effect.gen(function*() {
         const report = yield* Pipeline.run(pipeline, sec(), {
@@ -380,13 +378,6 @@ describe("the Hugging Face path (tiny random Qwen3 around the real Qwen3 tokeniz
         })
         return { records: report.records, completions }
       }).pipe(Effect.provide(worker({ model: `hf:${join(dir, "model")}` })))
-    )
-    const done = Date.now()
-    console.log(
-      `HF path (tiny Qwen3, 151669-token vocabulary): model built in ${((built - started) / 1000).toFixed(1)} s, ` +
-        `2 steps through the worker (spawn, load, 2 × [8 rollouts + update], 1 extra rollout) in ${
-          ((done - built) / 1000).toFixed(1)
-        } s`
     )
     expect(records.map((r) => r.policy_version)).toEqual([1, 2])
     expect(records[0]!.ratio_mean).toBeCloseTo(1, 3) // the sampler's logprobs are the trainer's

@@ -278,6 +278,12 @@ describe.each([{ transport: "fetch" }, { transport: "node" }] as const)(
       run(HttpInference.make({ endpoints: [url], logprobSemantics: "processed", transport, ...fast, ...over }))
     const gen = (c: HttpInference.Client) =>
       c.generate({ requestId: "r", prompts: prompts(2), n: 2, sampling: sampling() })
+    /** One generate against `server` that must fail naming its completions endpoint; the error. */
+    const failsAt = async (server: { readonly url: string }) => {
+      const e = failure(await runEither(gen(await client(server.url))))
+      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
+      return e
+    }
 
     it("a stalled server times out per attempt, then fails with Timeout", async () => {
       const server = await track(serve(() => {/* never answers */}))
@@ -312,9 +318,8 @@ describe.each([{ transport: "fetch" }, { transport: "node" }] as const)(
       const server = await track(
         serve((_req, _body, res) => json(res, 500, { error: { message: "CUDA error: device-side assert" } }))
       )
-      const e = failure(await runEither(gen(await client(server.url))))
+      const e = await failsAt(server)
       expect(e.reason).toBe("Internal")
-      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
       expect(e.message).toContain("HTTP 500: CUDA error: device-side assert")
       expect(e.message).toContain("gave up after 3 attempts")
       expect(completionsRequests(server)).toHaveLength(3)
@@ -341,9 +346,8 @@ describe.each([{ transport: "fetch" }, { transport: "node" }] as const)(
       const broken = await track(
         serve((req, body, res) => req.url !== "/v1/completions" ? json(res, 404, {}) : cutter(res, body))
       )
-      const e = failure(await runEither(gen(await client(broken.url))))
+      const e = await failsAt(broken)
       expect(e.reason).toBe("Unavailable")
-      expect(e.endpoint).toBe(`${broken.url}/v1/completions`)
       expect(completionsRequests(broken)).toHaveLength(3)
     })
 
@@ -352,9 +356,8 @@ describe.each([{ transport: "fetch" }, { transport: "node" }] as const)(
         res.writeHead(200, { "content-type": "application/json" })
         res.end("{\"choices\": [{\"index\": 0, \"text\": ")
       }))
-      const e = failure(await runEither(gen(await client(server.url))))
+      const e = await failsAt(server)
       expect(e.reason).toBe("BadResponse")
-      expect(e.endpoint).toBe(`${server.url}/v1/completions`)
       expect(e.message).toContain("malformed JSON")
       expect(e.message).toContain("{\\\"choices\\\"")
       expect(completionsRequests(server)).toHaveLength(1)
