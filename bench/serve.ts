@@ -212,7 +212,8 @@ interface Client {
   readonly close: () => void
 }
 
-const requestBytes = new Map<string, Buffer>()
+/** Request bytes by path, then body: the phases reuse one body string per cursor, so each is encoded once. */
+const requestBytes = new Map<string, Map<string, Buffer>>()
 const authorization = { authorization: `Bearer ${TOKEN}` }
 
 const openClient = async (port: number): Promise<Client> => {
@@ -220,11 +221,12 @@ const openClient = async (port: number): Promise<Client> => {
   const connection = await Connection.open(port)
   return {
     post: async (path, body) => {
-      const key = `${path} ${body}`
-      let bytes = requestBytes.get(key)
+      let byBody = requestBytes.get(path)
+      if (byBody === undefined) requestBytes.set(path, byBody = new Map())
+      let bytes = byBody.get(body)
       if (bytes === undefined) {
         bytes = encodeRequest("POST", path, authorization, body)
-        requestBytes.set(key, bytes)
+        byBody.set(body, bytes)
       }
       const reply = await connection.send(bytes)
       return { status: reply.status, bytes: reply.body, ms: reply.ms }
