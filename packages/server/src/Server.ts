@@ -309,7 +309,7 @@ export const make = <E, R>(
       metrics: () => ({ observed: session.observed, metrics: session.lastMetrics, timings: session.lastTimings }),
       state: () =>
         exclusive(Effect.gen(function*() {
-          const cursors = session.unobserved()
+          const cursors = session.unobserved().filter((t) => !session.watched.has(t))
           if (cursors.length > 0) {
             yield* journal.append({ op: "watch", cursors }).pipe(
               Effect.mapError((e) => internal("GET /v1/state", e.message))
